@@ -1,0 +1,429 @@
+"""The emulator's database: Kong's entities, constraints, cascades and pagination.
+
+It plays the part of Kong's DAO plus its Postgres strategy: validation through
+the schemas, unique and foreign keys, ``ON DELETE`` rules, and pages ordered by
+primary key. It knows nothing of HTTP.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import bisect
+import time
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from . import errors as e
+from . import validators as v
+from .fields import EntitySchema, Field, validate_record, validate_value
+from .luafmt import lua_pretty
+from .plugins import CONFIGS, config_entity_errors
+from .schemas import ENTITIES, FOREIGN_KEYS
+
+Row = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Page:
+    rows: list[Row]
+    offset: str | None
+
+
+def _now_seconds() -> int:
+    return int(time.time())
+
+
+def _now_ms() -> float:
+    return round(time.time() * 1000, 3)
+
+
+def _deep_merge(base: Any, patch: Any) -> Any:
+    if isinstance(base, dict) and isinstance(patch, dict):
+        merged = dict(base)
+        for key, value in patch.items():
+            merged[key] = _deep_merge(base.get(key), value)
+        return merged
+    return patch
+
+
+class Table:
+    """One entity kind: rows by id, kept ordered by id as Postgres pages them."""
+
+    def __init__(self) -> None:
+        self.rows: dict[str, Row] = {}
+        self.order: list[str] = []
+        self.by_tag: dict[str, set[str]] = {}
+
+    def put(self, row: Row) -> None:
+        old = self.rows.get(row["id"])
+        if old is None:
+            bisect.insort(self.order, row["id"])
+        else:
+            self._untag(old)
+        self.rows[row["id"]] = row
+        for tag in row.get("tags") or []:
+            self.by_tag.setdefault(tag, set()).add(row["id"])
+
+    def remove(self, entity_id: str) -> Row | None:
+        row = self.rows.pop(entity_id, None)
+        if row is not None:
+            index = bisect.bisect_left(self.order, entity_id)
+            del self.order[index]
+            self._untag(row)
+        return row
+
+    def _untag(self, row: Row) -> None:
+        for tag in row.get("tags") or []:
+            ids = self.by_tag.get(tag)
+            if ids is not None:
+                ids.discard(row["id"])
+                if not ids:
+                    del self.by_tag[tag]
+
+    def find(self, field: str, value: Any) -> Row | None:
+        for row in self.rows.values():
+            if row.get(field) == value:
+                return row
+        return None
+
+
+class Store:
+    """All entities of one emulated Kong node."""
+
+    def __init__(self) -> None:
+        self.tables: dict[str, Table] = {kind: Table() for kind in ENTITIES}
+        # name -> id indexes for the unique fields, so lookups stay O(1) at 10k entities.
+        self.unique: dict[tuple[str, str], dict[Any, str]] = {
+            (kind, field): {} for kind, schema in ENTITIES.items() for field in schema.unique
+        }
+        self.cache_keys: dict[str, dict[tuple[Any, ...], str]] = {
+            kind: {} for kind, schema in ENTITIES.items() if schema.cache_key
+        }
+        # (child kind, fk field) -> parent id -> child ids, for nested lists and cascades.
+        self.refs: dict[tuple[str, str], dict[str, set[str]]] = {
+            (kind, field): {} for kind, field, _parent in FOREIGN_KEYS
+        }
+
+    # -- lookups ---------------------------------------------------------------------------
+
+    def key_for(self, kind: str, segment: str) -> dict[str, Any]:
+        """Kong's path rule: a UUID is an id, anything else the endpoint key (validated)."""
+        if v.is_uuid(segment):
+            return {"id": segment}
+        schema = ENTITIES[kind]
+        key = schema.endpoint_key or "name"
+        spec = schema.fields[key]
+        value = (v.normalize_target(segment) or segment) if kind == "targets" else segment
+        _value, error = validate_value(spec, segment)
+        if error:
+            raise e.api_error(10, str(error), name=f"invalid unique {key}")
+        return {key: value}
+
+    def get(self, kind: str, key: dict[str, Any], parent: Row | None = None) -> Row | None:
+        table = self.tables[kind]
+        if "id" in key:
+            return table.rows.get(key["id"])
+        ((field, value),) = key.items()
+        if kind == "targets":
+            target_id = self.cache_keys["targets"].get((parent["id"], value)) if parent else None
+            return table.rows.get(target_id) if target_id else None
+        entity_id = self.unique.get((kind, field), {}).get(value)
+        return table.rows.get(entity_id) if entity_id else None
+
+    def resolve(self, kind: str, segment: str, parent: Row | None = None) -> Row | None:
+        return self.get(kind, self.key_for(kind, segment), parent)
+
+    def all(self, kind: str) -> list[Row]:
+        table = self.tables[kind]
+        return [table.rows[i] for i in table.order]
+
+    def children(self, kind: str, field: str, parent_id: str) -> list[Row]:
+        ids = sorted(self.refs[(kind, field)].get(parent_id, ()))
+        return [self.tables[kind].rows[i] for i in ids]
+
+    # -- pagination ------------------------------------------------------------------------
+
+    def page(
+        self,
+        kind: str,
+        size: int,
+        offset: str | None,
+        tags: tuple[list[str], str] | None = None,
+        rows: list[Row] | None = None,
+    ) -> Page:
+        """A page ordered by id; ``offset`` is opaque (base64 of the last id served)."""
+        table = self.tables[kind]
+        after = self._decode_offset(offset) if offset else None
+        if rows is not None:
+            ids = [row["id"] for row in rows]
+        elif tags is not None:
+            ids = self._ids_with_tags(table, *tags)
+        else:
+            ids = table.order
+        start = bisect.bisect_right(ids, after) if after is not None else 0
+        chosen = ids[start : start + size]
+        more = start + size < len(ids)
+        next_offset = self._encode_offset(chosen[-1]) if more and chosen else None
+        return Page([table.rows[i] for i in chosen], next_offset)
+
+    @staticmethod
+    def _ids_with_tags(table: Table, wanted: list[str], mode: str) -> list[str]:
+        sets = [table.by_tag.get(tag, set()) for tag in wanted]
+        if mode == "and":
+            found = set.intersection(*sets) if sets else set()
+        else:
+            found = set().union(*sets)
+        return sorted(found)
+
+    @staticmethod
+    def _encode_offset(last_id: str) -> str:
+        return base64.b64encode(f'["{last_id}"]'.encode()).decode()
+
+    @staticmethod
+    def _decode_offset(offset: str) -> str:
+        try:
+            raw = base64.b64decode(offset, validate=True).decode()
+        except (binascii.Error, UnicodeDecodeError, ValueError):
+            raise e.api_error(7, f"'{offset}' is not a valid offset: bad base64 encoding") from None
+        if not (raw.startswith('["') and raw.endswith('"]')):
+            raise e.api_error(7, f"'{offset}' is not a valid offset: bad json encoding")
+        return raw[2:-2]
+
+    # -- writes ----------------------------------------------------------------------------
+
+    def insert(self, kind: str, data: Row) -> Row:
+        row = self._prepare(kind, data)
+        if row["id"] in self.tables[kind].rows:
+            raise e.primary_key_violation(row["id"])
+        self._check_unique(kind, row, None)
+        self._store(kind, row, None)
+        return row
+
+    def upsert(self, kind: str, key: dict[str, Any], data: Row, parent: Row | None = None) -> Row:
+        """PUT: a full replacement (omitted fields revert to defaults) or a create."""
+        data = dict(data)
+        existing = self.get(kind, key, parent)
+        field, value = next(iter(key.items()))
+        data[field] = value  # the URL's key wins over the body's
+        if existing is not None:
+            data["id"] = existing["id"]
+        row = self._prepare(kind, data)
+        self._check_unique(kind, row, existing)
+        self._store(kind, row, existing)
+        return row
+
+    def validate(self, kind: str, data: Row) -> Row:
+        """Validate a body as a write would, without writing (DB-less refuses afterwards)."""
+        return self._prepare(kind, data)
+
+    def validate_update(
+        self, kind: str, key: dict[str, Any], data: Row, parent: Row | None = None
+    ) -> Row:
+        existing = self.get(kind, key, parent)
+        if existing is None:
+            raise e.not_found_error(key)
+        return self._prepare(kind, self._merge(kind, existing, data))
+
+    @staticmethod
+    def _merge(kind: str, existing: Row, data: Row) -> Row:
+        merged = {k: val for k, val in existing.items() if k != "updated_at"}
+        for field, value in data.items():
+            merged[field] = _deep_merge(existing.get(field), value)
+        if kind == "plugins" and "name" in data and data["name"] != existing["name"]:
+            merged["config"] = data.get("config", {})
+        return merged
+
+    def update(self, kind: str, key: dict[str, Any], data: Row, parent: Row | None = None) -> Row:
+        """PATCH: merge into the stored entity, then validate the whole."""
+        existing = self.get(kind, key, parent)
+        if existing is None:
+            raise e.not_found_error(key)
+        row = self._prepare(kind, self._merge(kind, existing, data))
+        self._check_unique(kind, row, existing)
+        self._store(kind, row, existing)
+        return row
+
+    def delete(self, kind: str, row: Row) -> None:
+        for child_kind, field, parent_kind in FOREIGN_KEYS:
+            if parent_kind != kind:
+                continue
+            children = self.children(child_kind, field, row["id"])
+            if not children:
+                continue
+            if (child_kind, field) == ("routes", "service"):
+                raise e.api_error(
+                    4,
+                    "an existing 'routes' entity references this 'services' entity",
+                    {"@referenced_by": "routes"},
+                )
+        for child_kind, field, parent_kind in FOREIGN_KEYS:
+            if parent_kind == kind:
+                for child in self.children(child_kind, field, row["id"]):
+                    self.delete(child_kind, child)
+        self._unindex(kind, row)
+        self.tables[kind].remove(row["id"])
+
+    def clear(self) -> None:
+        self.__init__()  # type: ignore[misc]
+
+    # -- internals -------------------------------------------------------------------------
+
+    def _prepare(self, kind: str, data: Row) -> Row:
+        """Validate and complete a row: shorthands, fields, foreign keys, entity checks."""
+        schema = ENTITIES[kind]
+        for shorthand in schema.shorthands:
+            data = shorthand(data)
+        fields = self._fields_for(schema, data)
+        row, errors = validate_record(fields, data)
+        if kind == "plugins" and isinstance(data.get("name"), str) and data["name"] not in CONFIGS:
+            errors["name"] = (
+                f"plugin '{data['name']}' not enabled; add it to the 'plugins' "
+                "configuration property"
+            )
+        for name, spec in fields.items():
+            if spec.type == "foreign" and row.get(name) is not None and name not in errors:
+                error = self._check_foreign_shape(row[name])
+                if error:
+                    errors[name] = error
+        if errors:
+            raise e.schema_violation(errors)
+        for check in schema.entity_checks:
+            errors.update(check(row))
+        if kind == "plugins" and isinstance(row.get("config"), dict):
+            entity = config_entity_errors(row["name"], row["config"])
+            if entity:
+                errors.setdefault("@entity", []).extend(entity)
+        if errors:
+            raise e.schema_violation(errors)
+        if kind == "targets":
+            row["target"] = v.normalize_target(row["target"])
+        self._resolve_foreign(fields, row)
+        self._fill_auto(fields, row)
+        return row
+
+    @staticmethod
+    def _fields_for(schema: EntitySchema, data: Row) -> dict[str, Field]:
+        if schema.name != "plugins":
+            return schema.fields
+        fields = dict(schema.fields)
+        config = CONFIGS.get(str(data.get("name")))
+        if config is not None:
+            fields["config"] = config
+        return fields
+
+    @staticmethod
+    def _check_foreign_shape(value: Any) -> Any:
+        unknown = {k: "unknown field" for k in value if k not in ("id", "name")}
+        if unknown:
+            return unknown
+        if "id" in value and (not isinstance(value["id"], str) or not v.is_uuid(value["id"])):
+            return {"id": "expected a valid UUID"}
+        if "id" not in value and "name" not in value:
+            return {"id": "required field missing"}
+        return None
+
+    def _resolve_foreign(self, fields: dict[str, Field], row: Row) -> None:
+        for name, spec in fields.items():
+            ref = row.get(name)
+            if spec.type != "foreign" or ref is None or spec.reference not in self.tables:
+                continue
+            assert spec.reference is not None
+            if "id" in ref:
+                if ref["id"] not in self.tables[spec.reference].rows:
+                    key = {"id": ref["id"]}
+                    raise e.api_error(
+                        4,
+                        f"the foreign key '{lua_pretty(key)}' does not reference an existing "
+                        f"'{spec.reference}' entity.",
+                        {name: key},
+                    )
+                row[name] = {"id": ref["id"]}
+                continue
+            endpoint = ENTITIES[spec.reference].endpoint_key or "name"
+            target = self.get(spec.reference, {endpoint: ref["name"]})
+            if target is None:
+                key = {endpoint: ref["name"]}
+                raise e.api_error(
+                    13,
+                    f"foreign key unresolved ({name}.{endpoint}: the foreign key cannot be "
+                    f"resolved with '{lua_pretty(key)}' for an existing "
+                    f"'{spec.reference}' entity)",
+                    {name: key},
+                )
+            row[name] = {"id": target["id"]}
+
+    @staticmethod
+    def _fill_auto(fields: dict[str, Field], row: Row) -> None:
+        # PUT resets created_at unless the body carries it; PATCH carries the stored one.
+        now_ms, now_s = _now_ms(), _now_seconds()
+        for name, spec in fields.items():
+            if spec.auto == "uuid" and row.get(name) is None:
+                row[name] = str(uuid.uuid4())
+            elif spec.auto in ("ts", "ts_ms"):
+                now = now_ms if spec.auto == "ts_ms" else now_s
+                if name == "updated_at" or row.get(name) is None:
+                    row[name] = now
+
+    def _unique_values(self, kind: str, row: Row) -> Iterable[tuple[str, Any]]:
+        for field in ENTITIES[kind].unique:
+            if row.get(field) is not None:
+                yield field, row[field]
+
+    def _cache_key(self, kind: str, row: Row) -> tuple[Any, ...] | None:
+        schema = ENTITIES[kind]
+        if not schema.cache_key:
+            return None
+        parts = []
+        for field in schema.cache_key:
+            value = row.get(field)
+            parts.append(value["id"] if isinstance(value, dict) else value)
+        return tuple(parts)
+
+    def _check_unique(self, kind: str, row: Row, existing: Row | None) -> None:
+        own_id = existing["id"] if existing else row["id"]
+        for field, value in self._unique_values(kind, row):
+            holder = self.unique[(kind, field)].get(value)
+            if holder is not None and holder != own_id:
+                raise e.unique_violation({field: value})
+        cache_key = self._cache_key(kind, row)
+        if cache_key is not None:
+            holder = self.cache_keys[kind].get(cache_key)
+            if holder is not None and holder != own_id:
+                fields = {
+                    f: (row[f] if not isinstance(row[f], dict) else {"id": row[f]["id"]})
+                    for f in ENTITIES[kind].cache_key
+                    if row.get(f) is not None
+                }
+                raise e.unique_violation(fields)
+
+    def _store(self, kind: str, row: Row, existing: Row | None) -> None:
+        if existing is not None:
+            self._unindex(kind, existing)
+            if existing["id"] != row["id"]:
+                self.tables[kind].remove(existing["id"])
+        for field, value in self._unique_values(kind, row):
+            self.unique[(kind, field)][value] = row["id"]
+        cache_key = self._cache_key(kind, row)
+        if cache_key is not None:
+            self.cache_keys[kind][cache_key] = row["id"]
+        for parent_id, refs in self._parent_refs(kind, row):
+            refs.setdefault(parent_id, set()).add(row["id"])
+        self.tables[kind].put(row)
+
+    def _parent_refs(self, kind: str, row: Row) -> Iterable[tuple[str, dict[str, set[str]]]]:
+        for child_kind, field, _parent in FOREIGN_KEYS:
+            if child_kind == kind and isinstance(row.get(field), dict):
+                yield row[field]["id"], self.refs[(kind, field)]
+
+    def _unindex(self, kind: str, row: Row) -> None:
+        for field, value in self._unique_values(kind, row):
+            if self.unique[(kind, field)].get(value) == row["id"]:
+                del self.unique[(kind, field)][value]
+        cache_key = self._cache_key(kind, row)
+        if cache_key is not None and self.cache_keys[kind].get(cache_key) == row["id"]:
+            del self.cache_keys[kind][cache_key]
+        for parent_id, refs in self._parent_refs(kind, row):
+            refs.get(parent_id, set()).discard(row["id"])

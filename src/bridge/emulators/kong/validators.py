@@ -1,0 +1,219 @@
+"""Field validators with Kong 3.x's rules and messages (``kong/db/schema/typedefs.lua``).
+
+Each returns ``None`` when the value is valid, else the error text Kong gives.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+import uuid
+from urllib.parse import unquote
+
+_HOSTNAME = re.compile(r"^[0-9A-Za-z\-._]+$")
+_NAME = re.compile(r"^[0-9A-Za-z.\-_~\x80-\U0010ffff]+$")
+_METHOD = re.compile(r"^[A-Z]+$")
+_UNRESERVED = re.compile(r"[A-Za-z0-9\-._~]")
+_PCT = re.compile(r"%([0-9A-Fa-f]{2})")
+_RFC3986 = re.compile(r"^[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]*$")
+
+NAME_ERROR = (
+    "invalid value '{}': the only accepted ascii characters are alphanumerics or ., -, _, and ~"
+)
+TAG_ERROR = (
+    "invalid tag '{}': expected printable ascii (except `,` and `/`) or valid utf-8 sequences"
+)
+
+
+def is_uuid(value: str) -> bool:
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        return False
+    # Kong's check is a strict 8-4-4-4-12 hex pattern.
+    return len(value) == 36 and value.count("-") == 4
+
+
+def check_uuid(value: str) -> str | None:
+    return None if is_uuid(value) else "expected a valid UUID"
+
+
+def check_name(value: str) -> str | None:
+    return None if _NAME.match(value) else NAME_ERROR.format(value)
+
+
+def check_tag(value: str) -> str | None:
+    for char in value:
+        if char in ",/" or (ord(char) < 0x80 and not (0x20 <= ord(char) <= 0x7E)):
+            return TAG_ERROR.format(value)
+    return None
+
+
+def is_ip(value: str) -> bool:
+    try:
+        ipaddress.ip_address(value.strip("[]"))
+    except ValueError:
+        return False
+    return True
+
+
+def is_hostname(value: str) -> bool:
+    """``kong/tools/ip.lua`` check_hostname: letters, digits, ``-._``; no label ends in ``-``."""
+    if not _HOSTNAME.match(value):
+        return False
+    return not any(label.endswith("-") for label in value.split("."))
+
+
+def split_host_port(value: str) -> tuple[str, int | None, bool]:
+    """Split ``host[:port]`` (IPv6 bracketed or bare); returns (host, port, port_valid)."""
+    if value.startswith("["):
+        end = value.find("]")
+        if end < 0:
+            return value, None, False
+        host, rest = value[: end + 1], value[end + 1 :]
+        if not rest:
+            return host, None, True
+        if not rest.startswith(":") or not rest[1:].isdigit():
+            return host, None, False
+        return host, int(rest[1:]), True
+    if value.count(":") > 1:  # bare IPv6, no port possible
+        return value, None, True
+    if ":" in value:
+        host, _, port = value.partition(":")
+        if not port.isdigit():
+            return host, None, False
+        return host, int(port), True
+    return value, None, True
+
+
+def check_service_host(value: str) -> str | None:
+    if is_ip(value) and ":" in value and not value.startswith("["):
+        return None  # bare IPv6
+    host, port, valid = split_host_port(value)
+    if port is not None or (not valid and ":" in value):
+        return "must not have a port"
+    if is_ip(host) or is_hostname(host):
+        return None
+    return f"invalid value: {value}"
+
+
+def check_route_host(value: str) -> str | None:
+    host, _port, valid = split_host_port(value)
+    if not valid:
+        return f"invalid port number: {value}" if ":" in value else f"invalid value: {value}"
+    if "*" in host:
+        if host.count("*") > 1:
+            return "invalid wildcard: must have at most one wildcard"
+        if not (host.startswith("*.") or host.endswith(".*")):
+            return "invalid wildcard: must be placed at leftmost or rightmost label"
+        host = host.replace("*", "wildcard")
+    if is_ip(host) or is_hostname(host):
+        return None
+    return f"invalid hostname: {value}"
+
+
+def check_upstream_name(value: str) -> str | None:
+    host, port, _valid = split_host_port(value)
+    if is_ip(host):
+        return f"Invalid name ('{value}'); no ip addresses allowed"
+    if port is not None:
+        return f"Invalid name ('{value}'); no port allowed"
+    if not is_hostname(value):
+        return f"Invalid name ('{value}'); must be a valid hostname"
+    return None
+
+
+def normalize_target(value: str) -> str | None:
+    """Kong's target normalisation: ``host:port``, default port 8000, IPv6 expanded."""
+    host, port, valid = split_host_port(value)
+    if not valid:
+        return None
+    bare = host.strip("[]")
+    try:
+        address = ipaddress.ip_address(bare)
+    except ValueError:
+        if not is_hostname(host):
+            return None
+        return f"{host}:{port if port is not None else 8000}"
+    if address.version == 6:
+        return f"[{address.exploded}]:{port if port is not None else 8000}"
+    return f"{bare}:{port if port is not None else 8000}"
+
+
+def check_target(value: str) -> str | None:
+    if normalize_target(value) is None:
+        return f"Invalid target ('{value}'); not a valid hostname or ip address"
+    return None
+
+
+def check_method(value: str) -> str | None:
+    return None if _METHOD.match(value) else "invalid value: " + value
+
+
+def _check_percent_encoding(path: str) -> str | None:
+    for index, char in enumerate(path):
+        if char == "%" and not _PCT.match(path, index):
+            return f"invalid url-encoded value: '{path[index : index + 3]}'"
+    return None
+
+
+def normalize_path(path: str) -> str:
+    """RFC 3986 normalisation as Kong's ``normalize`` does: decode unreserved, drop dots."""
+
+    def decode(match: re.Match[str]) -> str:
+        char = chr(int(match.group(1), 16))
+        return char if _UNRESERVED.match(char) else "%" + match.group(1).upper()
+
+    decoded = _PCT.sub(decode, path)
+    segments: list[str] = []
+    parts = decoded.split("/")
+    for index, segment in enumerate(parts):
+        if segment == ".":
+            if index == len(parts) - 1:
+                segments.append("")
+            continue
+        if segment == "..":
+            if len(segments) > 1:
+                segments.pop()
+            if index == len(parts) - 1:
+                segments.append("")
+            continue
+        segments.append(segment)
+    return "/".join(segments) or "/"
+
+
+def check_router_path(path: str) -> str | None:
+    """Kong 3.x ``router_path``: ``/plain`` (normalised) or ``~/regex`` (compiled)."""
+    if path.startswith("~/"):
+        try:
+            re.compile(path[1:])
+        except re.error as exc:
+            return f"invalid regex: '{path[1:]}' (PCRE returned: {exc})"
+        return None
+    if not path.startswith("/"):
+        return "should start with: / (fixed path) or ~/ (regex path)"
+    error = _check_percent_encoding(path)
+    if error:
+        return error
+    normalized = normalize_path(path)
+    if normalized != path:
+        return f"non-normalized path, consider use '{normalized}' instead"
+    return None
+
+
+def check_service_path(path: str) -> str | None:
+    if not path.startswith("/"):
+        return "should start with: /"
+    if "//" in path:
+        return "must not have empty segments"
+    if not _RFC3986.match(path):
+        return (
+            "invalid path: '"
+            + path
+            + "' (characters outside of the reserved list of RFC 3986 found)"
+        )
+    return _check_percent_encoding(path)
+
+
+def unquote_path(value: str) -> str:
+    return unquote(value)

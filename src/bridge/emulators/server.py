@@ -1,0 +1,138 @@
+"""Serve an emulator's ASGI app on a real socket, in a background thread or the foreground.
+
+Tests start an emulator on a free port and stop it afterwards; the CLI runs the
+same server in the foreground. "Refusing connections for a while" closes the
+listening socket and binds it again later, so clients see real
+``ECONNREFUSED`` rather than an HTTP error.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import threading
+import time
+from typing import Any, Self
+
+import uvicorn
+
+from .controls import Controls
+
+ASGIApp = Any
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    # Accepted sockets inherit this: without it a response's header and body segments
+    # meet the client's delayed ACK and every request takes ~40 ms.
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    sock.bind((host, port))
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
+class EmulatorServer:
+    """A uvicorn server for one emulator app; ``start()``/``stop()`` or a context manager."""
+
+    def __init__(
+        self, app: ASGIApp, controls: Controls, host: str = "127.0.0.1", port: int = 0
+    ) -> None:
+        self.app = app
+        self.host = host
+        self.port = port
+        self._server: uvicorn.Server | None = None
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self._stopping = False
+        controls.refuse = self.refuse_connections
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+    def _make_server(self) -> uvicorn.Server:
+        config = uvicorn.Config(
+            self.app,
+            log_level="warning",
+            access_log=False,
+            lifespan="off",
+            http="httptools",
+            timeout_keep_alive=30,
+            timeout_graceful_shutdown=1,
+            server_header=False,
+        )
+        return uvicorn.Server(config)
+
+    def _serve_in_thread(self) -> None:
+        sock = _bind(self.host, self.port)
+        self.port = sock.getsockname()[1]
+        server = self._make_server()
+        thread = threading.Thread(
+            target=server.run,
+            kwargs={"sockets": [sock]},
+            name=f"emulator:{self.port}",
+            daemon=True,
+        )
+        self._server, self._thread = server, thread
+        thread.start()
+        deadline = time.monotonic() + 10
+        while not server.started:
+            if not thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError(f"emulator server on {self.url} did not start")
+            time.sleep(0.005)
+
+    def _shutdown(self) -> None:
+        server, thread = self._server, self._thread
+        if server is None or thread is None:
+            return
+        server.should_exit = True
+        thread.join(5)
+        if thread.is_alive():
+            server.force_exit = True
+            thread.join(5)
+        self._server = self._thread = None
+
+    def start(self) -> Self:
+        with self._lock:
+            self._stopping = False
+            self._serve_in_thread()
+        return self
+
+    def stop(self) -> None:
+        with self._lock:
+            self._stopping = True
+            self._shutdown()
+
+    def refuse_connections(self, seconds: float) -> None:
+        """Stop listening for ``seconds`` (open connections are dropped), then listen again."""
+
+        def cycle() -> None:
+            time.sleep(0.05)  # let the /_emulator/ answer leave first
+            with self._lock:
+                if self._stopping:
+                    return
+                self._shutdown()
+            time.sleep(seconds)
+            with self._lock:
+                if not self._stopping:
+                    self._serve_in_thread()
+
+        threading.Thread(target=cycle, daemon=True).start()
+
+    def serve_forever(self) -> None:
+        """Run in the foreground until interrupted (the CLI's ``emulate`` commands)."""
+        self.start()
+        with contextlib.suppress(KeyboardInterrupt):
+            while True:
+                time.sleep(3600)
+        self.stop()
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
