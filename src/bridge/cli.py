@@ -37,6 +37,18 @@ def _demo(args: argparse.Namespace) -> int:
     return run_demo(host=args.host, port=args.port)
 
 
+def _register(args: argparse.Namespace) -> int:
+    from .selfreg.cli import register_command
+
+    return register_command(args)
+
+
+def _unregister(args: argparse.Namespace) -> int:
+    from .selfreg.cli import unregister_command
+
+    return unregister_command(args)
+
+
 def _add_listen_options(parser: argparse.ArgumentParser, default_port: int) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
     parser.add_argument(
@@ -64,6 +76,20 @@ def build_parser() -> argparse.ArgumentParser:
         help="answer as Kong with database=off (writes refused, POST /config)",
     )
     kong.set_defaults(handler=_emulate_kong)
+
+    from .selfreg.cli import add_arguments
+
+    register = commands.add_parser(
+        "register",
+        help="register this service on Kong (optionally: -- CMD to run it)",
+        description="Register a service on Kong from its config file. With -- CMD ARGS, run "
+        "the service as a child, forward signals, and unregister when it exits.",
+    )
+    add_arguments(register)
+    register.set_defaults(handler=_register)
+    unregister = commands.add_parser("unregister", help="remove this instance from Kong")
+    add_arguments(unregister, unregister=True)
+    unregister.set_defaults(handler=_unregister)
 
     demo = commands.add_parser("demo", help="a walk-through on emulators, no Docker needed")
     _add_listen_options(demo, 0)

@@ -76,3 +76,9 @@ def test_data_survives_a_refusal_period() -> None:
                 pass
             time.sleep(0.05)
         assert httpx.get(server.url + "/services/kept").json()["name"] == "kept"
+
+
+def test_fail_next_answers_exactly_n_errors(kong: httpx.Client) -> None:
+    kong.put("/_emulator/faults", json={"fail_next": 2, "error_status": 503})
+    statuses = [kong.get("/services").status_code for _ in range(3)]
+    assert statuses == [503, 503, 200]

@@ -27,13 +27,14 @@ class Faults:
     latency_ms: float = 0.0
     error_rate: float = 0.0  # share of requests answered with a 500, 0..1
     error_status: int = 500
+    fail_next: int = 0  # answer the next N requests with error_status
 
     def update(self, data: dict[str, Any]) -> None:
         for key, value in data.items():
             if key in ("latency_ms", "error_rate"):
                 setattr(self, key, float(value))
-            elif key == "error_status":
-                self.error_status = int(value)
+            elif key in ("error_status", "fail_next"):
+                setattr(self, key, int(value))
 
 
 @dataclass
@@ -84,7 +85,10 @@ class Controls:
         """Apply latency and error faults; a Response means "answer with this"."""
         if self.faults.latency_ms > 0:
             await asyncio.sleep(self.faults.latency_ms / 1000)
-        if self.faults.error_rate > 0 and random.random() < self.faults.error_rate:
+        failing = self.faults.fail_next > 0
+        if failing:
+            self.faults.fail_next -= 1
+        if failing or (self.faults.error_rate > 0 and random.random() < self.faults.error_rate):
             return JSONResponse(
                 {"message": "An unexpected error occurred (injected by the emulator)"},
                 status_code=self.faults.error_status,

@@ -1,0 +1,19 @@
+"""A Kong Admin API client (sync and async) that knows nothing of Consul."""
+
+from .calls import Call, Flow, Reply
+from .client import AsyncKongClient, KongClient, KongConnection, RetryPolicy
+from .errors import KongBadAnswer, KongClientError, KongRejected, KongUnavailable
+
+__all__ = [
+    "AsyncKongClient",
+    "Call",
+    "Flow",
+    "KongBadAnswer",
+    "KongClient",
+    "KongClientError",
+    "KongConnection",
+    "KongRejected",
+    "KongUnavailable",
+    "Reply",
+    "RetryPolicy",
+]

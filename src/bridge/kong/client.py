@@ -1,0 +1,256 @@
+"""The Kong Admin API client: httpx underneath, retries with backoff, typed errors.
+
+It knows Kong's HTTP conventions and nothing of Consul. ``KongClient`` and
+``AsyncKongClient`` share everything but the I/O: request building, the retry
+decision and reply decoding live in :class:`_Core`.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Self, TypeVar
+
+import httpx
+from tenacity import (
+    AsyncRetrying,
+    RetryError,
+    Retrying,
+    retry_if_exception_type,
+    stop_after_delay,
+    wait_exponential_jitter,
+)
+
+from .calls import Call, Flow, Reply
+from .errors import KongBadAnswer, KongUnavailable, require
+from .flows import paginate
+
+T = TypeVar("T")
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+SECRET_HEADERS = frozenset({"kong-admin-token", "apikey", "authorization", "x-api-key"})
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Exponential backoff with jitter, bounded by a total time per flow."""
+
+    total_seconds: float = 30.0
+    initial_seconds: float = 0.1
+    max_backoff_seconds: float = 5.0
+    jitter_seconds: float = 0.25
+
+
+@dataclass(frozen=True)
+class KongConnection:
+    """Where the Admin API is and how to talk to it (auth headers, TLS, timeouts)."""
+
+    admin_url: str = "http://localhost:8001"
+    headers: Mapping[str, str] = field(default_factory=dict)
+    verify: bool | str = True  # False, True, or a CA bundle path
+    client_cert: str | tuple[str, str] | None = None
+    timeout_seconds: float = 10.0
+
+    def __repr__(self) -> str:
+        # Admin tokens and API keys never reach logs through a repr.
+        shown = {k: ("***" if k.lower() in SECRET_HEADERS else v) for k, v in self.headers.items()}
+        return (
+            f"KongConnection(admin_url={self.admin_url!r}, headers={shown!r}, "
+            f"verify={self.verify!r}, timeout_seconds={self.timeout_seconds})"
+        )
+
+    def client_options(self) -> dict[str, Any]:
+        return {
+            "base_url": self.admin_url.rstrip("/"),
+            "headers": {"Accept": "application/json", **self.headers},
+            "verify": self.verify,
+            "cert": self.client_cert,
+            "timeout": httpx.Timeout(self.timeout_seconds),
+        }
+
+
+class _Transient(Exception):
+    """A failure worth retrying: connection error, timeout, 5xx or 429."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class _Core:
+    def __init__(self, connection: KongConnection, retry: RetryPolicy) -> None:
+        self.connection = connection
+        self.retry = retry
+        self.requests = 0
+
+    @staticmethod
+    def request_args(call: Call) -> dict[str, Any]:
+        args: dict[str, Any] = {"params": call.params or None}
+        if call.body is not None:
+            args["json"] = call.body
+        return args
+
+    @staticmethod
+    def decode(call: Call, response: httpx.Response) -> Reply:
+        if response.status_code in RETRY_STATUSES:
+            raise _Transient(f"HTTP {response.status_code}: {response.text[:200]}")
+        if not response.content:
+            return Reply(response.status_code, None)
+        try:
+            body = response.json()
+        except json.JSONDecodeError:
+            raise KongBadAnswer(
+                f"{call}: Kong answered {response.status_code} with a non-JSON body: "
+                f"{response.text[:200]!r}"
+            ) from None
+        return Reply(response.status_code, body)
+
+    def retrying_kwargs(self, deadline: float) -> dict[str, Any]:
+        remaining = max(0.0, deadline - time.monotonic())
+        return {
+            "stop": stop_after_delay(remaining),
+            "wait": wait_exponential_jitter(
+                multiplier=self.retry.initial_seconds,
+                max=self.retry.max_backoff_seconds,
+                jitter=self.retry.jitter_seconds,
+            ),
+            "retry": retry_if_exception_type(_Transient),
+            "reraise": False,
+        }
+
+    @staticmethod
+    def as_transient(exc: httpx.HTTPError) -> _Transient:
+        return _Transient(f"{type(exc).__name__}: {exc}")
+
+    def deadline(self) -> float:
+        return time.monotonic() + self.retry.total_seconds
+
+
+def _unavailable(call: Call, error: RetryError) -> KongUnavailable:
+    last = error.last_attempt
+    cause = last.exception() if last.failed else None
+    reason = cause.reason if isinstance(cause, _Transient) else str(cause)
+    return KongUnavailable(call, reason, last.attempt_number)
+
+
+class KongClient:
+    """A blocking Admin API client. Every call has a timeout and bounded retries."""
+
+    def __init__(
+        self, connection: KongConnection | None = None, retry: RetryPolicy | None = None
+    ) -> None:
+        self._core = _Core(connection or KongConnection(), retry or RetryPolicy())
+        self._http = httpx.Client(**self._core.connection.client_options())
+
+    @property
+    def requests_sent(self) -> int:
+        return self._core.requests
+
+    def call(self, call: Call, deadline: float | None = None) -> Reply:
+        """Send one call, retrying transient failures until ``deadline``."""
+        deadline = deadline if deadline is not None else self._core.deadline()
+        try:
+            for attempt in Retrying(**self._core.retrying_kwargs(deadline)):
+                with attempt:
+                    return self._send(call)
+        except RetryError as error:
+            raise _unavailable(call, error) from None
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _send(self, call: Call) -> Reply:
+        self._core.requests += 1
+        try:
+            response = self._http.request(call.method, call.path, **self._core.request_args(call))
+        except httpx.HTTPError as exc:
+            raise self._core.as_transient(exc) from exc
+        return self._core.decode(call, response)
+
+    def expect(self, call: Call, *accept: int) -> Reply:
+        """Send a call and raise :class:`KongRejected` unless its status is in ``accept``."""
+        return require(call, self.call(call), *(accept or (200, 201, 204)))
+
+    def run(self, flow: Flow[T]) -> T:
+        """Drive a flow to its end; one retry budget covers the whole flow."""
+        deadline = self._core.deadline()
+        try:
+            call = next(flow)
+            while True:
+                call = flow.send(self.call(call, deadline))
+        except StopIteration as stop:
+            result: T = stop.value
+            return result
+
+    def list_all(self, path: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        """Every entity of a collection, following Kong's pagination."""
+        return self.run(paginate(path, params))
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class AsyncKongClient:
+    """The asyncio twin of :class:`KongClient`, same calls and errors."""
+
+    def __init__(
+        self, connection: KongConnection | None = None, retry: RetryPolicy | None = None
+    ) -> None:
+        self._core = _Core(connection or KongConnection(), retry or RetryPolicy())
+        self._http = httpx.AsyncClient(**self._core.connection.client_options())
+
+    @property
+    def requests_sent(self) -> int:
+        return self._core.requests
+
+    async def call(self, call: Call, deadline: float | None = None) -> Reply:
+        deadline = deadline if deadline is not None else self._core.deadline()
+        try:
+            async for attempt in AsyncRetrying(**self._core.retrying_kwargs(deadline)):
+                with attempt:
+                    return await self._send(call)
+        except RetryError as error:
+            raise _unavailable(call, error) from None
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _send(self, call: Call) -> Reply:
+        self._core.requests += 1
+        try:
+            response = await self._http.request(
+                call.method, call.path, **self._core.request_args(call)
+            )
+        except httpx.HTTPError as exc:
+            raise self._core.as_transient(exc) from exc
+        return self._core.decode(call, response)
+
+    async def expect(self, call: Call, *accept: int) -> Reply:
+        return require(call, await self.call(call), *(accept or (200, 201, 204)))
+
+    async def run(self, flow: Flow[T]) -> T:
+        deadline = self._core.deadline()
+        try:
+            call = next(flow)
+            while True:
+                call = flow.send(await self.call(call, deadline))
+        except StopIteration as stop:
+            result: T = stop.value
+            return result
+
+    async def list_all(
+        self, path: str, params: dict[str, Any] | None = None
+    ) -> list[dict[str, Any]]:
+        return await self.run(paginate(path, params))
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()

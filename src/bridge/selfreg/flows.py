@@ -1,0 +1,227 @@
+"""Registration and unregistration as flows of Admin API calls (no I/O here).
+
+Race-safety comes from creating with POST (never overwriting) and treating a
+409 as "someone else just created it": read it back, compare, and update only
+what differs. So N instances registering at once end with one service, one
+route, one upstream and N targets, and a repeated registration writes nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..desired import OWNER_TAG_PREFIX, ServiceState, changed_fields, owner_tag
+from ..kong.calls import Call, Flow, Reply
+from ..kong.calls import segment as seg
+from ..kong.errors import KongRejected, require
+from ..kong.flows import paginate
+from .errors import OwnershipConflict
+
+Row = dict[str, Any]
+CREATE_ATTEMPTS = 3
+
+
+@dataclass(frozen=True)
+class Action:
+    """What happened to one entity: created, updated, unchanged, deleted, absent, kept."""
+
+    kind: str
+    name: str
+    outcome: str
+    detail: str = ""
+
+    def __str__(self) -> str:
+        extra = f" ({self.detail})" if self.detail else ""
+        return f"{self.kind} {self.name}: {self.outcome}{extra}"
+
+
+@dataclass
+class Result:
+    """The actions one registration or unregistration took."""
+
+    actions: list[Action] = field(default_factory=list)
+
+    @property
+    def writes(self) -> int:
+        return sum(a.outcome in ("created", "updated", "deleted") for a in self.actions)
+
+    def add(self, kind: str, name: str, outcome: str, detail: str = "") -> None:
+        self.actions.append(Action(kind, name, outcome, detail))
+
+
+def _owned(row: Row, owner: str) -> bool:
+    return owner_tag(owner) in (row.get("tags") or [])
+
+
+def _adopted_tags(row: Row, desired: Row) -> list[str]:
+    others = [t for t in row.get("tags") or [] if not t.startswith(OWNER_TAG_PREFIX)]
+    return sorted({*others, *desired.get("tags", [])})
+
+
+def ensure(
+    kind: str,
+    name: str,
+    path: str,
+    create: Call,
+    desired: Row,
+    owner: str,
+    adopt: bool,
+    result: Result,
+) -> Flow[Row]:
+    """Make the entity at ``path`` match ``desired``; create it with ``create`` if missing."""
+    for _attempt in range(CREATE_ATTEMPTS):
+        reply: Reply = yield Call("GET", path)
+        if reply.status == 404:
+            created = yield create
+            if created.status in (200, 201):
+                result.add(kind, name, "created")
+                return dict(created.body)
+            if created.status != 409:  # 409: another instance won the race; read theirs
+                raise KongRejected(create, created)
+            continue
+        row: Row = require(Call("GET", path), reply, 200).body
+        patch = changed_fields(desired, row)
+        if not _owned(row, owner):
+            if not adopt:
+                raise OwnershipConflict(
+                    f"{kind} '{name}' exists in Kong without the owner tag "
+                    f"'{owner_tag(owner)}'; refusing to change it (pass adopt=True to take it over)"
+                )
+            patch["tags"] = _adopted_tags(row, desired)
+        if not patch:
+            result.add(kind, name, "unchanged")
+            return row
+        call = Call("PATCH", path, patch)
+        updated = require(call, (yield call), 200)
+        result.add(kind, name, "updated", ", ".join(sorted(patch)))
+        return dict(updated.body)
+    raise OwnershipConflict(f"{kind} '{name}' kept disappearing while being created; giving up")
+
+
+def register_flow(state: ServiceState, owner: str, adopt: bool = False) -> Flow[Result]:
+    """Upstream, then targets, then the service, then its routes."""
+    result = Result()
+    if state.upstream is not None:
+        up = state.upstream
+        up_path = f"/upstreams/{seg(up.name)}"
+        yield from ensure(
+            "upstream",
+            up.name,
+            up_path,
+            Call("POST", "/upstreams", up.body()),
+            up.body(),
+            owner,
+            adopt,
+            result,
+        )
+        for target in state.targets:
+            body = target.body()
+            yield from ensure(
+                "target",
+                f"{up.name}/{target.target}",
+                f"{up_path}/targets/{seg(target.target)}",
+                Call("POST", f"{up_path}/targets", body),
+                {k: v for k, v in body.items() if k != "target"},
+                owner,
+                adopt,
+                result,
+            )
+    svc = state.service
+    service = yield from ensure(
+        "service",
+        svc.name,
+        f"/services/{seg(svc.name)}",
+        Call("POST", "/services", svc.body()),
+        svc.body(),
+        owner,
+        adopt,
+        result,
+    )
+    for route in state.routes:
+        body = {**route.body(), "service": {"id": service["id"]}}
+        yield from ensure(
+            "route",
+            route.name,
+            f"/routes/{seg(route.name)}",
+            Call("POST", f"/services/{service['id']}/routes", body),
+            body,
+            owner,
+            adopt,
+            result,
+        )
+    return result
+
+
+def _delete(kind: str, name: str, path: str, result: Result) -> Flow[None]:
+    call = Call("DELETE", path)
+    reply = yield call
+    require(call, reply, 204, 404)
+    result.add(kind, name, "deleted" if reply.status == 204 else "absent")
+
+
+def unregister_flow(state: ServiceState, owner: str, remove_service: bool = False) -> Flow[Result]:
+    """Remove this instance's target; remove the service when asked or when it was the last."""
+    result = Result()
+    up = state.upstream
+    if up is not None:
+        up_path = f"/upstreams/{seg(up.name)}"
+        for target in state.targets:
+            path = f"{up_path}/targets/{seg(target.target)}"
+            reply = yield Call("GET", path)
+            if reply.status == 404:
+                result.add("target", target.target, "absent")
+            elif _owned(require(Call("GET", path), reply, 200).body, owner):
+                yield from _delete("target", target.target, path, result)
+            else:
+                result.add("target", target.target, "kept", "not ours")
+        if not remove_service:
+            upstream = yield Call("GET", up_path)
+            if upstream.status == 404:
+                return result
+            remaining = yield from paginate(f"{up_path}/targets")
+            remove_service = not remaining
+    if remove_service:
+        yield from _remove_service(state, owner, result)
+    return result
+
+
+def _remove_service(state: ServiceState, owner: str, result: Result) -> Flow[None]:
+    """Routes, then the service, then the upstream: each only if it carries our tag."""
+    name = state.service.name
+    path = f"/services/{seg(name)}"
+    reply = yield Call("GET", path)
+    if reply.status == 200 and not _owned(reply.body, owner):
+        result.add("service", name, "kept", "not ours")
+        return
+    if reply.status == 200:
+        service = reply.body
+        routes = yield from paginate(f"/services/{service['id']}/routes")
+        foreign = [r for r in routes if not _owned(r, owner)]
+        for route in routes:
+            if _owned(route, owner):
+                yield from _delete(
+                    "route", route.get("name") or route["id"], f"/routes/{route['id']}", result
+                )
+        if foreign:
+            result.add("service", name, "kept", f"{len(foreign)} route(s) not ours remain")
+            return
+        yield from _delete("service", name, f"/services/{service['id']}", result)
+    else:
+        require(Call("GET", path), reply, 404)
+    up = state.upstream
+    if up is None:
+        return
+    up_path = f"/upstreams/{seg(up.name)}"
+    upstream = yield Call("GET", up_path)
+    if upstream.status == 404:
+        return
+    if not _owned(require(Call("GET", up_path), upstream, 200).body, owner):
+        result.add("upstream", up.name, "kept", "not ours")
+        return
+    # Another instance may have registered meanwhile: its target would go with the upstream.
+    remaining = yield from paginate(f"{up_path}/targets")
+    if remaining:
+        result.add("upstream", up.name, "kept", f"{len(remaining)} target(s) registered since")
+        return
+    yield from _delete("upstream", up.name, up_path, result)
