@@ -8,6 +8,8 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
+import consul
+from bridge.emulators.consul import ConsulEmulator
 from bridge.emulators.kong import KongEmulator
 
 
@@ -64,3 +66,23 @@ def kong(kong_server: KongEmulator) -> Iterator[httpx.Client]:
 def kong_dbless(kong_dbless_server: KongEmulator) -> Iterator[httpx.Client]:
     """A client of a freshly reset Kong emulator in DB-less mode."""
     yield from _client(kong_dbless_server)
+
+
+@pytest.fixture(scope="session")
+def consul_server() -> Iterator[ConsulEmulator]:
+    with ConsulEmulator(min_session_ttl=0.5) as server:
+        yield server
+
+
+@pytest.fixture
+def consul_http(consul_server: ConsulEmulator) -> Iterator[httpx.Client]:
+    """Raw HTTP access to a freshly reset Consul emulator."""
+    with httpx.Client(base_url=consul_server.url, timeout=30) as client:
+        client.post("/_emulator/reset").raise_for_status()
+        yield client
+
+
+@pytest.fixture
+def consul_client(consul_server: ConsulEmulator, consul_http: httpx.Client) -> consul.Consul:
+    """A py-consul client (the library the bridge uses) of the reset emulator."""
+    return consul.Consul(host="127.0.0.1", port=consul_server.port)

@@ -31,6 +31,28 @@ def _emulate_kong(args: argparse.Namespace) -> int:
     return 0
 
 
+def _emulate_consul(args: argparse.Namespace) -> int:
+    from .emulators.consul import CONSUL_VERSION, ConsulEmulator
+
+    emulator = ConsulEmulator(
+        host=args.host,
+        port=args.port,
+        datacenter=args.datacenter,
+        node=args.node,
+        max_conns_per_client=args.max_conns_per_client,
+        acl_master_token=args.acl_master_token,
+    )
+    emulator.start()
+    print(
+        f"Consul {CONSUL_VERSION} HTTP API emulator (datacenter {args.datacenter}) "
+        f"listening on {emulator.url}",
+        flush=True,
+    )
+    _wait_for_signal()
+    emulator.stop()
+    return 0
+
+
 def _demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
@@ -90,6 +112,23 @@ def build_parser() -> argparse.ArgumentParser:
     unregister = commands.add_parser("unregister", help="remove this instance from Kong")
     add_arguments(unregister, unregister=True)
     unregister.set_defaults(handler=_unregister)
+
+    consul = emulated.add_parser("consul", help="emulate a one-node Consul agent's HTTP API")
+    _add_listen_options(consul, 8500)
+    consul.add_argument("--datacenter", default="dc1")
+    consul.add_argument("--node", default="consul-emulator", help="the agent's node name")
+    consul.add_argument(
+        "--max-conns-per-client",
+        type=int,
+        default=200,
+        help="concurrent requests per client IP before 429 (Consul's default)",
+    )
+    consul.add_argument(
+        "--acl-master-token",
+        default=None,
+        help="enforce ACLs: this token may do anything, others are denied",
+    )
+    consul.set_defaults(handler=_emulate_consul)
 
     demo = commands.add_parser("demo", help="a walk-through on emulators, no Docker needed")
     _add_listen_options(demo, 0)

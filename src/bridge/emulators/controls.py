@@ -80,6 +80,8 @@ class Controls:
     counters: Counters = field(default_factory=Counters)
     refuse: RefuseHook | None = None
     extra: dict[str, Callable[[Request], Any]] = field(default_factory=dict)
+    # How an injected error looks: Kong answers JSON, Consul plain text.
+    error_body: Callable[[int], Response] | None = None
 
     async def before_request(self) -> Response | None:
         """Apply latency and error faults; a Response means "answer with this"."""
@@ -89,6 +91,8 @@ class Controls:
         if failing:
             self.faults.fail_next -= 1
         if failing or (self.faults.error_rate > 0 and random.random() < self.faults.error_rate):
+            if self.error_body is not None:
+                return self.error_body(self.faults.error_status)
             return JSONResponse(
                 {"message": "An unexpected error occurred (injected by the emulator)"},
                 status_code=self.faults.error_status,

@@ -47,6 +47,7 @@ class EmulatorServer:
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
         self._stopping = False
+        self.restarts = 0  # refusal periods completed: listening again
         controls.refuse = self.refuse_connections
 
     @property
@@ -120,6 +121,7 @@ class EmulatorServer:
             with self._lock:
                 if not self._stopping:
                     self._serve_in_thread()
+                    self.restarts += 1
 
         threading.Thread(target=cycle, daemon=True).start()
 

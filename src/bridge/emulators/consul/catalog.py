@@ -1,0 +1,396 @@
+"""Nodes, services and checks with Consul's index rules, and the catalog/health reads.
+
+Index scopes (``agent/consul/state``): ``catalog/services`` reads the services
+table index; ``catalog/service/:s`` and ``health/service/:s`` read a
+per-service index covering the instances, their checks and their nodes'
+checks; a service with no instances reads the last "extinction" index.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import uuid
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from .raft import Raft, WatchKey
+
+Row = dict[str, Any]
+Key = tuple[str, str]  # (node, id)
+STATUSES = ("passing", "warning", "critical")
+META_MAX_PAIRS, META_MAX_KEY, META_MAX_VALUE = 64, 128, 512
+
+
+class CatalogError(ValueError):
+    """A request Consul answers with 400 and this text."""
+
+
+def _is_ip(value: str) -> int | None:
+    try:
+        return ipaddress.ip_address(value).version
+    except ValueError:
+        return None
+
+
+def validate_meta(meta: Any, what: str = "Service") -> dict[str, str]:
+    if meta is None:
+        return {}
+    if not isinstance(meta, dict):
+        raise CatalogError(f"Invalid {what} Meta: expected a map of strings")
+    if len(meta) > META_MAX_PAIRS:
+        raise CatalogError(
+            f"Invalid {what} Meta: {what} metadata cannot contain more than "
+            f"{META_MAX_PAIRS} key/value pairs"
+        )
+    for key, value in meta.items():
+        if len(key) > META_MAX_KEY:
+            raise CatalogError(
+                f"Invalid {what} Meta: Key is too long (limit: {META_MAX_KEY} characters)"
+            )
+        if key.startswith("consul-") and what == "Service":
+            raise CatalogError(
+                f"Invalid {what} Meta: Key prefix 'consul-' is reserved for internal use"
+            )
+        if len(str(value)) > META_MAX_VALUE:
+            raise CatalogError(
+                f"Invalid {what} Meta: Value is too long (limit: {META_MAX_VALUE} characters)"
+            )
+    return {str(k): str(v) for k, v in meta.items()}
+
+
+def _weights(value: Any) -> dict[str, int]:
+    if value is None:
+        return {"Passing": 1, "Warning": 1}
+    if not isinstance(value, dict):
+        raise CatalogError("Invalid Weights: expected an object")
+    passing = int(value.get("Passing", 1) or 0)
+    warning = int(value.get("Warning", 1) if "Warning" in value else 1)
+    if passing < 1:
+        raise CatalogError("Passing must be greater than 0")
+    if warning < 0:
+        raise CatalogError("Warning must be greater or equal than 0")
+    if passing > 65535 or warning > 65535:
+        raise CatalogError("Weights must be less than or equal to 65535")
+    return {"Passing": passing, "Warning": warning}
+
+
+def build_service(body: Row, add_default_tagged: bool = True) -> Row:
+    """A NodeService from a register body, with the agent's defaults."""
+    name = body.get("Name")
+    if not name or not isinstance(name, str):
+        raise CatalogError("Missing service name")
+    port = body.get("Port") or 0
+    if not isinstance(port, int) or isinstance(port, bool) or not 0 <= port <= 65535:
+        raise CatalogError(f"Invalid service port: {port!r}")
+    tags = body.get("Tags") or []
+    if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
+        raise CatalogError("Invalid Tags: expected a list of strings")
+    address = body.get("Address") or ""
+    tagged: dict[str, Row] = {}
+    for tag, value in (body.get("TaggedAddresses") or {}).items():
+        tagged[tag] = {
+            "Address": str(value.get("Address", "")),
+            "Port": int(value.get("Port") or 0),
+        }
+    version = _is_ip(address) if address else None
+    if add_default_tagged and version is not None:
+        suffix = "ipv6" if version == 6 else "ipv4"
+        for scope in ("lan", "wan"):
+            tagged.setdefault(f"{scope}_{suffix}", {"Address": address, "Port": port})
+    return {
+        "ID": body.get("ID") or name,
+        "Service": name,
+        "Tags": list(tags),
+        "Address": address,
+        "TaggedAddresses": tagged,
+        "Meta": validate_meta(body.get("Meta")),
+        "Port": port,
+        "Weights": _weights(body.get("Weights")),
+        "EnableTagOverride": bool(body.get("EnableTagOverride", False)),
+        "Kind": body.get("Kind") or "",
+        "Proxy": body.get("Proxy") or {"Mode": "", "MeshGateway": {}, "Expose": {}},
+        "Connect": body.get("Connect") or {},
+        "SocketPath": body.get("SocketPath") or "",
+    }
+
+
+class Catalog:
+    """The catalog of one datacenter: nodes, their services and checks."""
+
+    def __init__(self, raft: Raft, datacenter: str) -> None:
+        self.raft = raft
+        self.datacenter = datacenter
+        self.nodes: dict[str, Row] = {}
+        self.services: dict[Key, Row] = {}
+        self.checks: dict[Key, Row] = {}
+        # Secondary indexes, so reads stay proportional to what they return at 30k instances.
+        self.services_by_name: dict[str, set[Key]] = {}
+        self.services_by_node: dict[str, set[Key]] = {}
+        self.checks_by_node: dict[str, set[Key]] = {}
+        self.table_index = {"nodes": 1, "services": 1, "checks": 1}
+        self.service_index: dict[str, int] = {}
+        self.extinction_index = 1
+        self.check_listeners: list[Callable[[Row], None]] = []
+        self._names_cache: tuple[int, dict[str, list[str]]] | None = None
+
+    # -- writes ----------------------------------------------------------------------------
+
+    def _bump(self, *tables: str) -> int:
+        index = self.raft.next_index()
+        for table in tables:
+            self.table_index[table] = index
+            self.raft.touch(("table", table))
+        return index
+
+    def _touch_service(self, name: str, index: int) -> None:
+        self.service_index[name] = index
+        self.raft.touch(("service", name))
+
+    def _services_on(self, node: str) -> set[str]:
+        return {self.services[key]["Service"] for key in self.services_by_node.get(node, ())}
+
+    def _put_service(self, key: Key, row: Row) -> None:
+        self.services[key] = row
+        self.services_by_name.setdefault(row["Service"], set()).add(key)
+        self.services_by_node.setdefault(key[0], set()).add(key)
+
+    def _pop_service(self, key: Key) -> Row | None:
+        row = self.services.pop(key, None)
+        if row is not None:
+            _discard(self.services_by_name, row["Service"], key)
+            _discard(self.services_by_node, key[0], key)
+        return row
+
+    def _put_check(self, key: Key, row: Row) -> None:
+        self.checks[key] = row
+        self.checks_by_node.setdefault(key[0], set()).add(key)
+
+    def _pop_check(self, key: Key) -> Row | None:
+        row = self.checks.pop(key, None)
+        if row is not None:
+            _discard(self.checks_by_node, key[0], key)
+        return row
+
+    def ensure_node(
+        self,
+        node: str,
+        address: str,
+        node_id: str | None = None,
+        tagged: dict[str, str] | None = None,
+        meta: dict[str, str] | None = None,
+    ) -> Row:
+        current = self.nodes.get(node)
+        wanted = {
+            "ID": node_id or (current or {}).get("ID") or "",
+            "Node": node,
+            "Address": address,
+            "Datacenter": self.datacenter,
+            "TaggedAddresses": tagged
+            if tagged is not None
+            else (current or {}).get("TaggedAddresses"),
+            "Meta": meta if meta is not None else (current or {}).get("Meta") or {},
+        }
+        if current is not None and all(current[k] == v for k, v in wanted.items()):
+            return current
+        index = self._bump("nodes")
+        row = {
+            **wanted,
+            "CreateIndex": (current or {}).get("CreateIndex", index),
+            "ModifyIndex": index,
+        }
+        self.nodes[node] = row
+        self.raft.touch(("node", node))
+        for name in self._services_on(node):
+            self._touch_service(name, index)
+        return row
+
+    def register_service(self, node: str, service: Row) -> Row:
+        key = (node, service["ID"])
+        current = self.services.get(key)
+        if current is not None:
+            comparable = {
+                k: v for k, v in current.items() if k not in ("CreateIndex", "ModifyIndex")
+            }
+            if comparable == service:
+                return current
+            if current["Service"] != service["Service"]:
+                self._remove_service_row(key, self.raft.index + 1)
+        index = self._bump("services")
+        row = {
+            **service,
+            "CreateIndex": (current or {}).get("CreateIndex", index),
+            "ModifyIndex": index,
+        }
+        self._put_service(key, row)
+        self._touch_service(service["Service"], index)
+        self.raft.touch(("node", node))
+        return row
+
+    def _remove_service_row(self, key: Key, index: int) -> None:
+        row = self._pop_service(key)
+        if row is None:
+            return
+        name = row["Service"]
+        self._touch_service(name, index)
+        if not self.services_by_name.get(name):
+            self.extinction_index = index
+
+    def deregister_service(self, node: str, service_id: str) -> bool:
+        key = (node, service_id)
+        if key not in self.services:
+            return False
+        index = self._bump("services", "checks")
+        self._remove_service_row(key, index)
+        for check_key in [
+            k
+            for k in self.checks_by_node.get(node, ())
+            if self.checks[k]["ServiceID"] == service_id
+        ]:
+            self._pop_check(check_key)
+        self.raft.touch(("node", node))
+        return True
+
+    def register_check(self, node: str, check: Row) -> Row:
+        key = (node, check["CheckID"])
+        current = self.checks.get(key)
+        if current is not None:
+            comparable = {
+                k: v for k, v in current.items() if k not in ("CreateIndex", "ModifyIndex")
+            }
+            if comparable == check:
+                return current
+        index = self._bump("checks")
+        row = {
+            **check,
+            "CreateIndex": (current or {}).get("CreateIndex", index),
+            "ModifyIndex": index,
+        }
+        self._put_check(key, row)
+        self._touch_check(node, row, index)
+        for listener in self.check_listeners:
+            listener(row)
+        return row
+
+    def _touch_check(self, node: str, check: Row, index: int) -> None:
+        self.raft.touch(("node", node), ("checks", check["ServiceName"] or ""))
+        for state in ("any", *STATUSES):
+            self.raft.touch(("state", state))
+        if check["ServiceID"]:
+            self._touch_service(check["ServiceName"], index)
+        else:
+            for name in self._services_on(node):
+                self._touch_service(name, index)
+
+    def set_check_status(
+        self, node: str, check_id: str, status: str, output: str | None = None
+    ) -> Row | None:
+        current = self.checks.get((node, check_id))
+        if current is None:
+            return None
+        if current["Status"] == status:
+            # Output-only changes reach the servers later (check_update_interval): no index bump.
+            if output is not None:
+                current["Output"] = output
+            return current
+        return self.register_check(
+            node,
+            {
+                **{k: v for k, v in current.items() if k not in ("CreateIndex", "ModifyIndex")},
+                "Status": status,
+                "Output": current["Output"] if output is None else output,
+            },
+        )
+
+    def deregister_check(self, node: str, check_id: str) -> bool:
+        check = self._pop_check((node, check_id))
+        if check is None:
+            return False
+        index = self._bump("checks")
+        self._touch_check(node, check, index)
+        return True
+
+    def deregister_node(self, node: str) -> bool:
+        if node not in self.nodes:
+            return False
+        index = self._bump("nodes", "services", "checks")
+        for key in list(self.services_by_node.get(node, ())):
+            self._remove_service_row(key, index)
+        for key in list(self.checks_by_node.get(node, ())):
+            check = self._pop_check(key)
+            if check is not None:
+                self._touch_check(node, check, index)
+        del self.nodes[node]
+        self.raft.touch(("node", node))
+        return True
+
+    def restore_index(self, index: int) -> None:
+        """A snapshot restore: every index above ``index`` comes back down to it."""
+
+        def lower(row: Row) -> None:
+            for field in ("CreateIndex", "ModifyIndex"):
+                if row.get(field, 0) > index:
+                    row[field] = index
+
+        for rows in (self.nodes.values(), self.services.values(), self.checks.values()):
+            for row in rows:
+                lower(row)
+        for table, value in self.table_index.items():
+            self.table_index[table] = min(value, index)
+        self._names_cache = None
+        for name, value in self.service_index.items():
+            self.service_index[name] = min(value, index)
+        self.extinction_index = min(self.extinction_index, index)
+
+    # -- reads -----------------------------------------------------------------------------
+
+    def service_index_for(self, name: str) -> int:
+        if self.services_by_name.get(name):
+            return self.service_index.get(name, self.table_index["services"])
+        return max(self.extinction_index, 1)
+
+    def instances(self, name: str) -> list[tuple[str, Row]]:
+        keys = sorted(self.services_by_name.get(name, ()))
+        return [(key[0], self.services[key]) for key in keys]
+
+    def checks_for(self, node: str, service_id: str) -> list[Row]:
+        """A service instance's checks: its node's checks, then its own (Consul's order)."""
+        rows = [
+            self.checks[key]
+            for key in self.checks_by_node.get(node, ())
+            if self.checks[key]["ServiceID"] in ("", service_id)
+        ]
+        return sorted(rows, key=lambda c: (c["ServiceID"] != "", c["CheckID"]))
+
+    def service_names(self) -> dict[str, list[str]]:
+        """Service name -> union of tags; cached per services-table index (it is read a lot)."""
+        index = self.table_index["services"]
+        if self._names_cache is not None and self._names_cache[0] == index:
+            return self._names_cache[1]
+        names: dict[str, list[str]] = {}
+        for svc in self.services.values():
+            tags = names.setdefault(svc["Service"], [])
+            for tag in svc["Tags"]:
+                if tag not in tags:
+                    tags.append(tag)
+        result = dict(sorted(names.items()))
+        self._names_cache = (index, result)
+        return result
+
+    def watch_keys_for_service(self, name: str) -> list[WatchKey]:
+        return [("service", name)]
+
+
+def _discard(index: dict[str, set[Key]], name: str, key: Key) -> None:
+    keys = index.get(name)
+    if keys is not None:
+        keys.discard(key)
+        if not keys:
+            del index[name]
+
+
+def new_node_id() -> str:
+    return str(uuid.uuid4())
+
+
+def all_checks(catalog: Catalog) -> Iterable[Row]:
+    return sorted(catalog.checks.values(), key=lambda c: (c["Node"], c["CheckID"]))

@@ -1,0 +1,136 @@
+"""The JSON shapes Consul answers with (``agent/structs``): what is omitted, what is null."""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+from .catalog import Row
+
+
+def node_json(node: Row) -> Row:
+    return {
+        "ID": node["ID"],
+        "Node": node["Node"],
+        "Address": node["Address"],
+        "Datacenter": node["Datacenter"],
+        "TaggedAddresses": node["TaggedAddresses"],
+        "Meta": node["Meta"] or None,
+        "CreateIndex": node["CreateIndex"],
+        "ModifyIndex": node["ModifyIndex"],
+    }
+
+
+def node_service_json(svc: Row, with_indexes: bool = True) -> Row:
+    """``structs.NodeService``; Port, SocketPath, Kind and tagged addresses are omitempty."""
+    out: Row = {}
+    if svc["Kind"]:
+        out["Kind"] = svc["Kind"]
+    out.update(
+        {
+            "ID": svc["ID"],
+            "Service": svc["Service"],
+            "Tags": list(svc["Tags"]),
+            "Address": svc["Address"],
+        }
+    )
+    if svc["TaggedAddresses"]:
+        out["TaggedAddresses"] = svc["TaggedAddresses"]
+    out["Meta"] = svc["Meta"] or {}
+    if svc["Port"]:
+        out["Port"] = svc["Port"]
+    if svc["SocketPath"]:
+        out["SocketPath"] = svc["SocketPath"]
+    out.update(
+        {
+            "Weights": svc["Weights"],
+            "EnableTagOverride": svc["EnableTagOverride"],
+            "Proxy": svc["Proxy"],
+            "Connect": svc["Connect"],
+        }
+    )
+    if with_indexes:
+        out["CreateIndex"] = svc["CreateIndex"]
+        out["ModifyIndex"] = svc["ModifyIndex"]
+    return out
+
+
+def service_node_json(node: Row, svc: Row) -> Row:
+    """``structs.ServiceNode`` as ``/catalog/service/:s`` renders it."""
+    out: Row = {
+        "ID": node["ID"],
+        "Node": node["Node"],
+        "Address": node["Address"],
+        "Datacenter": node["Datacenter"],
+        "TaggedAddresses": node["TaggedAddresses"],
+        "NodeMeta": node["Meta"] or None,
+        "ServiceKind": svc["Kind"],
+        "ServiceID": svc["ID"],
+        "ServiceName": svc["Service"],
+        "ServiceTags": list(svc["Tags"]),
+        "ServiceAddress": svc["Address"],
+    }
+    if svc["TaggedAddresses"]:
+        out["ServiceTaggedAddresses"] = svc["TaggedAddresses"]
+    out.update(
+        {
+            "ServiceWeights": svc["Weights"],
+            "ServiceMeta": svc["Meta"] or {},
+            "ServicePort": svc["Port"],
+            "ServiceSocketPath": svc["SocketPath"],
+            "ServiceEnableTagOverride": svc["EnableTagOverride"],
+            "ServiceProxy": svc["Proxy"],
+            "ServiceConnect": svc["Connect"],
+            "ServiceLocality": None,
+            "CreateIndex": svc["CreateIndex"],
+            "ModifyIndex": svc["ModifyIndex"],
+        }
+    )
+    return out
+
+
+def check_json(check: Row, with_indexes: bool = True) -> Row:
+    out = {
+        key: check[key]
+        for key in (
+            "Node",
+            "CheckID",
+            "Name",
+            "Status",
+            "Notes",
+            "Output",
+            "ServiceID",
+            "ServiceName",
+            "ServiceTags",
+            "Type",
+            "Interval",
+            "Timeout",
+            "ExposedPort",
+            "Definition",
+        )
+    }
+    out["ServiceTags"] = list(out["ServiceTags"] or [])
+    out["CreateIndex"] = check["CreateIndex"] if with_indexes else 0
+    out["ModifyIndex"] = check["ModifyIndex"] if with_indexes else 0
+    return out
+
+
+def agent_service_json(svc: Row, datacenter: str) -> Row:
+    out = node_service_json(svc, with_indexes=False)
+    out["Datacenter"] = datacenter
+    return out
+
+
+def kv_json(entry: Row) -> Row:
+    value: Any = entry["Value"]
+    out: Row = {
+        "LockIndex": entry["LockIndex"],
+        "Key": entry["Key"],
+        "Flags": entry["Flags"],
+        "Value": None if value is None else base64.b64encode(value).decode(),
+        "CreateIndex": entry["CreateIndex"],
+        "ModifyIndex": entry["ModifyIndex"],
+    }
+    if entry.get("Session"):
+        out["Session"] = entry["Session"]
+    return out

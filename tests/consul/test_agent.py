@@ -1,0 +1,229 @@
+"""Consul emulator: the agent endpoints, with py-consul and raw HTTP."""
+
+from __future__ import annotations
+
+import http.server
+import threading
+import time
+from collections.abc import Callable, Iterator
+
+import httpx
+import pytest
+
+import consul
+
+
+def eventually(condition: Callable[[], bool], timeout: float = 10.0) -> None:
+    """Wait for a condition the emulator reaches on its own (checks run on intervals)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not reached in time")
+        time.sleep(0.05)
+
+
+@pytest.fixture(scope="module")
+def probe_target() -> Iterator[str]:
+    """An HTTP server whose paths answer 200, 429 and 500, for HTTP checks."""
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            status = {"/ok": 200, "/busy": 429}.get(self.path, 500)
+            self.send_response(status)
+            self.end_headers()
+            self.wfile.write(b"hello")
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+
+
+def _status(c: consul.Consul, check_id: str) -> str:
+    return str(c.agent.checks()[check_id]["Status"])
+
+
+def test_register_defaults(consul_client: consul.Consul) -> None:
+    consul_client.agent.service.register(
+        "web", service_id="web-1", address="10.0.0.5", port=8080, tags=["a"]
+    )
+    service = consul_client.agent.services()["web-1"]
+    assert service["Weights"] == {"Passing": 1, "Warning": 1}
+    assert service["TaggedAddresses"] == {
+        "lan_ipv4": {"Address": "10.0.0.5", "Port": 8080},
+        "wan_ipv4": {"Address": "10.0.0.5", "Port": 8080},
+    }
+    assert service["Meta"] == {} and service["Tags"] == ["a"]
+
+
+def test_register_accepts_camel_and_snake_case(consul_http: httpx.Client) -> None:
+    consul_http.put(
+        "/v1/agent/service/register",
+        json={
+            "name": "snake",
+            "id": "s1",
+            "port": 1,
+            "enable_tag_override": True,
+            "tagged_addresses": {"lan": {"address": "10.1.1.1", "port": 1}},
+            "weights": {"passing": 3, "warning": 2},
+            "meta": {"Team": "x"},
+        },
+    ).raise_for_status()
+    consul_http.put(
+        "/v1/agent/service/register", json={"Name": "camel", "ID": "c1", "Port": 2}
+    ).raise_for_status()
+    services = consul_http.get("/v1/agent/services").json()
+    assert services["s1"]["EnableTagOverride"] is True
+    assert services["s1"]["Weights"] == {"Passing": 3, "Warning": 2}
+    assert services["s1"]["TaggedAddresses"]["lan"] == {"Address": "10.1.1.1", "Port": 1}
+    assert services["s1"]["Meta"] == {"Team": "x"}  # user keys keep their case
+    assert services["c1"]["Port"] == 2
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ({"Port": 1}, "Missing service name"),
+        ({"Name": "x", "Weights": {"Passing": 0}}, "Passing must be greater than 0"),
+        (
+            {"Name": "x", "Meta": {f"k{i}": "v" for i in range(65)}},
+            "Invalid Service Meta: Service metadata cannot contain more than 64 key/value pairs",
+        ),
+        ({"Name": "x", "Meta": {"k" * 129: "v"}}, "Key is too long (limit: 128 characters)"),
+        ({"Name": "x", "Meta": {"k": "v" * 513}}, "Value is too long (limit: 512 characters)"),
+        ({"Name": "x", "Meta": {"consul-x": "v"}}, "Key prefix 'consul-' is reserved"),
+    ],
+)
+def test_register_validation(consul_http: httpx.Client, body: dict, message: str) -> None:
+    response = consul_http.put("/v1/agent/service/register", json=body)
+    assert response.status_code == 400
+    assert message in response.text
+    assert response.headers["content-type"].startswith("text/plain")
+
+
+def test_register_is_put_only(consul_http: httpx.Client) -> None:
+    response = consul_http.get("/v1/agent/service/register")
+    assert response.status_code == 405 and response.headers["allow"] == "PUT"
+
+
+def test_new_checks_start_critical_and_ttl_updates(consul_client: consul.Consul) -> None:
+    consul_client.agent.service.register("t", service_id="t1", check=consul.Check.ttl("30s"))
+    assert _status(consul_client, "service:t1") == "critical"
+    consul_client.agent.check.ttl_pass("service:t1", notes="fine")
+    check = consul_client.agent.checks()["service:t1"]
+    assert (check["Status"], check["Output"]) == ("passing", "fine")
+    consul_client.agent.check.ttl_warn("service:t1")
+    assert _status(consul_client, "service:t1") == "warning"
+    consul_client.agent.check.ttl_fail("service:t1")
+    assert _status(consul_client, "service:t1") == "critical"
+
+
+def test_check_status_given_and_update_endpoint(consul_http: httpx.Client) -> None:
+    consul_http.put(
+        "/v1/agent/service/register",
+        json={"Name": "u", "Check": {"TTL": "30s", "Status": "passing"}},
+    ).raise_for_status()
+    assert consul_http.get("/v1/agent/checks").json()["service:u"]["Status"] == "passing"
+    consul_http.put(
+        "/v1/agent/check/update/service:u", json={"Status": "warning", "Output": "slow"}
+    ).raise_for_status()
+    check = consul_http.get("/v1/agent/checks").json()["service:u"]
+    assert (check["Status"], check["Output"]) == ("warning", "slow")
+    assert consul_http.put("/v1/agent/check/pass/nope").status_code == 404
+
+
+def test_ttl_expires_to_critical(consul_client: consul.Consul) -> None:
+    consul_client.agent.service.register("e", check=consul.Check.ttl("1s"))
+    consul_client.agent.check.ttl_pass("service:e")
+    eventually(lambda: _status(consul_client, "service:e") == "critical")
+    assert consul_client.agent.checks()["service:e"]["Output"] == "TTL expired"
+
+
+@pytest.mark.parametrize(
+    ("path", "status"), [("/ok", "passing"), ("/busy", "warning"), ("/fail", "critical")]
+)
+def test_http_checks_run(
+    consul_client: consul.Consul, probe_target: str, path: str, status: str
+) -> None:
+    consul_client.agent.service.register(
+        "h", check=consul.Check.http(probe_target + path, interval="1s")
+    )
+    eventually(lambda: "Output: hello" in consul_client.agent.checks()["service:h"]["Output"])
+    assert _status(consul_client, "service:h") == status
+
+
+def test_tcp_checks_run(consul_client: consul.Consul, consul_server: object) -> None:
+    port = consul_server.port  # type: ignore[attr-defined]
+    consul_client.agent.service.register(
+        "up", check=consul.Check.tcp("127.0.0.1", port, interval="1s")
+    )
+    consul_client.agent.service.register(
+        "down", check=consul.Check.tcp("127.0.0.1", 9, interval="1s")
+    )
+    eventually(lambda: _status(consul_client, "service:up") == "passing")
+    eventually(lambda: consul_client.agent.checks()["service:down"]["Output"] != "")
+    assert _status(consul_client, "service:down") == "critical"
+
+
+def test_check_for_unknown_service_is_an_error(consul_http: httpx.Client) -> None:
+    response = consul_http.put(
+        "/v1/agent/check/register", json={"Name": "c", "ServiceID": "ghost", "TTL": "10s"}
+    )
+    assert response.status_code == 400
+    assert 'ServiceID "ghost" does not exist' in response.text
+
+
+def test_multiple_checks_get_numbered_ids(consul_http: httpx.Client) -> None:
+    consul_http.put(
+        "/v1/agent/service/register", json={"Name": "m", "Checks": [{"TTL": "10s"}, {"TTL": "20s"}]}
+    ).raise_for_status()
+    assert {"service:m:1", "service:m:2"} <= set(consul_http.get("/v1/agent/checks").json())
+
+
+def test_deregister_removes_checks_and_is_idempotent(consul_client: consul.Consul) -> None:
+    consul_client.agent.service.register("d", check=consul.Check.ttl("10s"))
+    assert consul_client.agent.service.deregister("d")
+    assert "service:d" not in consul_client.agent.checks()
+    assert consul_client.agent.service.deregister("never-there")
+
+
+def test_agent_service_content_hash_blocking(consul_http: httpx.Client) -> None:
+    consul_http.put("/v1/agent/service/register", json={"Name": "hs", "Port": 1})
+    first = consul_http.get("/v1/agent/service/hs")
+    digest = first.headers["x-consul-contenthash"]
+    assert first.json()["ContentHash"] == digest
+    same = consul_http.get(f"/v1/agent/service/hs?hash={digest}&wait=100ms")
+    assert same.headers["x-consul-contenthash"] == digest
+    consul_http.put("/v1/agent/service/register", json={"Name": "hs", "Port": 2})
+    changed = consul_http.get(f"/v1/agent/service/hs?hash={digest}&wait=5s")
+    assert changed.headers["x-consul-contenthash"] != digest
+    assert consul_http.get("/v1/agent/service/none").status_code == 404
+
+
+def test_service_and_node_maintenance(
+    consul_client: consul.Consul, consul_http: httpx.Client
+) -> None:
+    consul_client.agent.service.register("mt", check=consul.Check.ttl("60s"))
+    consul_client.agent.check.ttl_pass("service:mt")
+    assert len(consul_client.health.service("mt", passing=True)[1]) == 1
+    consul_client.agent.service.maintenance("mt", "true", reason="deploy")
+    check = consul_client.agent.checks()["_service_maintenance:mt"]
+    assert (check["Status"], check["Notes"]) == ("critical", "deploy")
+    assert consul_client.health.service("mt", passing=True)[1] == []
+    consul_client.agent.service.maintenance("mt", "false")
+    assert len(consul_client.health.service("mt", passing=True)[1]) == 1
+    consul_http.put("/v1/agent/maintenance?enable=true").raise_for_status()
+    assert consul_client.health.service("mt", passing=True)[1] == []
+    consul_http.put("/v1/agent/maintenance?enable=false").raise_for_status()
+    assert len(consul_client.health.service("mt", passing=True)[1]) == 1
+
+
+def test_self_and_members(consul_client: consul.Consul) -> None:
+    me = consul_client.agent.self()
+    assert me["Config"]["Datacenter"] == "dc1" and me["Config"]["Version"] == "1.20.1"
+    (member,) = consul_client.agent.members()
+    assert member["Status"] == 1 and member["Name"] == me["Config"]["NodeName"]

@@ -1,0 +1,146 @@
+"""Consul emulator: KV (recurse, keys, cas, flags, locks) and sessions."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+import consul
+from tests.consul.test_agent import eventually
+
+
+def test_put_get_delete(consul_client: consul.Consul) -> None:
+    assert consul_client.kv.put("cfg/a", "1", flags=7) is True
+    _index, entry = consul_client.kv.get("cfg/a")
+    assert entry["Value"] == b"1" and entry["Flags"] == 7 and entry["LockIndex"] == 0
+    assert "Session" not in entry
+    assert consul_client.kv.delete("cfg/a") is True
+    assert consul_client.kv.get("cfg/a")[1] is None
+
+
+def test_recurse_keys_and_separator(consul_client: consul.Consul) -> None:
+    for key in ("app/a", "app/b/c", "app/b/d", "other"):
+        consul_client.kv.put(key, key)
+    _index, entries = consul_client.kv.get("app/", recurse=True)
+    assert [e["Key"] for e in entries] == ["app/a", "app/b/c", "app/b/d"]
+    assert consul_client.kv.get("app/", keys=True)[1] == ["app/a", "app/b/c", "app/b/d"]
+    assert consul_client.kv.get("app/", keys=True, separator="/")[1] == ["app/a", "app/b/"]
+    consul_client.kv.delete("app/b/", recurse=True)
+    assert [e["Key"] for e in consul_client.kv.get("app/", recurse=True)[1]] == ["app/a"]
+
+
+def test_missing_key_is_404_with_index(consul_http: httpx.Client) -> None:
+    response = consul_http.get("/v1/kv/nothing")
+    assert response.status_code == 404 and response.content == b""
+    assert int(response.headers["x-consul-index"]) >= 1
+
+
+def test_raw_and_null_values(consul_http: httpx.Client) -> None:
+    consul_http.put("/v1/kv/raw", content=b"bytes\x00here")
+    assert consul_http.get("/v1/kv/raw?raw").content == b"bytes\x00here"
+
+
+def test_cas(consul_client: consul.Consul) -> None:
+    assert consul_client.kv.put("c", "new", cas=0) is True
+    assert consul_client.kv.put("c", "again", cas=0) is False
+    index = consul_client.kv.get("c")[1]["ModifyIndex"]
+    assert consul_client.kv.put("c", "stale", cas=index - 1) is False
+    assert consul_client.kv.put("c", "fresh", cas=index) is True
+    assert consul_client.kv.get("c")[1]["Value"] == b"fresh"
+
+
+def test_value_size_limit(consul_http: httpx.Client) -> None:
+    response = consul_http.put("/v1/kv/big", content=b"x" * (512 * 1024 + 1))
+    assert response.status_code == 413
+
+
+def test_acquire_release_and_lock_index(consul_client: consul.Consul) -> None:
+    first = consul_client.session.create(lock_delay=0)
+    second = consul_client.session.create(lock_delay=0)
+    assert consul_client.kv.put("lock", "a", acquire=first) is True
+    assert consul_client.kv.put("lock", "a", acquire=first) is True
+    assert consul_client.kv.get("lock")[1]["LockIndex"] == 1
+    assert consul_client.kv.put("lock", "b", acquire=second) is False
+    assert consul_client.kv.put("lock", "b", release=second) is False
+    assert consul_client.kv.put("lock", "a", release=first) is True
+    assert "Session" not in consul_client.kv.get("lock")[1]
+    assert consul_client.kv.put("lock", "b", acquire=second) is True
+    assert consul_client.kv.get("lock")[1]["LockIndex"] == 2
+
+
+def test_acquire_with_unknown_session_is_500(consul_http: httpx.Client) -> None:
+    response = consul_http.put("/v1/kv/x?acquire=00000000-0000-0000-0000-000000000000")
+    assert response.status_code == 500 and "invalid session" in response.text
+
+
+def test_lock_delay_after_invalidation(consul_client: consul.Consul) -> None:
+    holder = consul_client.session.create(lock_delay=15)
+    waiter = consul_client.session.create()
+    consul_client.kv.put("held", "x", acquire=holder)
+    consul_client.session.destroy(holder)
+    assert "Session" not in consul_client.kv.get("held")[1]  # behavior=release
+    assert consul_client.kv.put("held", "y", acquire=waiter) is False
+
+
+def test_delete_behavior(consul_client: consul.Consul) -> None:
+    session = consul_client.session.create(behavior="delete", lock_delay=0)
+    consul_client.kv.put("eph", "x", acquire=session)
+    consul_client.session.destroy(session)
+    assert consul_client.kv.get("eph")[1] is None
+
+
+def test_session_info_list_node_renew(
+    consul_client: consul.Consul, consul_http: httpx.Client
+) -> None:
+    session = consul_client.session.create(name="leader", ttl=10)
+    _index, info = consul_client.session.info(session)
+    assert info["Name"] == "leader" and info["TTL"] == "10s"
+    assert info["LockDelay"] == 15_000_000_000 and info["Behavior"] == "release"
+    node = info["Node"]
+    assert [s["ID"] for s in consul_client.session.list()[1]] == [session]
+    assert [s["ID"] for s in consul_client.session.node(node)[1]] == [session]
+    renewed = consul_http.put(f"/v1/session/renew/{session}").json()
+    assert isinstance(renewed, list) and renewed[0]["ID"] == session
+    missing = consul_http.put("/v1/session/renew/00000000-0000-0000-0000-000000000000")
+    assert missing.status_code == 404 and "not found" in missing.text
+    assert consul_http.get("/v1/session/info/00000000-0000-0000-0000-000000000000").json() == []
+    assert consul_http.put(f"/v1/session/destroy/{session}").json() is True
+    assert consul_http.put(f"/v1/session/destroy/{session}").json() is True
+
+
+def test_session_ttl_bounds(consul_http: httpx.Client) -> None:
+    response = consul_http.put("/v1/session/create", json={"TTL": "100000s"})
+    assert response.status_code == 400 and "Invalid Session TTL" in response.text
+    response = consul_http.put("/v1/session/create", json={"Behavior": "explode"})
+    assert response.status_code == 400
+
+
+def test_session_ttl_expiry_releases_locks(consul_http: httpx.Client) -> None:
+    # The fixture's emulator allows short TTLs (min_session_ttl=0.5) to keep this fast.
+    session = consul_http.put("/v1/session/create", json={"TTL": "1s", "LockDelay": "0s"}).json()[
+        "ID"
+    ]
+    assert consul_http.put(f"/v1/kv/ttl-lock?acquire={session}").json() is True
+    eventually(lambda: consul_http.get(f"/v1/session/info/{session}").json() == [], timeout=5)
+    assert "Session" not in consul_http.get("/v1/kv/ttl-lock").json()[0]
+
+
+def test_session_invalidated_by_critical_check(
+    consul_client: consul.Consul, consul_http: httpx.Client
+) -> None:
+    consul_http.put(
+        "/v1/agent/check/register", json={"Name": "guard", "TTL": "60s", "Status": "passing"}
+    ).raise_for_status()
+    session = consul_http.put(
+        "/v1/session/create", json={"NodeChecks": ["serfHealth", "guard"], "LockDelay": 0}
+    ).json()["ID"]
+    consul_client.kv.put("guarded", "x", acquire=session)
+    consul_client.agent.check.ttl_fail("guard")
+    assert consul_http.get(f"/v1/session/info/{session}").json() == []
+
+
+@pytest.mark.parametrize("value", ["1s", 5, 2_000_000_000])
+def test_lock_delay_forms(consul_http: httpx.Client, value: object) -> None:
+    session = consul_http.put("/v1/session/create", json={"LockDelay": value}).json()["ID"]
+    delay = consul_http.get(f"/v1/session/info/{session}").json()[0]["LockDelay"]
+    assert delay == {"1s": 1_000_000_000, 5: 5_000_000_000, 2_000_000_000: 2_000_000_000}[value]  # type: ignore[index]
