@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import signal
 import sys
 import threading
 from collections.abc import Callable, Sequence
+from typing import Any
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -59,6 +61,135 @@ def _demo(args: argparse.Namespace) -> int:
     return run_demo(host=args.host, port=args.port)
 
 
+BRIDGE_FLAGS = (
+    "consul_http_addr",
+    "consul_http_token",
+    "consul_datacenter",
+    "kong_admin_url",
+    "bridge_id",
+    "tag_prefix",
+    "expose_by_default",
+    "mode",
+    "domain",
+    "include_warning",
+    "wait",
+    "max_watches",
+    "debounce_seconds",
+    "resync_seconds",
+    "max_delete_share",
+    "concurrency",
+    "listen",
+    "log_json",
+    "retry_seconds",
+)
+
+
+def _settings(args: argparse.Namespace) -> Any:
+    from pydantic import ValidationError
+
+    from .daemon import settings_from
+
+    overrides = {name: getattr(args, name, None) for name in BRIDGE_FLAGS}
+    if getattr(args, "port", None) is not None:
+        overrides["listen"] = f"{args.host}:{args.port}"
+    try:
+        return settings_from(overrides)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise SystemExit(f"kong-bridge: invalid settings: {problems}") from None
+
+
+def _run(args: argparse.Namespace) -> int:
+    from .daemon import run_daemon
+    from .logs import setup_logging
+
+    settings = _settings(args)
+    setup_logging(settings.log_json)
+    return run_daemon(settings)
+
+
+def _sync(args: argparse.Namespace) -> int:
+    from .daemon import sync_once
+    from .logs import setup_logging
+
+    if not args.once:
+        raise SystemExit("kong-bridge: sync needs --once (use 'kong-bridge run' for the daemon)")
+    settings = _settings(args)
+    setup_logging(settings.log_json, logging.WARNING)
+    return sync_once(settings)
+
+
+def _plan(args: argparse.Namespace) -> int:
+    from .daemon import plan_command
+    from .logs import setup_logging
+
+    settings = _settings(args)
+    setup_logging(settings.log_json, logging.WARNING)
+    return plan_command(settings, as_json=args.json)
+
+
+def _lint(args: argparse.Namespace) -> int:
+    from .daemon import lint_command
+
+    return lint_command(_settings(args))
+
+
+def _add_bridge_options(parser: argparse.ArgumentParser) -> None:
+    consul = parser.add_argument_group("Consul (also CONSUL_HTTP_ADDR, CONSUL_HTTP_TOKEN, ...)")
+    consul.add_argument("--consul-addr", dest="consul_http_addr", metavar="URL")
+    consul.add_argument("--consul-token", dest="consul_http_token", metavar="TOKEN")
+    consul.add_argument(
+        "--datacenter",
+        dest="consul_datacenter",
+        help="put the datacenter in upstream names (<svc>.service.<dc>.consul)",
+    )
+    kong = parser.add_argument_group("Kong (also KONG_ADMIN_URL, KONG_ADMIN_TOKEN, ...)")
+    kong.add_argument("--kong-admin-url", metavar="URL")
+    bridge = parser.add_argument_group("bridge (also KONG_BRIDGE_*)")
+    bridge.add_argument("--bridge-id", help="owner id: our entities carry managed-by:<id>")
+    bridge.add_argument("--tag-prefix", help="tag prefix of the convention (default kong)")
+    bridge.add_argument(
+        "--expose-by-default",
+        action="store_const",
+        const=True,
+        help="expose services that did not opt in (off by default)",
+    )
+    bridge.add_argument("--mode", choices=("upstream", "dns"), help="default mapping mode")
+    bridge.add_argument("--domain", help="Consul's DNS domain (default consul)")
+    bridge.add_argument(
+        "--include-warning",
+        action="store_const",
+        const=True,
+        help="keep instances whose checks warn as targets",
+    )
+    bridge.add_argument("--wait", help="blocking query wait, e.g. 5m (default)")
+    bridge.add_argument(
+        "--max-watches", type=int, help="per-service blocking queries at most (default 150)"
+    )
+    bridge.add_argument(
+        "--debounce",
+        dest="debounce_seconds",
+        type=float,
+        help="seconds to coalesce a burst of changes (default 0.2)",
+    )
+    bridge.add_argument(
+        "--resync",
+        dest="resync_seconds",
+        type=float,
+        help="seconds between full resyncs that repair drift (default 60)",
+    )
+    bridge.add_argument(
+        "--max-delete-share",
+        type=float,
+        help="hold back plans deleting more than this share (default 0.5)",
+    )
+    bridge.add_argument("--concurrency", type=int, help="services written in parallel")
+    bridge.add_argument(
+        "--retry-seconds", type=float, help="retry budget per Kong call (default 10)"
+    )
+    bridge.add_argument("--log-json", action="store_const", const=True, help="JSON logs")
+
+
 def _register(args: argparse.Namespace) -> int:
     from .selfreg.cli import register_command
 
@@ -98,6 +229,31 @@ def build_parser() -> argparse.ArgumentParser:
         help="answer as Kong with database=off (writes refused, POST /config)",
     )
     kong.set_defaults(handler=_emulate_kong)
+
+    run = commands.add_parser("run", help="the daemon: watch Consul, keep Kong in step")
+    _add_bridge_options(run)
+    run.add_argument(
+        "--listen", metavar="HOST:PORT", help="serve /healthz, /readyz and /metrics there"
+    )
+    run.add_argument("--host", default="0.0.0.0", help="status endpoint address (with --port)")
+    run.add_argument("--port", type=int, default=None, help="status endpoint port")
+    run.set_defaults(handler=_run)
+
+    sync = commands.add_parser("sync", help="one reconciliation, then exit")
+    sync.add_argument("--once", action="store_true", required=True)
+    _add_bridge_options(sync)
+    sync.set_defaults(handler=_sync)
+
+    plan = commands.add_parser(
+        "plan", help="dry run: print the changes sync would make (exit 2 when any)"
+    )
+    plan.add_argument("--json", action="store_true", help="machine-readable output")
+    _add_bridge_options(plan)
+    plan.set_defaults(handler=_plan)
+
+    lint = commands.add_parser("lint", help="check the kong tags/meta of Consul services")
+    _add_bridge_options(lint)
+    lint.set_defaults(handler=_lint)
 
     from .selfreg.cli import add_arguments
 

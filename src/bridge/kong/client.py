@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Self, TypeVar
 
@@ -78,11 +78,22 @@ class _Transient(Exception):
         self.reason = reason
 
 
+Observer = Callable[[Call, str], None]  # (call, status code or "error")
+
+
 class _Core:
-    def __init__(self, connection: KongConnection, retry: RetryPolicy) -> None:
+    def __init__(
+        self, connection: KongConnection, retry: RetryPolicy, observer: Observer | None = None
+    ) -> None:
         self.connection = connection
         self.retry = retry
         self.requests = 0
+        self.observer = observer
+
+    def observe(self, call: Call, outcome: str) -> None:
+        self.requests += 1
+        if self.observer is not None:
+            self.observer(call, outcome)
 
     @staticmethod
     def request_args(call: Call) -> dict[str, Any]:
@@ -135,12 +146,19 @@ def _unavailable(call: Call, error: RetryError) -> KongUnavailable:
 
 
 class KongClient:
-    """A blocking Admin API client. Every call has a timeout and bounded retries."""
+    """A blocking Admin API client. Every call has a timeout and bounded retries.
+
+    ``observer`` is told of every attempt (for metrics); the client is safe to
+    share between threads.
+    """
 
     def __init__(
-        self, connection: KongConnection | None = None, retry: RetryPolicy | None = None
+        self,
+        connection: KongConnection | None = None,
+        retry: RetryPolicy | None = None,
+        observer: Observer | None = None,
     ) -> None:
-        self._core = _Core(connection or KongConnection(), retry or RetryPolicy())
+        self._core = _Core(connection or KongConnection(), retry or RetryPolicy(), observer)
         self._http = httpx.Client(**self._core.connection.client_options())
 
     @property
@@ -159,11 +177,12 @@ class KongClient:
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _send(self, call: Call) -> Reply:
-        self._core.requests += 1
         try:
             response = self._http.request(call.method, call.path, **self._core.request_args(call))
         except httpx.HTTPError as exc:
+            self._core.observe(call, "error")
             raise self._core.as_transient(exc) from exc
+        self._core.observe(call, str(response.status_code))
         return self._core.decode(call, response)
 
     def expect(self, call: Call, *accept: int) -> Reply:
@@ -199,9 +218,12 @@ class AsyncKongClient:
     """The asyncio twin of :class:`KongClient`, same calls and errors."""
 
     def __init__(
-        self, connection: KongConnection | None = None, retry: RetryPolicy | None = None
+        self,
+        connection: KongConnection | None = None,
+        retry: RetryPolicy | None = None,
+        observer: Observer | None = None,
     ) -> None:
-        self._core = _Core(connection or KongConnection(), retry or RetryPolicy())
+        self._core = _Core(connection or KongConnection(), retry or RetryPolicy(), observer)
         self._http = httpx.AsyncClient(**self._core.connection.client_options())
 
     @property
@@ -219,13 +241,14 @@ class AsyncKongClient:
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def _send(self, call: Call) -> Reply:
-        self._core.requests += 1
         try:
             response = await self._http.request(
                 call.method, call.path, **self._core.request_args(call)
             )
         except httpx.HTTPError as exc:
+            self._core.observe(call, "error")
             raise self._core.as_transient(exc) from exc
+        self._core.observe(call, str(response.status_code))
         return self._core.decode(call, response)
 
     async def expect(self, call: Call, *accept: int) -> Reply:

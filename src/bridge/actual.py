@@ -1,0 +1,82 @@
+"""What Kong holds that is ours: entities carrying our owner tag, grouped by Consul service."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from .desired import owner_tag
+from .kong.calls import Call, Flow
+from .kong.calls import segment as seg
+from .kong.flows import paginate
+from .mapping import SERVICE_TAG_PREFIX
+
+Row = dict[str, Any]
+
+
+@dataclass
+class OwnedService:
+    """Kong's entities for one Consul service, by name (targets by ``host:port``)."""
+
+    service: Row | None = None
+    routes: dict[str, Row] = field(default_factory=dict)
+    upstream: Row | None = None
+    targets: dict[str, Row] = field(default_factory=dict)
+
+    def entity_count(self) -> int:
+        return bool(self.service) + len(self.routes) + bool(self.upstream) + len(self.targets)
+
+
+@dataclass
+class KongState:
+    """Everything we own in Kong, keyed by Consul service name."""
+
+    services: dict[str, OwnedService] = field(default_factory=dict)
+
+    def of(self, name: str) -> OwnedService:
+        return self.services.setdefault(name, OwnedService())
+
+    def counts(self) -> dict[str, int]:
+        owned = self.services.values()
+        return {
+            "services": sum(1 for o in owned if o.service),
+            "routes": sum(len(o.routes) for o in owned),
+            "upstreams": sum(1 for o in owned if o.upstream),
+            "targets": sum(len(o.targets) for o in owned),
+        }
+
+
+def consul_name(row: Row) -> str | None:
+    for tag in row.get("tags") or []:
+        if tag.startswith(SERVICE_TAG_PREFIX):
+            return str(tag[len(SERVICE_TAG_PREFIX) :])
+    return None
+
+
+def read_owned(owner: str) -> Flow[KongState]:
+    """Read our entities with tag filters (targets: per owned upstream, filtered here)."""
+    tag = owner_tag(owner)
+    state = KongState()
+    for row in (yield from paginate("/services", {"tags": tag})):
+        name = consul_name(row)
+        if name:
+            state.of(name).service = row
+    for row in (yield from paginate("/routes", {"tags": tag})):
+        name = consul_name(row)
+        if name:
+            state.of(name).routes[row["name"]] = row
+    for row in (yield from paginate("/upstreams", {"tags": tag})):
+        name = consul_name(row)
+        if not name:
+            continue
+        owned = state.of(name)
+        owned.upstream = row
+        targets = yield from paginate(f"/upstreams/{seg(row['id'])}/targets")
+        owned.targets = {t["target"]: t for t in targets if tag in (t.get("tags") or [])}
+    return state
+
+
+def read_clash(kind: str, name: str) -> Flow[Row | None]:
+    """The entity of that name, if any (used by ``plan`` to report clashes)."""
+    reply = yield Call("GET", f"/{kind}/{seg(name)}")
+    return reply.body if reply.status == 200 else None

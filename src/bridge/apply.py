@@ -1,0 +1,99 @@
+"""Carry out a plan on Kong: services in parallel (bounded), each service's steps in order.
+
+A service whose writes fail stops at the failing step and is reported; the
+others carry on. Transient failures were already retried by the Kong client.
+A 409 on create means a same-name entity exists without our owner tag: it is
+reported as a clash and left alone.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from .actual import KongState
+from .kong import KongClient, KongClientError
+from .plan import Operation, Plan
+
+Row = dict[str, Any]
+ACCEPT = {"create": (200, 201), "update": (200,), "delete": (204, 404)}
+
+
+@dataclass
+class ServiceOutcome:
+    """What happened to one service's operations."""
+
+    name: str
+    done: list[tuple[Operation, Row | None]] = field(default_factory=list)
+    error: str | None = None
+    clash: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+def _describe_failure(op: Operation, status: int, message: str) -> tuple[str, bool]:
+    if op.action == "create" and status == 409:
+        return (
+            f"{op.kind[:-1]} '{op.name}' already exists in Kong without our owner tag; "
+            "not overwritten (remove it, or rename the Consul service)",
+            True,
+        )
+    if op.action == "update" and status == 404:
+        return f"{op.kind[:-1]} '{op.name}' vanished from Kong; a resync will recreate it", False
+    return f"{op} failed: Kong answered {status}: {message}", False
+
+
+def apply_service(kong: KongClient, name: str, ops: list[Operation]) -> ServiceOutcome:
+    """Run one service's operations in order; stop at the first failure."""
+    outcome = ServiceOutcome(name)
+    for op in ops:
+        try:
+            reply = kong.call(op.call)
+        except KongClientError as exc:
+            outcome.error = f"{op} failed: {exc}"
+            return outcome
+        if reply.status not in ACCEPT[op.action]:
+            outcome.error, outcome.clash = _describe_failure(op, reply.status, reply.message)
+            return outcome
+        outcome.done.append((op, reply.body if isinstance(reply.body, dict) else None))
+    return outcome
+
+
+def apply_plan(kong: KongClient, plan: Plan, concurrency: int = 8) -> list[ServiceOutcome]:
+    groups = plan.by_service()
+    if not groups:
+        return []
+    with ThreadPoolExecutor(max_workers=min(concurrency, len(groups))) as pool:
+        futures = [pool.submit(apply_service, kong, name, ops) for name, ops in groups.items()]
+        return [future.result() for future in futures]
+
+
+def record(state: KongState, outcome: ServiceOutcome) -> None:
+    """Keep the cached Kong state in step with the writes that succeeded."""
+    owned = state.of(outcome.name)
+    for op, row in outcome.done:
+        if op.kind == "services":
+            owned.service = row if op.action != "delete" else None
+        elif op.kind == "routes":
+            if op.action == "delete":
+                owned.routes.pop(op.name, None)
+            elif row is not None:
+                owned.routes[op.name] = row
+        elif op.kind == "upstreams":
+            if op.action == "delete":
+                if owned.upstream is not None and op.call.path.endswith(owned.upstream["id"]):
+                    owned.upstream, owned.targets = None, {}
+            else:
+                if owned.upstream is None or row is None or owned.upstream["id"] != row["id"]:
+                    owned.targets = {}
+                owned.upstream = row
+        elif op.kind == "targets":
+            if op.action == "delete":
+                owned.targets.pop(op.name, None)
+            elif row is not None:
+                owned.targets[op.name] = row
+    if owned.entity_count() == 0:
+        state.services.pop(outcome.name, None)

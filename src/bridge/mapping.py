@@ -1,0 +1,196 @@
+"""From a Consul service to the Kong entities it should have (DESIGN.md, "Mapping").
+
+Instances may disagree during a rolling deploy. The rule: the settings shared by
+most instances win; a tie goes to the settings of the newest instance (highest
+``CreateIndex``), so a deploy takes over once it has half the instances.
+Disagreements are reported, never fatal.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from .convention import ConventionError, InstanceOptions, parse_instance
+from .desired import RouteSpec, ServiceSpec, ServiceState, TargetSpec, UpstreamSpec, owner_tag
+from .snapshot import Instance, ServiceSnapshot
+
+SERVICE_TAG_PREFIX = "consul-service:"
+
+
+@dataclass(frozen=True)
+class MappingOptions:
+    """The bridge settings that shape the mapping."""
+
+    owner: str = "kong-bridge"
+    prefix: str = "kong"
+    expose_by_default: bool = False
+    mode: str = "upstream"
+    domain: str = "consul"
+    datacenter: str | None = None
+    include_warning: bool = False
+
+
+@dataclass
+class ServiceMapping:
+    """The outcome for one service: its desired state, or why it has none."""
+
+    name: str
+    state: ServiceState | None = None  # None: not exposed (or skipped on errors)
+    errors: list[ConventionError] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def skipped(self) -> bool:
+        """Errors mean: leave whatever Kong has for this service untouched."""
+        return bool(self.errors)
+
+
+def service_tag(name: str) -> str:
+    return f"{SERVICE_TAG_PREFIX}{name}"
+
+
+def virtual_host(name: str, options: MappingOptions) -> str:
+    dc = f".{options.datacenter}" if options.datacenter else ""
+    return f"{name}.service{dc}.{options.domain}"
+
+
+def format_target(address: str, port: int) -> str:
+    return f"[{address}]:{port}" if ":" in address else f"{address}:{port}"
+
+
+def choose_options(
+    parsed: list[tuple[Instance, InstanceOptions]],
+) -> tuple[InstanceOptions, list[str]]:
+    """The deterministic rule for disagreeing instances (see the module docstring)."""
+    counts = Counter(options.shared() for _instance, options in parsed)
+    newest: dict[tuple[Any, ...], int] = {}
+    for instance, options in parsed:
+        key = options.shared()
+        newest[key] = max(newest.get(key, -1), instance.create_index)
+    winner = max(counts, key=lambda key: (counts[key], newest[key]))
+    chosen = next(options for _i, options in parsed if options.shared() == winner)
+    notes = []
+    if len(counts) > 1:
+        losers = sum(n for key, n in counts.items() if key != winner)
+        notes.append(
+            f"instances disagree on their settings: the {counts[winner]} that "
+            f"agree win, {losers} differ"
+        )
+    return chosen, notes
+
+
+def _routes(name: str, chosen: InstanceOptions, tags: tuple[str, ...]) -> tuple[RouteSpec, ...]:
+    routes = []
+    route_values = dict(chosen.routes)
+    if not route_values:
+        route_values = {"": {"paths": (f"/{name}",)}}  # exposed, but no route keys given
+    for route_name, values in sorted(route_values.items()):
+        values = dict(values)
+        kong_name = name if route_name == "" else f"{name}-{route_name}"
+        if not any(values.get(k) for k in ("paths", "hosts", "methods")):
+            values.setdefault(
+                "paths", (f"/{name}",) if route_name == "" else (f"/{name}/{route_name}",)
+            )
+        known = ("paths", "hosts", "methods", "protocols", "strip_path", "preserve_host")
+        routes.append(
+            RouteSpec(
+                name=kong_name,
+                tags=tags,
+                **{k: values.get(k) for k in known},
+                extra={k: v for k, v in values.items() if k not in known},
+            )
+        )
+    return tuple(routes)
+
+
+def _targets(
+    instances: list[tuple[Instance, InstanceOptions]],
+    options: MappingOptions,
+    tags: tuple[str, ...],
+    notes: list[str],
+) -> tuple[TargetSpec, ...]:
+    targets: dict[str, TargetSpec] = {}
+    for instance, parsed in instances:
+        if instance.status == "critical" or (
+            instance.status == "warning" and not options.include_warning
+        ):
+            continue
+        if not instance.address or not instance.port:
+            notes.append(f"instance {instance.id} has no address or port; not a target")
+            continue
+        target = format_target(instance.address, instance.port)
+        weight = (
+            parsed.weight
+            if parsed.weight is not None
+            else (
+                instance.weight_passing if instance.status == "passing" else instance.weight_warning
+            )
+        )
+        if target in targets:
+            notes.append(f"instances share the target {target}; kept one")
+            continue
+        targets[target] = TargetSpec(target=target, weight=weight, tags=tags)
+    return tuple(targets[t] for t in sorted(targets))
+
+
+def map_service(snapshot: ServiceSnapshot, options: MappingOptions) -> ServiceMapping:
+    """Parse every instance, pick the winning settings, and build the Kong entities."""
+    result = ServiceMapping(snapshot.name)
+    parsed: list[tuple[Instance, InstanceOptions]] = []
+    for instance in snapshot.instances:
+        opts, errors = parse_instance(
+            snapshot.name, instance.tags, instance.meta, options.prefix, instance.id
+        )
+        result.errors.extend(errors)
+        parsed.append((instance, opts))
+    if result.errors or not parsed:
+        return result
+    chosen, notes = choose_options(parsed)
+    result.notes.extend(notes)
+    enabled = chosen.enable if chosen.enable is not None else options.expose_by_default
+    if not enabled:
+        return result
+    tags = (owner_tag(options.owner), service_tag(snapshot.name))
+    mode = chosen.mode or options.mode
+    service_fields = dict(chosen.service)
+    port = service_fields.pop("port", None)
+    protocol = service_fields.pop("protocol", None)
+    path = service_fields.pop("path", None)
+    host = virtual_host(snapshot.name, options)
+    routes = _routes(snapshot.name, chosen, tags)
+    if mode == "dns":
+        ports = Counter(i.port for i, _o in parsed if i.port)
+        dns_port = port or (ports.most_common(1)[0][0] if ports else None)
+        service = ServiceSpec(
+            name=snapshot.name,
+            host=host,
+            port=dns_port,
+            protocol=protocol,
+            path=path,
+            tags=tags,
+            extra=service_fields,
+        )
+        result.state = ServiceState(service=service, routes=routes)
+        return result
+    upstream_fields = dict(chosen.upstream)
+    upstream = UpstreamSpec(
+        name=host,
+        slots=upstream_fields.pop("slots", None),
+        algorithm=upstream_fields.pop("algorithm", None),
+        tags=tags,
+        extra=upstream_fields,
+    )
+    service = ServiceSpec(
+        name=snapshot.name,
+        host=host,
+        port=port,
+        protocol=protocol,
+        path=path,
+        tags=tags,
+        extra=service_fields,
+    )
+    targets = _targets(parsed, options, tags, result.notes)
+    result.state = ServiceState(service=service, routes=routes, upstream=upstream, targets=targets)
+    return result

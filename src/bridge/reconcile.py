@@ -1,0 +1,313 @@
+"""The bridge's loop: Consul events -> desired state -> plan -> guarded apply -> Kong.
+
+Safety rules live here: nothing is deleted from a failed, empty-after-non-empty
+or index-reset read; a plan deleting more than ``max_delete_share`` of the
+services we own is held back; a service whose tags are wrong is skipped and
+its Kong entities are left as they are; a service whose writes fail is retried
+later with backoff while the others proceed.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from .actual import KongState, read_owned
+from .apply import apply_plan, record
+from .desired import ServiceState
+from .kong import KongClient, KongClientError
+from .mapping import MappingOptions, ServiceMapping, map_service
+from .metrics import Metrics
+from .plan import Operation, Plan, diff
+from .snapshot import ServiceSnapshot
+from .watch import CatalogSeen, ServiceSeen, WatchFailed, backoff_delay
+
+log = logging.getLogger("bridge")
+
+
+@dataclass
+class Guard:
+    """Why deletions were held back in the last reconciliation, if they were."""
+
+    reason: str = ""
+    held: int = 0
+
+
+@dataclass
+class BridgeView:
+    """What the status endpoint and ``lint`` show."""
+
+    ready: bool = False
+    consul_ok: bool = False
+    kong_ok: bool = False
+    errors: dict[str, list[str]] = field(default_factory=dict)  # service -> problems
+    notes: dict[str, list[str]] = field(default_factory=dict)
+    held_back: str = ""
+
+
+class Bridge:
+    """Keeps Kong's owned entities equal to what Consul describes."""
+
+    def __init__(
+        self,
+        kong: KongClient,
+        options: MappingOptions,
+        metrics: Metrics,
+        *,
+        concurrency: int = 8,
+        max_delete_share: float = 0.5,
+    ) -> None:
+        self.kong = kong
+        self.options = options
+        self.metrics = metrics
+        self.concurrency = concurrency
+        self.max_delete_share = max_delete_share
+        self.names: frozenset[str] = frozenset()
+        self.catalog_trusted = False
+        self.catalog_seen = False
+        self.snapshots: dict[str, ServiceSnapshot] = {}
+        self.trusted: dict[str, bool] = {}
+        self.seen_at: dict[str, float] = {}
+        self.mappings: dict[str, ServiceMapping] = {}
+        self.kong_state: KongState | None = None
+        self.retry_at: dict[str, float] = {}
+        self.failures: dict[str, int] = {}
+        self.view = BridgeView()
+
+    # -- events ----------------------------------------------------------------------------
+
+    def handle(self, event: CatalogSeen | ServiceSeen | WatchFailed) -> set[str]:
+        """Fold one watcher event into the bridge's view; returns the services to revisit."""
+        if isinstance(event, WatchFailed):
+            self.metrics.watch_errors += 1
+            self.view.consul_ok = False
+            return set()
+        self.view.consul_ok = True
+        if isinstance(event, CatalogSeen):
+            if not event.trusted:
+                self.metrics.watch_resets += 1
+            changed = set(self.names ^ event.names)
+            self.names = event.names
+            self.catalog_trusted = event.trusted
+            self.catalog_seen = True
+            for name in changed - event.names:
+                self.seen_at[name] = event.at
+            return changed
+        snapshot = event.snapshot
+        if snapshot.name not in self.names:
+            return set()  # a late answer from a watch being stopped
+        if not event.trusted and not snapshot.instances:
+            return set()  # an empty read of a listed service is not believed
+        previous = self.snapshots.get(snapshot.name)
+        self.snapshots[snapshot.name] = snapshot
+        self.trusted[snapshot.name] = event.trusted
+        if previous is not None and previous.instances == snapshot.instances:
+            return set()
+        self.seen_at[snapshot.name] = event.at
+        return {snapshot.name}
+
+    # -- desired state ---------------------------------------------------------------------
+
+    def desired(self, names: Iterable[str]) -> dict[str, ServiceState | None]:
+        """Desired state for ``names``; services with errors (or not yet read) are left out."""
+        wanted: dict[str, ServiceState | None] = {}
+        for name in names:
+            if name in self.names:
+                snapshot = self.snapshots.get(name)
+                if snapshot is None:
+                    continue  # its first read has not arrived: touch nothing yet
+                mapping = map_service(snapshot, self.options)
+                self.mappings[name] = mapping
+                self._record_problems(name, mapping)
+                if mapping.skipped:
+                    continue
+                wanted[name] = mapping.state
+            else:
+                self.mappings.pop(name, None)
+                self.view.errors.pop(name, None)
+                self.snapshots.pop(name, None)
+                wanted[name] = None
+        return wanted
+
+    def _record_problems(self, name: str, mapping: ServiceMapping) -> None:
+        if mapping.errors:
+            problems = [str(error) for error in mapping.errors]
+            if self.view.errors.get(name) != problems:
+                for problem in problems:
+                    log.error(
+                        "service=%s action=skip outcome=invalid-tags problem=%r", name, problem
+                    )
+            self.view.errors[name] = problems
+        else:
+            self.view.errors.pop(name, None)
+        if mapping.notes:
+            self.view.notes[name] = mapping.notes
+        else:
+            self.view.notes.pop(name, None)
+
+    # -- Kong ------------------------------------------------------------------------------
+
+    def refresh_kong(self) -> KongState:
+        """Re-read our entities from Kong (start-up and every resync)."""
+        self.kong_state = self.kong.run(read_owned(self.options.owner))
+        self.view.kong_ok = True
+        self.metrics.owned = self.kong_state.counts()
+        return self.kong_state
+
+    def plan(self, names: Iterable[str] | None = None, allow_deletes: bool = True) -> Plan:
+        """The guarded plan for ``names`` (default: everything known on either side)."""
+        state = self.kong_state if self.kong_state is not None else self.refresh_kong()
+        every = set(self.names) | set(state.services) if names is None else set(names)
+        wanted = self.desired(every)
+        plan = diff(wanted, state, wanted.keys())
+        return self._guard(plan, state, allow_deletes)
+
+    def _guard(self, plan: Plan, state: KongState, allow_deletes: bool) -> Plan:
+        deletes = plan.deletes()
+        if not deletes:
+            self.view.held_back = ""
+            return plan
+        reason = ""
+        doubtful = {op.service for op in deletes if not self._trusted_for_deletes(op.service)}
+        owned_services = sum(1 for o in state.services.values() if o.service)
+        deleted_services = sum(1 for op in deletes if op.kind == "services")
+        if not allow_deletes:
+            reason = "deletions are not allowed in this run"
+        elif deleted_services > max(1.0, self.max_delete_share * owned_services):
+            reason = (
+                f"the plan deletes {deleted_services} of {owned_services} owned services, "
+                f"more than {self.max_delete_share:.0%}"
+            )
+        if reason:
+            return self._hold(plan, deletes, reason)
+        if doubtful:
+            held = [op for op in deletes if op.service in doubtful]
+            kept = [op for op in plan.operations if op not in held]
+            self._report_held(
+                len(held),
+                f"the Consul read they come from is not trusted ({', '.join(sorted(doubtful))})",
+            )
+            return Plan(kept)
+        self.view.held_back = ""
+        return plan
+
+    def _trusted_for_deletes(self, name: str) -> bool:
+        if not self.catalog_seen or not self.catalog_trusted:
+            return False
+        if name not in self.names:
+            return True
+        return self.trusted.get(name, False)
+
+    def _hold(self, plan: Plan, deletes: list[Operation], reason: str) -> Plan:
+        self._report_held(len(deletes), reason)
+        return plan.without_deletes()
+
+    def _report_held(self, count: int, reason: str) -> None:
+        self.metrics.held_back_deletes += count
+        message = f"held back {count} deletion(s): {reason}"
+        if self.view.held_back != message:
+            log.warning("action=hold-deletes outcome=held count=%d reason=%r", count, reason)
+        self.view.held_back = message
+
+    def apply(self, plan: Plan) -> bool:
+        """Apply a plan; failed services are scheduled for a retry. True when all succeeded."""
+        state = self.kong_state if self.kong_state is not None else self.refresh_kong()
+        all_ok = True
+        now = time.monotonic()
+        for outcome in apply_plan(self.kong, plan, self.concurrency):
+            record(state, outcome)
+            for op, _row in outcome.done:
+                log.info("service=%s action=%s outcome=ok", outcome.name, op)
+            if outcome.ok:
+                self.failures.pop(outcome.name, None)
+                self.retry_at.pop(outcome.name, None)
+                if outcome.name in self.seen_at:
+                    self.metrics.observe_propagation(now - self.seen_at.pop(outcome.name))
+                continue
+            all_ok = False
+            failures = self.failures.get(outcome.name, 0) + 1
+            self.failures[outcome.name] = failures
+            self.retry_at[outcome.name] = now + backoff_delay(failures, base=1.0, cap=60.0)
+            problem = outcome.error or "failed"
+            self.view.errors[outcome.name] = [problem]
+            log.error(
+                "service=%s action=apply outcome=%s problem=%r",
+                outcome.name,
+                "clash" if outcome.clash else "failed",
+                problem,
+            )
+        self.metrics.owned = state.counts()
+        self.metrics.services_in_error = len(self.view.errors)
+        return all_ok
+
+    def due_retries(self) -> set[str]:
+        now = time.monotonic()
+        return {name for name, at in self.retry_at.items() if at <= now}
+
+    def sync(self, names: Iterable[str] | None = None, allow_deletes: bool = True) -> Plan:
+        """Plan and apply (for ``names``, or everything); returns the plan that was applied."""
+        plan = self.plan(names, allow_deletes)
+        if plan:
+            self.apply(plan)
+        elif names is not None:
+            for name in names:
+                self.seen_at.pop(name, None)
+        self.metrics.services_in_error = len(self.view.errors)
+        self.metrics.mark_success()
+        return plan
+
+    # -- the daemon ------------------------------------------------------------------------
+
+    def run(
+        self,
+        events: queue.Queue[CatalogSeen | ServiceSeen | WatchFailed],
+        stop: threading.Event,
+        *,
+        debounce: float = 0.2,
+        resync: float = 60.0,
+        watch_count: Callable[[], int] | None = None,
+    ) -> None:
+        """Consume watcher events until ``stop``; a stop never deletes anything."""
+        dirty: set[str] = set()
+        next_resync = time.monotonic()
+        while not stop.is_set():
+            if watch_count is not None:
+                self.metrics.watches = watch_count()
+            wake = min(next_resync, *self.retry_at.values(), time.monotonic() + 1)
+            timeout = max(0.0, wake - time.monotonic()) if self.catalog_seen else 1.0
+            try:
+                dirty |= self.handle(events.get(timeout=timeout))
+                deadline = time.monotonic() + debounce  # coalesce a burst of changes
+                while time.monotonic() < deadline:
+                    try:
+                        dirty |= self.handle(
+                            events.get(timeout=max(0.0, deadline - time.monotonic()))
+                        )
+                    except queue.Empty:
+                        break
+            except queue.Empty:
+                pass
+            if stop.is_set():
+                break
+            dirty |= self.due_retries()
+            full = time.monotonic() >= next_resync
+            if not (dirty or full) or not self.catalog_seen:
+                continue
+            try:
+                if full:
+                    self.refresh_kong()
+                    self.sync(None)
+                    self.view.ready = self.view.consul_ok and self.view.kong_ok
+                    next_resync = time.monotonic() + resync
+                else:
+                    self.sync(dirty)
+                dirty = set()
+            except KongClientError as exc:
+                self.view.kong_ok = False
+                self.kong_state = None  # re-read everything once Kong is back
+                next_resync = time.monotonic() + backoff_delay(1, base=1.0, cap=5.0)
+                log.error("action=sync outcome=kong-unavailable problem=%r", str(exc))

@@ -1,0 +1,81 @@
+"""``--listen``: ``/healthz``, ``/readyz`` and ``/metrics`` on a small HTTP server."""
+
+from __future__ import annotations
+
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from .metrics import Metrics
+from .reconcile import BridgeView
+
+
+def parse_listen(listen: str) -> tuple[str, int]:
+    host, _, port = listen.rpartition(":")
+    return (host.strip("[]") or "0.0.0.0"), int(port)
+
+
+class StatusServer:
+    """Serves the bridge's health, readiness (with problems) and Prometheus metrics."""
+
+    def __init__(self, listen: str, view: BridgeView, metrics: Metrics) -> None:
+        host, port = parse_listen(listen)
+        status = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                status.serve(self)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.view = view
+        self.metrics = metrics
+        self.server = ThreadingHTTPServer((host, port), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    @property
+    def port(self) -> int:
+        return int(self.server.server_address[1])
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def serve(self, handler: BaseHTTPRequestHandler) -> None:
+        path = handler.path.split("?", 1)[0]
+        if path == "/healthz":
+            self._send(handler, 200, "text/plain", "ok\n")
+        elif path == "/readyz":
+            view = self.view
+            body = {
+                "ready": view.ready,
+                "consul": view.consul_ok,
+                "kong": view.kong_ok,
+                "services_in_error": view.errors,
+                "notes": view.notes,
+                "held_back": view.held_back,
+            }
+            self._send(
+                handler,
+                200 if view.ready else 503,
+                "application/json",
+                json.dumps(body, indent=2) + "\n",
+            )
+        elif path == "/metrics":
+            self._send(handler, 200, "text/plain; version=0.0.4", self.metrics.render())
+        else:
+            self._send(handler, 404, "text/plain", "not found\n")
+
+    @staticmethod
+    def _send(handler: BaseHTTPRequestHandler, status: int, content_type: str, text: str) -> None:
+        data = text.encode()
+        handler.send_response(status)
+        handler.send_header("Content-Type", content_type)
+        handler.send_header("Content-Length", str(len(data)))
+        handler.end_headers()
+        handler.wfile.write(data)

@@ -1,0 +1,161 @@
+"""End-to-end fixtures: both emulators and the bridge as separate processes."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import pytest
+
+
+def eventually(condition: Callable[[], Any], timeout: float = 15.0, what: str = "") -> Any:
+    """Poll until ``condition()`` is truthy (the bridge converges on its own time)."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        try:
+            last = condition()
+        except httpx.TransportError as exc:
+            last = exc
+        if last and not isinstance(last, Exception):
+            return last
+        time.sleep(0.05)
+    raise AssertionError(f"not reached in {timeout}s: {what or condition} (last: {last!r})")
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _spawn(args: list[str], env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "bridge", *args],
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, **(env or {})},
+    )
+
+
+def _emulator(kind: str) -> Iterator[str]:
+    process = _spawn(["emulate", kind, "--port", "0"])
+    assert process.stdout is not None
+    line = process.stdout.readline()
+    url = line.strip().rsplit(" ", 1)[-1]
+    assert url.startswith("http://"), line
+    yield url
+    process.terminate()
+    process.wait(10)
+
+
+@pytest.fixture(scope="module")
+def kong_url() -> Iterator[str]:
+    yield from _emulator("kong")
+
+
+@pytest.fixture(scope="module")
+def consul_url() -> Iterator[str]:
+    yield from _emulator("consul")
+
+
+@dataclass
+class Stack:
+    """A Kong emulator, a Consul emulator and a running bridge, all separate processes."""
+
+    kong: httpx.Client
+    consul: httpx.Client
+    status: httpx.Client
+    env: dict[str, str]
+    process: subprocess.Popen[str] | None = None
+    args: list[str] = field(default_factory=list)
+
+    def register(
+        self,
+        name: str,
+        sid: str,
+        address: str,
+        port: int = 8080,
+        tags: list[str] | None = None,
+        meta: dict[str, str] | None = None,
+        status: str = "passing",
+    ) -> None:
+        self.consul.put(
+            "/v1/agent/service/register",
+            json={
+                "Name": name,
+                "ID": sid,
+                "Address": address,
+                "Port": port,
+                "Tags": tags if tags is not None else ["kong.enable=true"],
+                "Meta": meta or {},
+                "Check": {"CheckID": f"check:{sid}", "Name": "ttl", "TTL": "10m", "Status": status},
+            },
+        ).raise_for_status()
+
+    def deregister(self, sid: str) -> None:
+        self.consul.put(f"/v1/agent/service/deregister/{sid}").raise_for_status()
+
+    def set_status(self, sid: str, verb: str) -> None:
+        self.consul.put(f"/v1/agent/check/{verb}/check:{sid}").raise_for_status()
+
+    def targets(self, upstream: str) -> set[str]:
+        response = self.kong.get(f"/upstreams/{upstream}/targets")
+        if response.status_code == 404:
+            return set()
+        return {t["target"] for t in response.json()["data"]}
+
+    def names(self, kind: str) -> set[str]:
+        return {row["name"] for row in self.kong.get(f"/{kind}").json()["data"]}
+
+    def ready(self) -> dict[str, Any]:
+        return dict(self.status.get("/readyz").json())
+
+    def start(self, *extra: str) -> None:
+        port = int(str(self.status.base_url).rsplit(":", 1)[-1].strip("/"))
+        self.args = [
+            "run",
+            "--listen",
+            f"127.0.0.1:{port}",
+            "--wait",
+            "20s",
+            "--debounce",
+            "0.05",
+            "--resync",
+            "2",
+            "--retry-seconds",
+            "1",
+            *extra,
+        ]
+        self.process = _spawn(self.args, self.env)
+        eventually(lambda: self.status.get("/readyz").json()["ready"], 20, "bridge ready")
+
+    def stop(self) -> int:
+        assert self.process is not None
+        self.process.terminate()
+        code = self.process.wait(15)
+        self.process = None
+        return code
+
+
+@pytest.fixture
+def stack(kong_url: str, consul_url: str) -> Iterator[Stack]:
+    kong = httpx.Client(base_url=kong_url, timeout=10)
+    consul = httpx.Client(base_url=consul_url, timeout=10)
+    status = httpx.Client(base_url=f"http://127.0.0.1:{free_port()}", timeout=5)
+    kong.post("/_emulator/reset").raise_for_status()
+    consul.post("/_emulator/reset").raise_for_status()
+    env = {"CONSUL_HTTP_ADDR": consul_url, "KONG_ADMIN_URL": kong_url, "CONSUL_HTTP_TOKEN": ""}
+    result = Stack(kong, consul, status, env)
+    yield result
+    if result.process is not None:
+        result.process.kill()
+        result.process.wait(10)

@@ -1,0 +1,256 @@
+"""The bridge end to end: both emulators and ``kong-bridge run`` as separate processes."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+
+from tests.bridge.conftest import Stack, eventually
+
+UP = "web.service.consul"
+OWNER = "managed-by:kong-bridge"
+
+
+def test_opt_in_creates_entities(stack: Stack) -> None:
+    stack.register(
+        "web",
+        "web-1",
+        "10.0.0.1",
+        tags=["kong.enable=true", "kong.paths=/web", "kong.strip_path=false"],
+    )
+    stack.register("quiet", "quiet-1", "10.0.0.9", tags=[])  # did not opt in
+    stack.start()
+    eventually(lambda: stack.targets(UP) == {"10.0.0.1:8080"}, what="target")
+    service = stack.kong.get("/services/web").json()
+    assert service["host"] == UP and OWNER in service["tags"]
+    route = stack.kong.get("/routes/web").json()
+    assert route["paths"] == ["/web"] and route["strip_path"] is False
+    assert "quiet" not in stack.names("services")
+
+
+def test_instances_follow_health(stack: Stack) -> None:
+    stack.register("web", "web-1", "10.0.0.1")
+    stack.start()
+    eventually(lambda: stack.targets(UP) == {"10.0.0.1:8080"})
+    stack.register("web", "web-2", "10.0.0.2")
+    eventually(lambda: stack.targets(UP) == {"10.0.0.1:8080", "10.0.0.2:8080"}, what="added")
+    stack.set_status("web-1", "fail")
+    eventually(lambda: stack.targets(UP) == {"10.0.0.2:8080"}, what="unhealthy leaves")
+    stack.set_status("web-1", "warn")
+    time.sleep(0.3)  # warning instances stay out by default; give the bridge a chance
+    assert stack.targets(UP) == {"10.0.0.2:8080"}
+    stack.set_status("web-1", "pass")
+    eventually(lambda: stack.targets(UP) == {"10.0.0.1:8080", "10.0.0.2:8080"}, what="back")
+    stack.deregister("web-2")
+    eventually(lambda: stack.targets(UP) == {"10.0.0.1:8080"}, what="removed")
+
+
+def test_one_instance_change_writes_only_its_target(stack: Stack) -> None:
+    for number in range(3):
+        stack.register("web", f"web-{number}", f"10.0.0.{number}")
+    stack.register("api", "api-1", "10.0.1.1")
+    stack.start()
+    eventually(lambda: len(stack.targets(UP)) == 3)
+    eventually(lambda: stack.names("services") == {"web", "api"})
+    time.sleep(0.5)  # let the start-up resync finish before counting
+    stack.kong.delete("/_emulator/counters")
+    stack.register("web", "web-9", "10.0.0.9")
+    eventually(lambda: "10.0.0.9:8080" in stack.targets(UP))
+    counters = stack.kong.get("/_emulator/counters").json()
+    writes = {k: v for k, v in counters["by_method_and_kind"].items() if not k.startswith("GET")}
+    assert writes == {"POST targets": 1}
+
+
+def test_tag_change_updates_the_route(stack: Stack) -> None:
+    stack.register("web", "web-1", "10.0.0.1", tags=["kong.enable=true", "kong.paths=/old"])
+    stack.start()
+    eventually(lambda: stack.kong.get("/routes/web").json().get("paths") == ["/old"])
+    route_id = stack.kong.get("/routes/web").json()["id"]
+    stack.register(
+        "web",
+        "web-1",
+        "10.0.0.1",
+        tags=["kong.enable=true", "kong.paths=/new,/v2", "kong.methods=GET"],
+    )
+    eventually(lambda: stack.kong.get("/routes/web").json().get("paths") == ["/new", "/v2"])
+    route = stack.kong.get("/routes/web").json()
+    assert route["id"] == route_id and route["methods"] == ["GET"]
+
+
+def test_opt_out_and_deregistration_remove_only_owned(stack: Stack) -> None:
+    stack.kong.post("/services", json={"name": "legacy", "host": "legacy.internal"})
+    stack.kong.post("/upstreams", json={"name": "legacy.internal"})
+    for name in ("web", "api", "db", "mq"):
+        stack.register(name, f"{name}-1", "10.0.0.1")
+    stack.start()
+    eventually(lambda: {"web", "api", "db", "mq"} <= stack.names("services"))
+    stack.register("web", "web-1", "10.0.0.1", tags=["kong.enable=false"])
+    eventually(lambda: "web" not in stack.names("services"), what="opt-out")
+    assert stack.kong.get(f"/upstreams/{UP}").status_code == 404
+    stack.deregister("api-1")
+    eventually(lambda: "api" not in stack.names("services"), what="deregistered")
+    assert stack.kong.get("/services/legacy").status_code == 200
+    assert stack.kong.get("/upstreams/legacy.internal").status_code == 200
+
+
+def test_kong_unreachable_during_churn_converges(stack: Stack) -> None:
+    stack.register("web", "web-1", "10.0.0.1")
+    stack.start()
+    eventually(lambda: stack.targets(UP) == {"10.0.0.1:8080"})
+    stack.kong.put("/_emulator/faults", json={"refuse_connections_s": 2})
+    time.sleep(0.2)
+    stack.register("web", "web-2", "10.0.0.2")
+    stack.register("web", "web-3", "10.0.0.3")
+    stack.deregister("web-1")
+    stack.register("api", "api-1", "10.0.1.1")
+    eventually(
+        lambda: stack.targets(UP) == {"10.0.0.2:8080", "10.0.0.3:8080"},
+        30,
+        "converged after Kong came back",
+    )
+    eventually(lambda: "api" in stack.names("services"), 10)
+
+
+def test_kong_500s_then_recovers(stack: Stack) -> None:
+    stack.register("web", "web-1", "10.0.0.1")
+    stack.start()
+    eventually(lambda: stack.targets(UP) == {"10.0.0.1:8080"})
+    stack.kong.put("/_emulator/faults", json={"error_rate": 1.0})
+    stack.register("web", "web-2", "10.0.0.2")
+    time.sleep(1)
+    stack.kong.delete("/_emulator/faults")
+    eventually(lambda: stack.targets(UP) == {"10.0.0.1:8080", "10.0.0.2:8080"}, 30)
+
+
+def test_consul_restart_with_lower_index_deletes_nothing(stack: Stack) -> None:
+    stack.register("web", "web-1", "10.0.0.1")
+    stack.register("web", "web-2", "10.0.0.2")
+    stack.start()
+    eventually(lambda: len(stack.targets(UP)) == 2)
+    stack.kong.delete("/_emulator/counters")
+    stack.consul.post("/_emulator/restart", json={"down_seconds": 0.5})
+    deadline = time.monotonic() + 3
+    while time.monotonic() < deadline:
+        assert len(stack.targets(UP)) == 2, "a target was removed during the restart"
+        time.sleep(0.1)
+    deletes = [
+        k
+        for k in stack.kong.get("/_emulator/counters").json()["by_method_and_kind"]
+        if k.startswith("DELETE")
+    ]
+    assert deletes == []
+    stack.register("web", "web-3", "10.0.0.3")
+    eventually(lambda: len(stack.targets(UP)) == 3, 20, "converged after the restart")
+
+
+def test_no_leader_period_deletes_nothing(stack: Stack) -> None:
+    stack.register("web", "web-1", "10.0.0.1")
+    stack.start()
+    eventually(lambda: stack.targets(UP) == {"10.0.0.1:8080"})
+    stack.consul.post("/_emulator/leader", json={"no_leader_seconds": 2})
+    deadline = time.monotonic() + 2.5
+    while time.monotonic() < deadline:
+        assert stack.targets(UP) == {"10.0.0.1:8080"}
+        time.sleep(0.1)
+    stack.register("web", "web-2", "10.0.0.2")
+    eventually(lambda: len(stack.targets(UP)) == 2, 20)
+
+
+def test_bad_tag_skips_that_service_only(stack: Stack) -> None:
+    stack.register("good", "good-1", "10.0.0.1")
+    stack.register("bad", "bad-1", "10.0.0.2")
+    stack.start()
+    eventually(lambda: {"good", "bad"} <= stack.names("services"))
+    stack.register("bad", "bad-1", "10.0.0.2", tags=["kong.enable=true", "kong.paths=oops"])
+    stack.register("good", "good-2", "10.0.0.3")
+    eventually(lambda: len(stack.targets("good.service.consul")) == 2)
+    problems = eventually(lambda: stack.ready()["services_in_error"].get("bad"))
+    assert "kong.paths='oops'" in problems[0]
+    assert "bad" in stack.names("services")  # left as it was
+    lint = subprocess.run(
+        [sys.executable, "-m", "bridge", "lint"],
+        env={**stack.env, "PATH": ""},
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert lint.returncode == 1
+    assert "bad (instance bad-1): kong.paths='oops'" in lint.stdout
+
+
+def test_clashing_route_name_is_reported(stack: Stack) -> None:
+    stack.kong.post("/services", json={"name": "other", "host": "other.internal"})
+    stack.kong.post("/services/other/routes", json={"name": "web", "paths": ["/other"]})
+    stack.register("web", "web-1", "10.0.0.1")
+    stack.start()
+    problems = eventually(lambda: stack.ready()["services_in_error"].get("web"))
+    assert "route 'web' already exists in Kong without our owner tag" in problems[0]
+    assert stack.kong.get("/routes/web").json()["paths"] == ["/other"]
+
+
+def test_drift_is_repaired_by_resync(stack: Stack) -> None:
+    stack.register("web", "web-1", "10.0.0.1", tags=["kong.enable=true", "kong.paths=/web"])
+    stack.start()
+    eventually(lambda: stack.targets(UP) == {"10.0.0.1:8080"})
+    target_id = stack.kong.get(f"/upstreams/{UP}/targets/10.0.0.1:8080").json()["id"]
+    stack.kong.delete(f"/upstreams/{UP}/targets/{target_id}")
+    stack.kong.patch("/routes/web", json={"paths": ["/hand-edited"]})
+    eventually(lambda: stack.targets(UP) == {"10.0.0.1:8080"}, 15, "target restored")
+    eventually(lambda: stack.kong.get("/routes/web").json()["paths"] == ["/web"], 15)
+
+
+def test_mass_deletion_is_held_back(stack: Stack) -> None:
+    for name in ("a", "b", "c"):  # three services on one node, gone in one catalog change
+        stack.consul.put(
+            "/v1/catalog/register",
+            json={
+                "Node": "doomed",
+                "Address": "10.0.0.7",
+                "Service": {
+                    "Service": name,
+                    "ID": f"{name}-1",
+                    "Port": 80,
+                    "Tags": ["kong.enable=true"],
+                },
+            },
+        ).raise_for_status()
+    stack.register("d", "d-1", "10.0.0.1")
+    stack.start()
+    eventually(lambda: stack.names("services") == {"a", "b", "c", "d"})
+    stack.consul.put("/v1/catalog/deregister", json={"Node": "doomed"}).raise_for_status()
+    held = eventually(lambda: stack.ready()["held_back"])
+    assert "deletes 3 of 4 owned services" in held
+    assert stack.names("services") == {"a", "b", "c", "d"}
+
+
+def test_sigterm_exits_cleanly_without_deleting(stack: Stack) -> None:
+    stack.register("web", "web-1", "10.0.0.1")
+    stack.start()
+    eventually(lambda: stack.targets(UP) == {"10.0.0.1:8080"})
+    assert stack.stop() == 0
+    assert stack.targets(UP) == {"10.0.0.1:8080"}
+    assert "web" in stack.names("services")
+
+
+def test_metrics_and_health_endpoints(stack: Stack) -> None:
+    stack.register("web", "web-1", "10.0.0.1")
+    stack.start()
+    eventually(lambda: stack.targets(UP))
+    assert stack.status.get("/healthz").text == "ok\n"
+    metrics = eventually(
+        lambda: (
+            (text := stack.status.get("/metrics").text)
+            and "kong_bridge_propagation_seconds_count 1" in text
+            and text
+        )
+    )
+    for name in (
+        "kong_bridge_kong_requests_total",
+        "kong_bridge_consul_watch_errors_total",
+        'kong_bridge_owned_entities{kind="targets"} 1',
+        "kong_bridge_services_in_error 0",
+        "kong_bridge_last_successful_sync_timestamp_seconds",
+    ):
+        assert name in metrics
