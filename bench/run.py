@@ -240,6 +240,146 @@ def bench_consul(services: int, per_service: int, samples: int, watches: int) ->
     return results
 
 
+def _wait_for(condition: Callable[[], bool], timeout: float = 120.0) -> float:
+    started = time.perf_counter()
+    while not condition():
+        if time.perf_counter() - started > timeout:
+            raise RuntimeError("the bridge did not converge in time")
+        time.sleep(0.01)
+    return (time.perf_counter() - started) * 1000
+
+
+def _consul_reads(consul: httpx.Client) -> dict[str, int]:
+    counters = consul.get("/_emulator/counters").json()["by_method_and_kind"]
+    return {k: v for k, v in counters.items() if k.startswith("GET")}
+
+
+def _register(
+    consul: httpx.Client, name: str, sid: str, address: str, status: str = "passing"
+) -> None:
+    consul.put(
+        "/v1/agent/service/register",
+        json={
+            "Name": name,
+            "ID": sid,
+            "Address": address,
+            "Port": 8080,
+            "Tags": ["kong.enable=true"],
+            "Check": {"CheckID": f"check:{sid}", "Name": "ttl", "TTL": "30m", "Status": status},
+        },
+    ).raise_for_status()
+
+
+def _settle(consul: httpx.Client, quiet: float = 3.0) -> None:
+    """Wait until the bridge has stopped reading Consul (watches re-armed, sweeps done)."""
+    last, since = -1, time.perf_counter()
+    while time.perf_counter() - since < quiet:
+        total = consul.get("/_emulator/counters").json()["total"]
+        if total != last:
+            last, since = total, time.perf_counter()
+        time.sleep(0.05)
+
+
+def _measure_change(
+    consul: httpx.Client,
+    kong: httpx.Client,
+    change: Callable[[], None],
+    converged: Callable[[], bool],
+) -> dict[str, Any]:
+    _settle(consul)
+    consul.delete("/_emulator/counters")
+    kong.delete("/_emulator/counters")
+    change()
+    latency = _wait_for(converged)
+    _settle(consul)
+    reads = _consul_reads(consul)
+    reads = {k: v for k, v in reads.items() if not k.startswith("GET _emulator")}
+    # Kong reads are the benchmark's own polling; the bridge itself only writes.
+    kong_writes = kong.get("/_emulator/counters").json()["writes"]
+    return {
+        "consul_requests": sum(reads.values()),
+        "consul_by_endpoint": reads,
+        "kong_writes": kong_writes,
+        "propagation_ms": round(latency, 1),
+    }
+
+
+def bench_bridge(services: int) -> dict[str, Any]:
+    """Consul requests and Kong writes that one instance change costs, end to end."""
+    import subprocess
+
+    from bridge.emulators.consul import ConsulEmulator
+    from bridge.emulators.kong import KongEmulator
+
+    with (
+        KongEmulator() as kong_server,
+        ConsulEmulator() as consul_server,
+        httpx.Client(base_url=kong_server.url, timeout=30) as kong,
+        httpx.Client(base_url=consul_server.url, timeout=30) as consul,
+    ):
+        for index in range(services):
+            _register(consul, f"svc-{index:04d}", f"svc-{index:04d}-1", "10.0.0.1")
+        bridge = subprocess.Popen(
+            [sys.executable, "-m", "bridge", "run", "--debounce", "0.05", "--wait", "5m"],
+            env={
+                **os.environ,
+                "CONSUL_HTTP_ADDR": consul_server.url,
+                "KONG_ADMIN_URL": kong_server.url,
+            },
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+
+            def owned() -> int:
+                return len(
+                        kong.get(
+                            "/services", params={"tags": "managed-by:kong-bridge", "size": 1000}
+                        ).json()["data"]
+                    )
+
+            initial_ms = _wait_for(lambda: owned() >= min(services, 1000), timeout=300)
+
+            def targets(name: str) -> set[str]:
+                rows = kong.get(f"/upstreams/{name}.service.consul/targets").json()["data"]
+                return {t["target"] for t in rows}
+
+            watched, last = "svc-0000", f"svc-{services - 1:04d}"
+            results: dict[str, Any] = {
+                "services": services,
+                "initial_sync_ms": round(initial_ms, 1),
+            }
+            results["instance_added_watched_service"] = _measure_change(
+                consul,
+                kong,
+                lambda: _register(consul, watched, f"{watched}-2", "10.0.0.2"),
+                lambda: "10.0.0.2:8080" in targets(watched),
+            )
+            results["instance_unhealthy_watched_service"] = _measure_change(
+                consul,
+                kong,
+                lambda: consul.put(f"/v1/agent/check/fail/check:{watched}-2"),
+                lambda: "10.0.0.2:8080" not in targets(watched),
+            )
+            if services > 150:
+                results["instance_added_overflow_service"] = _measure_change(
+                    consul,
+                    kong,
+                    lambda: _register(consul, last, f"{last}-2", "10.0.0.2"),
+                    lambda: "10.0.0.2:8080" in targets(last),
+                )
+                results["instance_unhealthy_overflow_service"] = _measure_change(
+                    consul,
+                    kong,
+                    lambda: consul.put(f"/v1/agent/check/fail/check:{last}-2"),
+                    lambda: "10.0.0.2:8080" not in targets(last),
+                )
+        finally:
+            bridge.terminate()
+            bridge.wait(30)
+    return results
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--out", type=Path, default=Path("bench/results.json"))
@@ -254,6 +394,8 @@ def main(argv: list[str] | None = None) -> int:
         "consul_emulator": bench_consul(
             args.consul_services, args.consul_instances_per_service, args.samples, args.watches
         ),
+        "bridge_10_services": bench_bridge(10),
+        "bridge_1000_services": bench_bridge(1000),
         "python": sys.version.split()[0],
     }
     text = json.dumps(results, indent=2)

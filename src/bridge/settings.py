@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import AliasChoices, Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from .kong import KongConnection, RetryPolicy
 
@@ -52,7 +52,7 @@ class BridgeSettings(BaseSettings):
     kong_admin_token: str | None = Field(
         None, validation_alias=AliasChoices("KONG_ADMIN_TOKEN", "kong_admin_token"), repr=False
     )
-    kong_admin_headers: list[str] = Field(
+    kong_admin_headers: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
         validation_alias=AliasChoices("KONG_ADMIN_HEADERS", "kong_admin_headers"),
         repr=False,

@@ -3,10 +3,8 @@
 Scope: one blocking query on ``/v1/catalog/services`` (filtered to opted-in
 services) learns which services matter; each of those gets its own blocking
 query on ``/v1/health/service/<name>``, up to ``max_watches`` (Consul allows 200
-connections per client by default). Services beyond the cap are refreshed by
-one more blocking query on ``/v1/health/state/any``: when a check changes, only
-the services whose checks changed are re-read; when the catalog index moves
-(a registration changed), every overflow service is re-read.
+connections per client by default). Services beyond the cap are kept correct
+by :class:`OverflowWatch` (see there).
 
 Consul's client rules (``blocking.mdx``) are kept: the index is an integer,
 reset to 0 when it goes backwards, floored at 1; each loop is rate-limited
@@ -188,7 +186,16 @@ class ServiceWatch(_Loop):
 
 
 class OverflowWatch(_Loop):
-    """Services beyond the watch cap: re-read when checks or registrations change."""
+    """Services beyond the watch cap, kept correct with two cheaper signals.
+
+    A blocking query on ``/v1/health/state/any`` reveals which services' checks
+    changed (health changes, and registrations that bring checks): only those
+    are re-read, at once. A registration change seen by the catalog watch cannot
+    be traced to a service, so every overflow service is re-read by a sweeper,
+    at most once per ``SWEEP_COALESCE`` seconds however many changes arrive.
+    """
+
+    SWEEP_COALESCE = 2.0
 
     def __init__(
         self, factory: ConsulFactory, events: queue.Queue[Event], stop: threading.Event, wait: str
@@ -198,45 +205,81 @@ class OverflowWatch(_Loop):
         self.lock = threading.Lock()
         self.services: set[str] = set()
         self.dirty: set[str] = set()
+        self.full_sweep_due = False
         self.known_checks: dict[str, tuple[Any, ...]] = {}
         self.indexes: dict[str, int] = {}
-        self.client: Any = None
+        self.wake = threading.Event()
+        self.sweeper = threading.Thread(
+            target=self._sweep_loop, name="overflow-sweeper", daemon=True
+        )
+
+    def start(self) -> None:
+        super().start()
+        self.sweeper.start()
 
     def assign(self, services: set[str], registrations_changed: bool) -> None:
         with self.lock:
-            added = services - self.services
+            self.dirty |= services - self.services
             self.services = set(services)
-            self.dirty |= services if registrations_changed else added
+            self.full_sweep_due |= registrations_changed and bool(services)
+        self.wake.set()
 
     def once(self, client: Any) -> None:
-        self.refresh(client)
         index, checks = client.health.state("any", index=self.tracker.query, wait=self.wait)
         self.tracker.update(index)
-        changed = set()
-        current: dict[str, tuple[Any, ...]] = {}
-        for check in checks or []:
-            key = f"{check.get('Node')}/{check.get('CheckID')}"
-            current[key] = (check.get("Status"), check.get("ServiceName"))
-        for key in set(current) | set(self.known_checks):
-            if current.get(key) != self.known_checks.get(key):
-                for value in (current.get(key), self.known_checks.get(key)):
+        current = {
+            f"{c.get('Node')}/{c.get('CheckID')}": (c.get("Status"), c.get("ServiceName"))
+            for c in checks or []
+        }
+        changed: set[str] = set()
+        with self.lock:
+            for key in set(current) | set(self.known_checks):
+                before, after = self.known_checks.get(key), current.get(key)
+                if before == after:
+                    continue
+                for value in (before, after):
                     if value and value[1]:
                         changed.add(value[1])
-                    elif value:  # a node check: every service may be affected
+                    elif value:  # a node check: any service on that node may be affected
                         changed |= self.services
-        self.known_checks = current
-        with self.lock:
+            self.known_checks = current
             self.dirty |= changed & self.services
         self.refresh(client)
+
+    def _sweep_loop(self) -> None:
+        client = self.factory()
+        failures = 0
+        while not self.global_stop.is_set():
+            if not self.wake.wait(1.0):
+                continue
+            self.wake.clear()
+            with self.lock:
+                full = self.full_sweep_due
+            if full:
+                self.global_stop.wait(self.SWEEP_COALESCE)  # coalesce a burst of changes
+                with self.lock:
+                    self.dirty |= self.services
+                    self.full_sweep_due = False
+            try:
+                self.refresh(client)
+                failures = 0
+            except Exception as exc:  # retried on the next wake; report like a watch
+                failures += 1
+                with self.lock:
+                    self.full_sweep_due = True
+                self.events.put(WatchFailed("overflow-sweeper", str(exc), time.monotonic()))
+                self.global_stop.wait(backoff_delay(failures))
+                self.wake.set()
 
     def refresh(self, client: Any) -> None:
         with self.lock:
             dirty, self.dirty = self.dirty, set()
         for name in sorted(dirty):
             index, entries = client.health.service(name)
-            if self.indexes.get(name) == int(index):
-                continue
-            self.indexes[name] = int(index)
+            with self.lock:
+                if self.indexes.get(name) == int(index):
+                    continue
+                self.indexes[name] = int(index)
             snapshot = snapshot_from_health(name, int(index), list(entries or []))
             self.events.put(ServiceSeen(snapshot, bool(snapshot.instances), time.monotonic()))
 

@@ -254,3 +254,45 @@ def test_metrics_and_health_endpoints(stack: Stack) -> None:
         "kong_bridge_last_successful_sync_timestamp_seconds",
     ):
         assert name in metrics
+
+
+def test_services_beyond_the_watch_cap_stay_correct(stack: Stack) -> None:
+    for name in ("a", "b", "c"):
+        stack.register(name, f"{name}-1", "10.0.0.1")
+    stack.start("--max-watches", "1")  # "a" gets its own watch; "b" and "c" overflow
+    eventually(lambda: stack.names("services") == {"a", "b", "c"})
+    stack.register("c", "c-2", "10.0.0.2")
+    eventually(
+        lambda: stack.targets("c.service.consul") == {"10.0.0.1:8080", "10.0.0.2:8080"},
+        what="overflow",
+    )
+    stack.set_status("b-1", "fail")
+    eventually(lambda: stack.targets("b.service.consul") == set(), what="health in overflow")
+    metrics = stack.status.get("/metrics").text
+    assert "kong_bridge_consul_watches 3" in metrics  # catalog + one service + overflow
+
+
+def test_plan_and_sync_once(stack: Stack) -> None:
+    stack.register("web", "web-1", "10.0.0.1")
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "bridge", *args],
+            env={**stack.env, "PATH": ""},
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+
+    planned = cli("plan")
+    assert planned.returncode == 2, planned.stderr
+    assert "+ create service web" in planned.stdout
+    assert stack.names("services") == set()  # a dry run writes nothing
+    as_json = cli("plan", "--json")
+    assert '"action": "create"' in as_json.stdout
+    synced = cli("sync", "--once")
+    assert synced.returncode == 0, synced.stdout + synced.stderr
+    assert stack.targets(UP) == {"10.0.0.1:8080"}
+    again = cli("plan")
+    assert again.returncode == 0 and "no changes" in again.stdout
