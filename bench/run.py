@@ -333,10 +333,10 @@ def bench_bridge(services: int) -> dict[str, Any]:
 
             def owned() -> int:
                 return len(
-                        kong.get(
-                            "/services", params={"tags": "managed-by:kong-bridge", "size": 1000}
-                        ).json()["data"]
-                    )
+                    kong.get(
+                        "/services", params={"tags": "managed-by:kong-bridge", "size": 1000}
+                    ).json()["data"]
+                )
 
             initial_ms = _wait_for(lambda: owned() >= min(services, 1000), timeout=300)
 
