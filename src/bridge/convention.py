@@ -295,7 +295,7 @@ def parse_instance(
         if isinstance(destination, str):
             collector.error(key, raw, destination)
             continue
-        collector.set(*_with_key(destination, key), raw)
+        collector.set(destination[0], key, destination[1], raw)
     meta_prefix = prefix + "_"
     for key, raw in sorted(meta.items()):
         if not key.startswith(meta_prefix):
@@ -305,15 +305,8 @@ def parse_instance(
         if isinstance(destination, str):
             collector.error(key, raw, destination)
             continue
-        collector.set(*_with_key(destination, key), raw)
+        collector.set(destination[0], key, destination[1], raw)
     return _options(collector.values), collector.errors
-
-
-def _with_key(
-    destination: tuple[tuple[str, ...], Parser], key: str
-) -> tuple[tuple[str, ...], str, Parser]:
-    path, parser = destination
-    return path, key, parser
 
 
 def _options(values: Mapping[tuple[str, ...], tuple[str, Any]]) -> InstanceOptions:

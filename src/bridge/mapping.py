@@ -160,18 +160,19 @@ def map_service(snapshot: ServiceSnapshot, options: MappingOptions) -> ServiceMa
     path = service_fields.pop("path", None)
     host = virtual_host(snapshot.name, options)
     routes = _routes(snapshot.name, chosen, tags)
-    if mode == "dns":
+    if mode == "dns" and port is None:  # Kong uses it only when the SRV lookup fails
         ports = Counter(i.port for i, _o in parsed if i.port)
-        dns_port = port or (ports.most_common(1)[0][0] if ports else None)
-        service = ServiceSpec(
-            name=snapshot.name,
-            host=host,
-            port=dns_port,
-            protocol=protocol,
-            path=path,
-            tags=tags,
-            extra=service_fields,
-        )
+        port = ports.most_common(1)[0][0] if ports else None
+    service = ServiceSpec(
+        name=snapshot.name,
+        host=host,
+        port=port,
+        protocol=protocol,
+        path=path,
+        tags=tags,
+        extra=service_fields,
+    )
+    if mode == "dns":
         result.state = ServiceState(service=service, routes=routes)
         return result
     upstream_fields = dict(chosen.upstream)
@@ -181,15 +182,6 @@ def map_service(snapshot: ServiceSnapshot, options: MappingOptions) -> ServiceMa
         algorithm=upstream_fields.pop("algorithm", None),
         tags=tags,
         extra=upstream_fields,
-    )
-    service = ServiceSpec(
-        name=snapshot.name,
-        host=host,
-        port=port,
-        protocol=protocol,
-        path=path,
-        tags=tags,
-        extra=service_fields,
     )
     targets = _targets(parsed, options, tags, result.notes)
     result.state = ServiceState(service=service, routes=routes, upstream=upstream, targets=targets)

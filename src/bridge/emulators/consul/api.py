@@ -838,11 +838,7 @@ class ConsulAPI:
         self._require_write(q)
         status = {"pass": "passing", "warn": "warning", "fail": "critical"}[verb]
         if not self.agent.update_ttl(check_id, status, q.params.get("note", "")):
-            raise HTTPError(
-                404,
-                f'Unknown check ID "{check_id}". Ensure that the check ID '
-                "is passed, not the check name.",
-            )
+            raise _unknown_check(check_id)
         return _empty()
 
     async def _ttl_update(self, request: Request, q: Query, check_id: str) -> Response:
@@ -852,11 +848,7 @@ class ConsulAPI:
         if status not in STATUSES:
             raise BadRequest(f'Invalid check status: "{status}"')
         if not self.agent.update_ttl(check_id, status, str(_get_ci(body, "Output") or "")):
-            raise HTTPError(
-                404,
-                f'Unknown check ID "{check_id}". Ensure that the check ID '
-                "is passed, not the check name.",
-            )
+            raise _unknown_check(check_id)
         return _empty()
 
     # -- KV --------------------------------------------------------------------------------
@@ -958,6 +950,13 @@ class ConsulAPI:
             return self.sessions.table_index, sorted(rows, key=lambda s: s["CreateIndex"])
 
         return compute
+
+
+def _unknown_check(check_id: str) -> HTTPError:
+    return HTTPError(
+        404,
+        f'Unknown check ID "{check_id}". Ensure that the check ID is passed, not the check name.',
+    )
 
 
 async def _call(function: Callable[[], None]) -> None:

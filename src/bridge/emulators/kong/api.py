@@ -188,9 +188,6 @@ class KongAdminAPI:
             raise e.plain_error(400, "Cannot parse request body: multiple content-type headers")
         mime = request.headers.get("content-type", "").split(";")[0].strip().lower()
         raw = await request.body()
-        fields = ENTITIES[kind].fields if kind in ENTITIES else {}
-        if kind == "plugins":
-            fields = dict(fields)
         if mime == "application/json":
             try:
                 data = json.loads(raw)
