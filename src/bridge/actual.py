@@ -76,6 +76,21 @@ def read_owned(owner: str) -> Flow[KongState]:
     return state
 
 
+class UnsupportedKong(Exception):
+    """A Kong the bridge cannot manage (today: DB-less, which takes no Admin API writes)."""
+
+
+def check_kong() -> Flow[None]:
+    """Refuse a DB-less Kong up front, instead of failing every write with a 405."""
+    reply = yield Call("GET", "/")
+    body = reply.body if isinstance(reply.body, dict) else {}
+    if (body.get("configuration") or {}).get("database") == "off":
+        raise UnsupportedKong(
+            "Kong runs DB-less (database=off): it takes no Admin API writes, and the bridge "
+            "does not yet render POST /config; run Kong with a database"
+        )
+
+
 def read_clash(kind: str, name: str) -> Flow[Row | None]:
     """The entity of that name, if any (used by ``plan`` to report clashes)."""
     reply = yield Call("GET", f"/{kind}/{seg(name)}")

@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from .actual import KongState, read_owned
+from .actual import KongState, check_kong, read_owned
 from .apply import apply_plan, record
 from .desired import ServiceState
 from .kong import KongClient, KongClientError
@@ -74,6 +74,7 @@ class Bridge:
         self.seen_at: dict[str, float] = {}
         self.mappings: dict[str, ServiceMapping] = {}
         self.kong_state: KongState | None = None
+        self.kong_checked = False
         self.retry_at: dict[str, float] = {}
         self.failures: dict[str, int] = {}
         self.view = BridgeView()
@@ -153,6 +154,9 @@ class Bridge:
 
     def refresh_kong(self) -> KongState:
         """Re-read our entities from Kong (start-up and every resync)."""
+        if not self.kong_checked:
+            self.kong.run(check_kong())
+            self.kong_checked = True
         self.kong_state = self.kong.run(read_owned(self.options.owner))
         self.view.kong_ok = True
         self.metrics.owned = self.kong_state.counts()

@@ -296,3 +296,15 @@ def test_plan_and_sync_once(stack: Stack) -> None:
     assert stack.targets(UP) == {"10.0.0.1:8080"}
     again = cli("plan")
     assert again.returncode == 0 and "no changes" in again.stdout
+
+
+def test_db_less_kong_is_refused_clearly(consul_url: str) -> None:
+    from bridge.emulators.kong import KongEmulator
+
+    with KongEmulator(db_less=True) as kong:
+        result = subprocess.run(
+            [sys.executable, "-m", "bridge", "sync", "--once"],
+            env={"CONSUL_HTTP_ADDR": consul_url, "KONG_ADMIN_URL": kong.url, "PATH": ""},
+            capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 1
+    assert "Kong runs DB-less (database=off)" in result.stderr
