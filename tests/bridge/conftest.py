@@ -116,6 +116,20 @@ class Stack:
     def names(self, kind: str) -> set[str]:
         return {row["name"] for row in self.kong.get(f"/{kind}").json()["data"]}
 
+    def metric(self, name: str) -> float:
+        """One unlabelled sample from /metrics (0 when absent)."""
+        for line in self.status.get("/metrics").text.splitlines():
+            if line.startswith(name + " "):
+                return float(line.split()[1])
+        return 0.0
+
+    def kong_refuses(self) -> bool:
+        try:
+            self.kong.get("/status")
+        except httpx.ConnectError:
+            return True
+        return False
+
     def ready(self) -> dict[str, Any]:
         return dict(self.status.get("/readyz").json())
 
