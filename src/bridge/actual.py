@@ -76,19 +76,11 @@ def read_owned(owner: str) -> Flow[KongState]:
     return state
 
 
-class UnsupportedKong(Exception):
-    """A Kong the bridge cannot manage (today: DB-less, which takes no Admin API writes)."""
-
-
-def check_kong() -> Flow[None]:
-    """Refuse a DB-less Kong up front, instead of failing every write with a 405."""
+def read_database() -> Flow[str]:
+    """Kong's ``configuration.database``: ``off`` means DB-less (writes go to /config)."""
     reply = yield Call("GET", "/")
     body = reply.body if isinstance(reply.body, dict) else {}
-    if (body.get("configuration") or {}).get("database") == "off":
-        raise UnsupportedKong(
-            "Kong runs DB-less (database=off): it takes no Admin API writes, and the bridge "
-            "does not yet render POST /config; run Kong with a database"
-        )
+    return str((body.get("configuration") or {}).get("database") or "postgres")
 
 
 def read_clash(kind: str, name: str) -> Flow[Row | None]:

@@ -12,7 +12,7 @@ from typing import Any, TextIO
 
 import consul
 
-from .actual import UnsupportedKong, read_clash
+from .actual import read_clash
 from .kong import KongClient, KongClientError
 from .mapping import MappingOptions, map_service
 from .metrics import Metrics
@@ -101,13 +101,6 @@ def run_daemon(settings: BridgeSettings, stop: threading.Event | None = None) ->
         settings.consul_http_addr,
         settings.kong_admin_url,
     )
-    try:
-        bridge.refresh_kong()
-    except UnsupportedKong as exc:
-        log.error("%s", exc)
-        return 2
-    except KongClientError as exc:
-        log.warning("Kong not reachable yet (%s); will keep trying", exc)
     watcher.start()
     try:
         bridge.run(
@@ -132,7 +125,7 @@ def sync_once(settings: BridgeSettings, out: TextIO = sys.stdout) -> int:
         _read_consul(settings, bridge)
         bridge.refresh_kong()
         plan = bridge.sync(None)
-    except (KongClientError, UnsupportedKong, consul.ConsulException, OSError) as exc:
+    except (KongClientError, consul.ConsulException, OSError) as exc:
         print(f"kong-bridge: sync failed: {exc}", file=sys.stderr)
         return 1
     for operation in plan.operations:
@@ -150,7 +143,7 @@ def plan_command(settings: BridgeSettings, as_json: bool = False, out: TextIO = 
         bridge.refresh_kong()
         plan = bridge.plan(None)
         clashes = _clashes(bridge.kong, plan)
-    except (KongClientError, UnsupportedKong, consul.ConsulException, OSError) as exc:
+    except (KongClientError, consul.ConsulException, OSError) as exc:
         print(f"kong-bridge: plan failed: {exc}", file=sys.stderr)
         return 1
     if as_json:

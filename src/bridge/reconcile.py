@@ -16,8 +16,9 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from .actual import KongState, check_kong, read_owned
+from .actual import KongState, read_database, read_owned
 from .apply import apply_plan, record
+from .dbless import post_config, read_config, render
 from .desired import ServiceState
 from .kong import KongClient, KongClientError
 from .mapping import MappingOptions, ServiceMapping, map_service
@@ -74,7 +75,9 @@ class Bridge:
         self.seen_at: dict[str, float] = {}
         self.mappings: dict[str, ServiceMapping] = {}
         self.kong_state: KongState | None = None
-        self.kong_checked = False
+        self.db_less: bool | None = None  # learnt from Kong at the first read
+        self.last_wanted: dict[str, ServiceState | None] = {}
+        self.held_services: set[str] = set()
         self.retry_at: dict[str, float] = {}
         self.failures: dict[str, int] = {}
         self.view = BridgeView()
@@ -154,9 +157,10 @@ class Bridge:
 
     def refresh_kong(self) -> KongState:
         """Re-read our entities from Kong (start-up and every resync)."""
-        if not self.kong_checked:
-            self.kong.run(check_kong())
-            self.kong_checked = True
+        if self.db_less is None:
+            self.db_less = self.kong.run(read_database()) == "off"
+            if self.db_less:
+                log.info("Kong runs DB-less: changes are applied with POST /config")
         self.kong_state = self.kong.run(read_owned(self.options.owner))
         self.view.kong_ok = True
         self.metrics.owned = self.kong_state.counts()
@@ -167,6 +171,8 @@ class Bridge:
         state = self.kong_state if self.kong_state is not None else self.refresh_kong()
         every = set(self.names) | set(state.services) if names is None else set(names)
         wanted = self.desired(every)
+        self.last_wanted = wanted
+        self.held_services = set()
         plan = diff(wanted, state, wanted.keys())
         return self._guard(plan, state, allow_deletes)
 
@@ -190,6 +196,7 @@ class Bridge:
             return self._hold(plan, deletes, reason)
         if doubtful:
             held = [op for op in deletes if op.service in doubtful]
+            self.held_services = set(doubtful)
             kept = [op for op in plan.operations if op not in held]
             self._report_held(
                 len(held),
@@ -207,6 +214,7 @@ class Bridge:
         return self.trusted.get(name, False)
 
     def _hold(self, plan: Plan, deletes: list[Operation], reason: str) -> Plan:
+        self.held_services = {op.service for op in deletes}
         self._report_held(len(deletes), reason)
         return plan.without_deletes()
 
@@ -220,6 +228,8 @@ class Bridge:
     def apply(self, plan: Plan) -> bool:
         """Apply a plan; failed services are scheduled for a retry. True when all succeeded."""
         state = self.kong_state if self.kong_state is not None else self.refresh_kong()
+        if self.db_less:
+            return self._apply_declarative(plan, state)
         all_ok = True
         now = time.monotonic()
         for outcome in apply_plan(self.kong, plan, self.concurrency):
@@ -247,6 +257,45 @@ class Bridge:
         self.metrics.owned = state.counts()
         self.metrics.services_in_error = len(self.view.errors)
         return all_ok
+
+    def _apply_declarative(self, plan: Plan, state: KongState) -> bool:
+        """DB-less: one ``POST /config`` with our entities in place of the old ones.
+
+        Services left out of the plan (skipped on errors, or with deletions held
+        back) are rendered as Kong holds them today.
+        """
+        wanted = {
+            name: spec for name, spec in self.last_wanted.items() if name not in self.held_services
+        }
+        try:
+            current = self.kong.run(read_config())
+            config = render(
+                current,
+                self.options.owner,
+                wanted,
+                state.services,
+                set(state.services) | set(wanted),
+            )
+            self.kong.run(post_config(config))
+        except KongClientError as exc:
+            now = time.monotonic()
+            for name in plan.by_service():
+                failures = self.failures.get(name, 0) + 1
+                self.failures[name] = failures
+                self.retry_at[name] = now + backoff_delay(failures, base=1.0, cap=60.0)
+                self.view.errors[name] = [f"POST /config failed: {exc}"]
+            log.error("action=post-config outcome=failed problem=%r", str(exc))
+            return False
+        now = time.monotonic()
+        for name, ops in plan.by_service().items():
+            for op in ops:
+                log.info("service=%s action=%s outcome=ok (POST /config)", name, op)
+            self.failures.pop(name, None)
+            self.retry_at.pop(name, None)
+            if name in self.seen_at:
+                self.metrics.observe_propagation(now - self.seen_at.pop(name))
+        self.refresh_kong()  # new entities got their ids from Kong
+        return True
 
     def due_retries(self) -> set[str]:
         now = time.monotonic()

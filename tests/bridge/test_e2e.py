@@ -298,17 +298,58 @@ def test_plan_and_sync_once(stack: Stack) -> None:
     assert again.returncode == 0 and "no changes" in again.stdout
 
 
-def test_db_less_kong_is_refused_clearly(consul_url: str) -> None:
+def test_db_less_kong_gets_posted_configs(consul_url: str) -> None:
+    import httpx
+
     from bridge.emulators.kong import KongEmulator
 
-    with KongEmulator(db_less=True) as kong:
-        result = subprocess.run(
-            [sys.executable, "-m", "bridge", "sync", "--once"],
-            env={"CONSUL_HTTP_ADDR": consul_url, "KONG_ADMIN_URL": kong.url, "PATH": ""},
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
+    consul = httpx.Client(base_url=consul_url)
+    consul.post("/_emulator/reset").raise_for_status()
+    with KongEmulator(db_less=True) as kong_server:
+        kong = httpx.Client(base_url=kong_server.url)
+        kong.post(
+            "/config",
+            json={
+                "_format_version": "3.0",
+                "services": [
+                    {
+                        "name": "legacy",
+                        "host": "legacy.internal",
+                        "routes": [{"name": "legacy", "paths": ["/legacy"]}],
+                    }
+                ],
+            },
+        ).raise_for_status()
+        legacy_id = kong.get("/services/legacy").json()["id"]
+        env = {"CONSUL_HTTP_ADDR": consul_url, "KONG_ADMIN_URL": kong_server.url, "PATH": ""}
+
+        def cli(*args: str) -> subprocess.CompletedProcess[str]:
+            return subprocess.run(
+                [sys.executable, "-m", "bridge", *args],
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=60,
+                check=False,
+            )
+
+        def targets() -> set[str]:
+            return {t["target"] for t in kong.get(f"/upstreams/{UP}/targets").json()["data"]}
+
+        Stack(kong, consul, consul, {}).register(
+            "web", "web-1", "10.0.0.1", tags=["kong.enable=true", "kong.paths=/web"]
         )
-    assert result.returncode == 1
-    assert "Kong runs DB-less (database=off)" in result.stderr
+        first = cli("sync", "--once")
+        assert first.returncode == 0, first.stdout + first.stderr
+        assert targets() == {"10.0.0.1:8080"}
+        assert kong.get("/routes/web").json()["paths"] == ["/web"]
+        Stack(kong, consul, consul, {}).register(
+            "web", "web-2", "10.0.0.2", tags=["kong.enable=true", "kong.paths=/web"]
+        )
+        assert cli("sync", "--once").returncode == 0
+        assert targets() == {"10.0.0.1:8080", "10.0.0.2:8080"}
+        assert kong.get("/services/legacy").json()["id"] == legacy_id  # not ours: untouched
+        planned = cli("plan")
+        assert planned.returncode == 0 and "no changes" in planned.stdout
+        writes = kong.get("/_emulator/counters").json()["by_method_and_kind"]
+        assert writes.get("POST config") == 3  # the fixture's, then one per sync
