@@ -16,7 +16,7 @@ from starlette.types import Receive, Scope, Send
 
 from ..controls import PREFIX, Controls
 from .agent import Agent, build_check
-from .catalog import STATUSES, Catalog, CatalogError, build_service
+from .catalog import STATUSES, Catalog, CatalogError, all_checks, build_service
 from .filter import FilterError, Predicate, compile_filter
 from .kv import KVStore, SessionError, SessionStore
 from .normalize import catalog_body, check_body, service_body, session_body
@@ -550,54 +550,38 @@ class ConsulAPI:
 
         return compute
 
+    def _check_list(
+        self, q: Query, keep: Callable[[Row], bool], index: Callable[[], int]
+    ) -> Callable[[], Computed]:
+        """A blocking list of checks (``health/state``, ``health/node``, ``health/checks``)."""
+        predicate = self._filter(q)
+
+        def compute() -> Computed:
+            rows = [check_json(c) for c in all_checks(self.catalog) if keep(c)]
+            if predicate is not None:
+                rows = [r for r in rows if predicate(r)]
+            return index(), [] if self._anonymous(q) else rows
+
+        return compute
+
     def _health_state(self, q: Query, state: str) -> Callable[[], Computed]:
         if state not in ("any", *STATUSES):
             raise BadRequest(f'Invalid state: "{state}"')
-        predicate = self._filter(q)
-
-        def compute() -> Computed:
-            rows = [
-                check_json(c)
-                for c in sorted(
-                    self.catalog.checks.values(), key=lambda c: (c["Node"], c["CheckID"])
-                )
-                if state == "any" or c["Status"] == state
-            ]
-            if predicate is not None:
-                rows = [r for r in rows if predicate(r)]
-            return self.catalog.table_index["checks"], [] if self._anonymous(q) else rows
-
-        return compute
+        return self._check_list(
+            q,
+            lambda c: state == "any" or c["Status"] == state,
+            lambda: self.catalog.table_index["checks"],
+        )
 
     def _health_node(self, q: Query, node: str) -> Callable[[], Computed]:
-        predicate = self._filter(q)
-
-        def compute() -> Computed:
-            rows = [
-                check_json(c) for (n, _cid), c in sorted(self.catalog.checks.items()) if n == node
-            ]
-            if predicate is not None:
-                rows = [r for r in rows if predicate(r)]
-            return self.catalog.table_index["checks"], rows
-
-        return compute
+        return self._check_list(
+            q, lambda c: c["Node"] == node, lambda: self.catalog.table_index["checks"]
+        )
 
     def _health_checks(self, q: Query, name: str) -> Callable[[], Computed]:
-        predicate = self._filter(q)
-
-        def compute() -> Computed:
-            rows = [
-                check_json(c)
-                for c in sorted(
-                    self.catalog.checks.values(), key=lambda c: (c["Node"], c["CheckID"])
-                )
-                if c["ServiceName"] == name
-            ]
-            if predicate is not None:
-                rows = [r for r in rows if predicate(r)]
-            return self.catalog.service_index_for(name), rows
-
-        return compute
+        return self._check_list(
+            q, lambda c: c["ServiceName"] == name, lambda: self.catalog.service_index_for(name)
+        )
 
     async def _catalog_register(self, request: Request, q: Query) -> Response:
         self._require_write(q)
