@@ -13,7 +13,7 @@ import uuid
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from .raft import Raft, WatchKey
+from .raft import Raft
 
 Row = dict[str, Any]
 Key = tuple[str, str]  # (node, id)
@@ -375,9 +375,6 @@ class Catalog:
         result = dict(sorted(names.items()))
         self._names_cache = (index, result)
         return result
-
-    def watch_keys_for_service(self, name: str) -> list[WatchKey]:
-        return [("service", name)]
 
 
 def _discard(index: dict[str, set[Key]], name: str, key: Key) -> None:
