@@ -22,6 +22,11 @@ def owner_tag(owner: str) -> str:
     return f"{OWNER_TAG_PREFIX}{owner}"
 
 
+def format_target(address: str, port: int) -> str:
+    """A Kong target, ``host:port``, with IPv6 addresses bracketed."""
+    return f"[{address}]:{port}" if ":" in address else f"{address}:{port}"
+
+
 def _render(values: Mapping[str, Any]) -> dict[str, Any]:
     body: dict[str, Any] = {}
     for key, value in values.items():

@@ -13,7 +13,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .convention import ConventionError, InstanceOptions, parse_instance
-from .desired import RouteSpec, ServiceSpec, ServiceState, TargetSpec, UpstreamSpec, owner_tag
+from .desired import (
+    RouteSpec,
+    ServiceSpec,
+    ServiceState,
+    TargetSpec,
+    UpstreamSpec,
+    format_target,
+    owner_tag,
+)
 from .snapshot import Instance, ServiceSnapshot
 
 SERVICE_TAG_PREFIX = "consul-service:"
@@ -54,10 +62,6 @@ def service_tag(name: str) -> str:
 def virtual_host(name: str, options: MappingOptions) -> str:
     dc = f".{options.datacenter}" if options.datacenter else ""
     return f"{name}.service{dc}.{options.domain}"
-
-
-def format_target(address: str, port: int) -> str:
-    return f"[{address}]:{port}" if ":" in address else f"{address}:{port}"
 
 
 def choose_options(

@@ -35,7 +35,3 @@ def detect_local_address(admin_url: str) -> str | None:
             return address.split("%", 1)[0]
     return None
 
-
-def format_target(address: str, port: int) -> str:
-    """``host:port`` with IPv6 addresses bracketed, as Kong targets are written."""
-    return f"[{address}]:{port}" if ":" in address else f"{address}:{port}"

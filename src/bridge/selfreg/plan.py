@@ -6,8 +6,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from ..desired import RouteSpec, ServiceSpec, ServiceState, TargetSpec, UpstreamSpec, owner_tag
-from .address import detect_local_address, format_target
+from ..desired import (
+    RouteSpec,
+    ServiceSpec,
+    ServiceState,
+    TargetSpec,
+    UpstreamSpec,
+    format_target,
+    owner_tag,
+)
+from .address import detect_local_address
 from .config import MicroserviceConfig
 
 Mode = Literal["auto", "upstream", "dns"]
