@@ -5,10 +5,10 @@ from __future__ import annotations
 import shutil
 from collections.abc import Iterator
 
+import consul
 import httpx
 import pytest
 
-import consul
 from bridge.emulators.consul import ConsulEmulator
 from bridge.emulators.kong import KongEmulator
 

@@ -6,7 +6,8 @@ import subprocess
 import sys
 import time
 
-from tests.bridge.conftest import Stack, eventually
+from tests.bridge.conftest import Stack
+from tests.helpers import eventually
 
 UP = "web.service.consul"
 OWNER = "managed-by:kong-bridge"

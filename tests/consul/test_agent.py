@@ -4,22 +4,13 @@ from __future__ import annotations
 
 import http.server
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
+import consul
 import httpx
 import pytest
 
-import consul
-
-
-def eventually(condition: Callable[[], bool], timeout: float = 10.0) -> None:
-    """Wait for a condition the emulator reaches on its own (checks run on intervals)."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached in time")
-        time.sleep(0.05)
+from tests.helpers import eventually
 
 
 @pytest.fixture(scope="module")

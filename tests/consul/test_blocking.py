@@ -16,7 +16,7 @@ from starlette.datastructures import QueryParams
 
 from bridge.emulators.consul import ConsulEmulator
 from bridge.emulators.consul.query import parse_query
-from tests.consul.test_agent import eventually
+from tests.helpers import eventually
 
 
 class Watch:

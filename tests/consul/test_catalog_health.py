@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
+import consul
 import httpx
 import pytest
-
-import consul
 
 
 def _register_node(

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import threading
 
+import consul
 import httpx
 import pytest
 
-import consul
 from bridge.emulators.consul import ConsulEmulator
-from tests.consul.test_agent import eventually
+from tests.helpers import eventually
 
 
 def test_counters_by_endpoint(consul_client: consul.Consul, consul_http: httpx.Client) -> None:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+import consul
 import httpx
 import pytest
 
-import consul
-from tests.consul.test_agent import eventually
+from tests.helpers import eventually
 
 
 def test_put_get_delete(consul_client: consul.Consul) -> None:

@@ -34,4 +34,3 @@ def detect_local_address(admin_url: str) -> str | None:
         if address not in _UNSPECIFIED:
             return address.split("%", 1)[0]
     return None
-
