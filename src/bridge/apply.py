@@ -84,7 +84,7 @@ def record(state: KongState, outcome: ServiceOutcome) -> None:
                 owned.routes[op.name] = row
         elif op.kind == "upstreams":
             if op.action == "delete":
-                if owned.upstream is not None and op.call.path.endswith(owned.upstream["id"]):
+                if owned.upstream is not None and owned.upstream["name"] == op.name:
                     owned.upstream, owned.targets = None, {}
             else:
                 if owned.upstream is None or row is None or owned.upstream["id"] != row["id"]:
