@@ -83,12 +83,6 @@ class Table:
                 if not ids:
                     del self.by_tag[tag]
 
-    def find(self, field: str, value: Any) -> Row | None:
-        for row in self.rows.values():
-            if row.get(field) == value:
-                return row
-        return None
-
 
 class Store:
     """All entities of one emulated Kong node."""
@@ -265,9 +259,6 @@ class Store:
                     self.delete(child_kind, child)
         self._unindex(kind, row)
         self.tables[kind].remove(row["id"])
-
-    def clear(self) -> None:
-        self.__init__()  # type: ignore[misc]
 
     # -- internals -------------------------------------------------------------------------
 

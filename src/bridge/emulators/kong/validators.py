@@ -8,7 +8,6 @@ from __future__ import annotations
 import ipaddress
 import re
 import uuid
-from urllib.parse import unquote
 
 _HOSTNAME = re.compile(r"^[0-9A-Za-z\-._]+$")
 _NAME = re.compile(r"^[0-9A-Za-z.\-_~\x80-\U0010ffff]+$")
@@ -213,7 +212,3 @@ def check_service_path(path: str) -> str | None:
             + "' (characters outside of the reserved list of RFC 3986 found)"
         )
     return _check_percent_encoding(path)
-
-
-def unquote_path(value: str) -> str:
-    return unquote(value)
