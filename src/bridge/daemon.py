@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import logging
 import signal
@@ -10,27 +12,25 @@ import threading
 from collections.abc import Callable
 from typing import Any, TextIO
 
-import consul
-
 from .actual import read_clash
-from .kong import KongClient, KongClientError
+from .consul_http import ConsulReader, ConsulReadError, wait_seconds
+from .kong import AsyncKongClient, KongClientError
 from .mapping import MappingOptions, map_service
 from .metrics import Metrics
 from .plan import Plan
 from .reconcile import Bridge
 from .settings import BridgeSettings
 from .status_server import StatusServer
-from .watch import ConsulWatcher, read_once
+from .watch import FETCH_WORKERS, ConsulWatcher, read_all
 
 log = logging.getLogger("bridge")
-CONSUL_CONNECT_TIMEOUT = 10.0
+STOP_POLL_SECONDS = 0.1
+CONSUL_FAILURES = (KongClientError, ConsulReadError, OSError)
 
 
-def consul_factory(settings: BridgeSettings) -> Callable[[], consul.Consul]:
-    """A new py-consul client per thread (its requests session is not shared)."""
-    options = settings.consul_options()
-    # py-consul >= 1.8 adds wait + wait/16 to this for blocking calls.
-    return lambda: consul.Consul(connections_timeout=CONSUL_CONNECT_TIMEOUT, **options)
+def consul_reader(settings: BridgeSettings) -> ConsulReader:
+    """The pooled Consul reader: two watches, the readers, and a little headroom."""
+    return ConsulReader(**settings.consul_options(), max_connections=FETCH_WORKERS + 4)
 
 
 def mapping_options(settings: BridgeSettings) -> MappingOptions:
@@ -45,12 +45,13 @@ def mapping_options(settings: BridgeSettings) -> MappingOptions:
     )
 
 
-def build_bridge(settings: BridgeSettings) -> Bridge:
+def build_bridge(settings: BridgeSettings, may_write: Callable[[], bool] = lambda: True) -> Bridge:
     metrics = Metrics()
-    kong = KongClient(
+    kong = AsyncKongClient(
         settings.kong_connection(),
         settings.kong_retry(),
         observer=lambda call, status: metrics.kong_request(call.method, status),
+        max_connections=settings.concurrency,
     )
     return Bridge(
         kong,
@@ -58,15 +59,18 @@ def build_bridge(settings: BridgeSettings) -> Bridge:
         metrics,
         concurrency=settings.concurrency,
         max_delete_share=settings.max_delete_share,
+        may_write=may_write,
     )
 
 
-def _read_consul(settings: BridgeSettings, bridge: Bridge) -> None:
-    catalog, services = read_once(
-        consul_factory(settings)(),
-        prefix=settings.tag_prefix,
-        expose_by_default=settings.expose_by_default,
-    )
+async def _read_consul(settings: BridgeSettings, bridge: Bridge) -> None:
+    reader = consul_reader(settings)
+    try:
+        catalog, services = await read_all(
+            reader, prefix=settings.tag_prefix, expose_by_default=settings.expose_by_default
+        )
+    finally:
+        await reader.aclose()
     bridge.handle(catalog)
     for seen in services:
         bridge.handle(seen)
@@ -79,13 +83,6 @@ def run_daemon(settings: BridgeSettings, stop: threading.Event | None = None) ->
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, lambda *_: stop.set())
     bridge = build_bridge(settings)
-    watcher = ConsulWatcher(
-        consul_factory(settings),
-        wait=settings.wait,
-        prefix=settings.tag_prefix,
-        expose_by_default=settings.expose_by_default,
-        max_watches=settings.max_watches,
-    )
     status = None
     if settings.listen:
         status = StatusServer(settings.listen, bridge.view, bridge.metrics)
@@ -101,31 +98,67 @@ def run_daemon(settings: BridgeSettings, stop: threading.Event | None = None) ->
         settings.consul_http_addr,
         settings.kong_admin_url,
     )
-    watcher.start()
     try:
-        bridge.run(
-            watcher.events,
-            stop,
-            debounce=settings.debounce_seconds,
-            resync=settings.resync_seconds,
-            watch_count=lambda: watcher.catalog.watch_count,
-        )
+        asyncio.run(serve(settings, bridge, stop))
     finally:
-        watcher.stop()
         if status is not None:
             status.stop()
     log.info("stopped; nothing was deleted on the way out")
     return 0
 
 
+async def serve(settings: BridgeSettings, bridge: Bridge, stop: threading.Event) -> None:
+    """The watcher and the loop until ``stop``; stopping cancels every request in flight."""
+    reader = consul_reader(settings)
+    watcher = ConsulWatcher(
+        reader,
+        wait=wait_seconds(settings.wait),
+        prefix=settings.tag_prefix,
+        expose_by_default=settings.expose_by_default,
+    )
+    stopped = asyncio.Event()
+    tasks = [
+        asyncio.create_task(watcher.run(), name="watch"),
+        asyncio.create_task(
+            bridge.run(
+                watcher.events,
+                stopped,
+                debounce=settings.debounce_seconds,
+                resync=settings.resync_seconds,
+                watch_count=lambda: watcher.open_queries,
+            ),
+            name="reconcile",
+        ),
+    ]
+    try:
+        while not stop.is_set() and not any(task.done() for task in tasks):
+            await asyncio.sleep(STOP_POLL_SECONDS)
+        stopped.set()
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+    finally:
+        await reader.aclose()
+        await bridge.kong.aclose()
+
+
 def sync_once(settings: BridgeSettings, out: TextIO = sys.stdout) -> int:
     """``kong-bridge sync --once``: one read of Consul, one guarded apply."""
-    bridge = build_bridge(settings)
+
+    async def once() -> Any:
+        bridge = build_bridge(settings)
+        try:
+            await _read_consul(settings, bridge)
+            await bridge.refresh_kong()
+            return bridge, await bridge.sync(None)
+        finally:
+            await bridge.kong.aclose()
+
     try:
-        _read_consul(settings, bridge)
-        bridge.refresh_kong()
-        plan = bridge.sync(None)
-    except (KongClientError, consul.ConsulException, OSError) as exc:
+        bridge, plan = asyncio.run(once())
+    except CONSUL_FAILURES as exc:
         print(f"kong-bridge: sync failed: {exc}", file=sys.stderr)
         return 1
     for operation in plan.operations:
@@ -137,13 +170,20 @@ def sync_once(settings: BridgeSettings, out: TextIO = sys.stdout) -> int:
 
 def plan_command(settings: BridgeSettings, as_json: bool = False, out: TextIO = sys.stdout) -> int:
     """``kong-bridge plan``: what sync would do. Exit 0: nothing; 2: changes pending."""
-    bridge = build_bridge(settings)
+
+    async def dry_run() -> Any:
+        bridge = build_bridge(settings)
+        try:
+            await _read_consul(settings, bridge)
+            await bridge.refresh_kong()
+            plan = bridge.plan(None)
+            return bridge, plan, await _clashes(bridge.kong, plan)
+        finally:
+            await bridge.kong.aclose()
+
     try:
-        _read_consul(settings, bridge)
-        bridge.refresh_kong()
-        plan = bridge.plan(None)
-        clashes = _clashes(bridge.kong, plan)
-    except (KongClientError, consul.ConsulException, OSError) as exc:
+        bridge, plan, clashes = asyncio.run(dry_run())
+    except CONSUL_FAILURES as exc:
         print(f"kong-bridge: plan failed: {exc}", file=sys.stderr)
         return 1
     if as_json:
@@ -186,23 +226,30 @@ def plan_command(settings: BridgeSettings, as_json: bool = False, out: TextIO = 
     return 2 if plan else 0
 
 
-def _clashes(kong: KongClient, plan: Plan) -> set[tuple[str, str]]:
+async def _clashes(kong: AsyncKongClient, plan: Plan) -> set[tuple[str, str]]:
     found = set()
     for op in plan.operations:
         creates_named = op.action == "create" and op.kind != "targets"
-        if creates_named and kong.run(read_clash(op.kind, op.name)) is not None:
+        if creates_named and await kong.run(read_clash(op.kind, op.name)) is not None:
             found.add((op.kind, op.name))
     return found
 
 
 def lint_command(settings: BridgeSettings, out: TextIO = sys.stdout) -> int:
     """``kong-bridge lint``: every problem in every opted-in service; exit 1 if any."""
+
+    async def read() -> Any:
+        reader = consul_reader(settings)
+        try:
+            return await read_all(
+                reader, prefix=settings.tag_prefix, expose_by_default=settings.expose_by_default
+            )
+        finally:
+            await reader.aclose()
+
     try:
-        client = consul_factory(settings)()
-        _catalog, services = read_once(
-            client, prefix=settings.tag_prefix, expose_by_default=settings.expose_by_default
-        )
-    except (consul.ConsulException, OSError) as exc:
+        _catalog, services = asyncio.run(read())
+    except (ConsulReadError, OSError) as exc:
         print(f"kong-bridge: cannot read Consul: {exc}", file=sys.stderr)
         return 1
     options = mapping_options(settings)

@@ -5,37 +5,44 @@ or index-reset read; a plan deleting more than ``max_delete_share`` of the
 services we own is held back; a service whose tags are wrong is skipped and
 its Kong entities are left as they are; a service whose writes fail is retried
 later with backoff while the others proceed.
+
+Speed: a change that arrives while the loop is idle is planned and applied at
+once; changes that arrive during a burst are coalesced for at most
+``debounce`` seconds. Kong is re-read in the background every ``resync``
+seconds (each page retried on its own); the full reconciliation that follows
+is planned in chunks, and incremental changes are served between chunks, so a
+resync never holds an isolated change back.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
-import queue
-import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from .actual import KongState, read_database, read_owned
-from .apply import apply_plan, record
+from .actual import KongState, read_database, read_owned_concurrently
+from .apply import ServiceOutcome, apply_plan, record
 from .dbless import post_config, read_config, render
 from .desired import ServiceState
-from .kong import KongClient, KongClientError
+from .kong import AsyncKongClient, KongClientError
 from .mapping import MappingOptions, ServiceMapping, map_service
 from .metrics import Metrics
 from .plan import Operation, Plan, diff
-from .snapshot import ServiceSnapshot
-from .watch import CatalogSeen, ServiceSeen, WatchFailed, backoff_delay
+from .services import ServiceTable
+from .watch import (
+    CatalogSeen,
+    Event,
+    ServiceSeen,
+    WatchDisbelieved,
+    WatchFailed,
+    backoff_delay,
+)
 
 log = logging.getLogger("bridge")
-
-
-@dataclass
-class Guard:
-    """Why deletions were held back in the last reconciliation, if they were."""
-
-    reason: str = ""
-    held: int = 0
+Wanted = dict[str, ServiceState | None]
+CHUNK = 500  # services planned between two looks at the incoming changes
 
 
 @dataclass
@@ -50,90 +57,120 @@ class BridgeView:
     held_back: str = ""
 
 
+def _deleting(plan: Plan) -> set[str]:
+    return {op.service for op in plan.deletes()}
+
+
 class Bridge:
-    """Keeps Kong's owned entities equal to what Consul describes."""
+    """Keeps Kong's owned entities equal to what Consul describes.
+
+    ``may_write`` is asked right before each batch of Kong writes (a standby
+    plans but never writes); :meth:`leadership_gained` makes the next turn
+    re-read Kong and reconcile everything.
+    """
 
     def __init__(
         self,
-        kong: KongClient,
+        kong: AsyncKongClient,
         options: MappingOptions,
         metrics: Metrics,
         *,
         concurrency: int = 8,
         max_delete_share: float = 0.5,
+        may_write: Callable[[], bool] = lambda: True,
     ) -> None:
         self.kong = kong
         self.options = options
         self.metrics = metrics
         self.concurrency = concurrency
         self.max_delete_share = max_delete_share
-        self.names: frozenset[str] = frozenset()
+        self.may_write = may_write
+        self.table = ServiceTable()
         self.catalog_trusted = False
         self.catalog_seen = False
-        self.snapshots: dict[str, ServiceSnapshot] = {}
-        self.trusted: dict[str, bool] = {}
-        self.seen_at: dict[str, float] = {}
-        self.mappings: dict[str, ServiceMapping] = {}
         self.kong_state: KongState | None = None
         self.db_less: bool | None = None  # learnt from Kong at the first read
-        self.last_wanted: dict[str, ServiceState | None] = {}
-        self.held_services: set[str] = set()
-        self.retry_at: dict[str, float] = {}
-        self.failures: dict[str, int] = {}
         self.view = BridgeView()
+        self.resync_requested = False
+        self._events: asyncio.Queue[Event] | None = None
+        self._dirty: set[str] = set()
+        self._busy: set[str] = set()  # services with writes in flight
+        self._written_since_read: set[str] = set()
+        self._read_failures = 0
+
+    @property
+    def names(self) -> frozenset[str]:
+        """The opted-in services of the last trusted catalog answer."""
+        return frozenset(self.table.listed())
+
+    def leadership_gained(self) -> None:
+        """Re-read Kong and reconcile everything at the next turn (a new leader trusts nothing)."""
+        self.resync_requested = True
 
     # -- events ----------------------------------------------------------------------------
 
-    def handle(self, event: CatalogSeen | ServiceSeen | WatchFailed) -> set[str]:
+    def handle(self, event: Event) -> set[str]:
         """Fold one watcher event into the bridge's view; returns the services to revisit."""
         if isinstance(event, WatchFailed):
             self.metrics.watch_errors += 1
             self.view.consul_ok = False
             return set()
+        if isinstance(event, WatchDisbelieved):
+            self.metrics.watch_resets += 1
+            return set()
         self.view.consul_ok = True
         if isinstance(event, CatalogSeen):
-            if not event.trusted:
-                self.metrics.watch_resets += 1
-            changed = set(self.names ^ event.names)
-            self.names = event.names
-            self.catalog_trusted = event.trusted
-            self.catalog_seen = True
-            for name in changed - event.names:
-                self.seen_at[name] = event.at
-            return changed
+            return self._catalog_seen(event)
+        return self._service_seen(event)
+
+    def _catalog_seen(self, event: CatalogSeen) -> set[str]:
+        before = self.table.listed()
+        for name in event.names - before:
+            self.table.get(name).listed = True
+        for name in before - event.names:
+            gone = self.table.get(name)
+            gone.listed, gone.snapshot, gone.mapping = False, None, None
+            gone.seen_at = event.at
+            gone.touch()
+        self.catalog_trusted = event.trusted
+        self.catalog_seen = True
+        return before ^ event.names
+
+    def _service_seen(self, event: ServiceSeen) -> set[str]:
         snapshot = event.snapshot
-        if snapshot.name not in self.names:
-            return set()  # a late answer from a watch being stopped
+        record = self.table.records.get(snapshot.name)
+        if record is None or not record.listed:
+            return set()  # a late answer for a service no longer listed
         if not event.trusted and not snapshot.instances:
             return set()  # an empty read of a listed service is not believed
-        previous = self.snapshots.get(snapshot.name)
-        self.snapshots[snapshot.name] = snapshot
-        self.trusted[snapshot.name] = event.trusted
+        previous = record.snapshot
+        record.snapshot, record.trusted = snapshot, event.trusted
         if previous is not None and previous.instances == snapshot.instances:
             return set()
-        self.seen_at[snapshot.name] = event.at
+        record.mapping = None
+        record.seen_at = event.at
+        record.touch()
         return {snapshot.name}
 
     # -- desired state ---------------------------------------------------------------------
 
-    def desired(self, names: Iterable[str]) -> dict[str, ServiceState | None]:
+    def desired(self, names: Iterable[str]) -> Wanted:
         """Desired state for ``names``; services with errors (or not yet read) are left out."""
-        wanted: dict[str, ServiceState | None] = {}
+        wanted: Wanted = {}
         for name in names:
-            if name in self.names:
-                snapshot = self.snapshots.get(name)
-                if snapshot is None:
+            record = self.table.records.get(name)
+            if record is not None and record.listed:
+                if record.snapshot is None:
                     continue  # its first read has not arrived: touch nothing yet
-                mapping = map_service(snapshot, self.options)
-                self.mappings[name] = mapping
-                self._record_problems(name, mapping)
-                if mapping.skipped:
+                if record.mapping is None:
+                    record.mapping = map_service(record.snapshot, self.options)
+                    self._record_problems(name, record.mapping)
+                if record.mapping.skipped:
                     continue
-                wanted[name] = mapping.state
+                wanted[name] = record.mapping.state
             else:
-                self.mappings.pop(name, None)
                 self.view.errors.pop(name, None)
-                self.snapshots.pop(name, None)
+                self.view.notes.pop(name, None)
                 wanted[name] = None
         return wanted
 
@@ -153,30 +190,31 @@ class Bridge:
         else:
             self.view.notes.pop(name, None)
 
-    # -- Kong ------------------------------------------------------------------------------
-
-    def refresh_kong(self) -> KongState:
-        """Re-read our entities from Kong (start-up and every resync)."""
-        if self.db_less is None:
-            self.db_less = self.kong.run(read_database()) == "off"
-            if self.db_less:
-                log.info("Kong runs DB-less: changes are applied with POST /config")
-        self.kong_state = self.kong.run(read_owned(self.options.owner))
-        self.view.kong_ok = True
-        self.metrics.owned = self.kong_state.counts()
-        return self.kong_state
+    # -- planning --------------------------------------------------------------------------
 
     def plan(self, names: Iterable[str] | None = None, allow_deletes: bool = True) -> Plan:
         """The guarded plan for ``names`` (default: everything known on either side)."""
-        state = self.kong_state if self.kong_state is not None else self.refresh_kong()
-        every = set(self.names) | set(state.services) if names is None else set(names)
-        wanted = self.desired(every)
-        self.last_wanted = wanted
-        self.held_services = set()
-        plan = diff(wanted, state, wanted.keys())
-        return self._guard(plan, state, allow_deletes)
+        return self._plan(names, allow_deletes)[0]
 
-    def _guard(self, plan: Plan, state: KongState, allow_deletes: bool) -> Plan:
+    def _plan(
+        self, names: Iterable[str] | None, allow_deletes: bool = True
+    ) -> tuple[Plan, Wanted, set[str]]:
+        """Guarded plan, the desired state it came from, and the services held back."""
+        state = self._state()
+        every = self.table.listed() | set(state.services) if names is None else set(names)
+        wanted = self.desired(every)
+        raw = diff(wanted, state, wanted.keys())
+        guarded = self._guard(raw, allow_deletes)
+        return guarded, wanted, _deleting(raw) - _deleting(guarded)
+
+    def _state(self) -> KongState:
+        if self.kong_state is None:
+            raise RuntimeError("Kong has not been read yet")
+        return self.kong_state
+
+    def _guard(self, plan: Plan, allow_deletes: bool = True) -> Plan:
+        """Plan in, guarded plan out: deletions on doubt or in bulk are held back."""
+        state = self._state()
         deletes = plan.deletes()
         if not deletes:
             self.view.held_back = ""
@@ -196,7 +234,6 @@ class Bridge:
             return self._hold(plan, deletes, reason)
         if doubtful:
             held = [op for op in deletes if op.service in doubtful]
-            self.held_services = set(doubtful)
             kept = [op for op in plan.operations if op not in held]
             self._report_held(
                 len(held),
@@ -209,12 +246,12 @@ class Bridge:
     def _trusted_for_deletes(self, name: str) -> bool:
         if not self.catalog_seen or not self.catalog_trusted:
             return False
-        if name not in self.names:
+        record = self.table.records.get(name)
+        if record is None or not record.listed:
             return True
-        return self.trusted.get(name, False)
+        return record.trusted
 
     def _hold(self, plan: Plan, deletes: list[Operation], reason: str) -> Plan:
-        self.held_services = {op.service for op in deletes}
         self._report_held(len(deletes), reason)
         return plan.without_deletes()
 
@@ -225,64 +262,136 @@ class Bridge:
             log.warning("action=hold-deletes outcome=held count=%d reason=%r", count, reason)
         self.view.held_back = message
 
-    def apply(self, plan: Plan) -> bool:
+    # -- Kong ------------------------------------------------------------------------------
+
+    async def _read_kong(self) -> KongState:
+        if self.db_less is None:
+            self.db_less = await self.kong.run(read_database()) == "off"
+            if self.db_less:
+                log.info("Kong runs DB-less: changes are applied with POST /config")
+        return await read_owned_concurrently(self.kong, self.options.owner, self.concurrency)
+
+    async def refresh_kong(self) -> KongState:
+        """Re-read our entities from Kong (``sync --once``, ``plan``)."""
+        self._adopt(await self._read_kong())
+        return self._state()
+
+    def _adopt(self, fresh: KongState) -> None:
+        """Take a fresh read, keeping what we wrote while it was under way (ours is newer)."""
+        if self.kong_state is not None:
+            for name in self._written_since_read:
+                kept = self.kong_state.services.get(name)
+                if kept is None:
+                    fresh.services.pop(name, None)
+                else:
+                    fresh.services[name] = kept
+        self._written_since_read = set()
+        self.kong_state = fresh
+        self.view.kong_ok = True
+        self.metrics.owned = fresh.counts()
+
+    def _claim(self, generations: dict[str, int] | None) -> Callable[[str], bool]:
+        """Whether a service may be written now: not in flight, and its plan is not stale."""
+
+        def claim(name: str) -> bool:
+            if name in self._busy:
+                return False
+            if generations is not None and self.table.get(name).generation != generations[name]:
+                return False
+            self._busy.add(name)
+            return True
+
+        return claim
+
+    async def apply(
+        self,
+        plan: Plan,
+        wanted: Wanted,
+        held: set[str],
+        generations: dict[str, int] | None = None,
+        serve_between: bool = False,
+    ) -> bool:
         """Apply a plan; failed services are scheduled for a retry. True when all succeeded."""
-        state = self.kong_state if self.kong_state is not None else self.refresh_kong()
+        if not plan:
+            return True
+        if not self.may_write():
+            log.debug("action=apply outcome=standby changes=%d", len(plan.operations))
+            return False
         if self.db_less:
-            return self._apply_declarative(plan, state)
+            return await self._apply_declarative(plan, wanted, held)
         all_ok = True
-        now = time.monotonic()
-        for outcome in apply_plan(self.kong, plan, self.concurrency):
-            record(state, outcome)
-            for op, _row in outcome.done:
-                log.info("service=%s action=%s outcome=ok", outcome.name, op)
-            if outcome.ok:
-                self.failures.pop(outcome.name, None)
-                self.retry_at.pop(outcome.name, None)
-                if outcome.name in self.seen_at:
-                    self.metrics.observe_propagation(now - self.seen_at.pop(outcome.name))
+        async for outcome in apply_plan(
+            self.kong, plan, self.concurrency, self._claim(generations)
+        ):
+            if outcome.skipped:
+                self._dirty.add(outcome.name)  # someone else had it, or it changed: look again
                 continue
-            all_ok = False
-            failures = self.failures.get(outcome.name, 0) + 1
-            self.failures[outcome.name] = failures
-            self.retry_at[outcome.name] = now + backoff_delay(failures, base=1.0, cap=60.0)
-            problem = outcome.error or "failed"
-            self.view.errors[outcome.name] = [problem]
-            log.error(
-                "service=%s action=apply outcome=%s problem=%r",
-                outcome.name,
-                "clash" if outcome.clash else "failed",
-                problem,
-            )
-        self.metrics.owned = state.counts()
+            all_ok &= self._settle(outcome)
+            if serve_between:
+                await self._serve()
+        self.metrics.owned = self._state().counts()
         self.metrics.services_in_error = len(self.view.errors)
         return all_ok
 
-    def _apply_declarative(self, plan: Plan, state: KongState) -> bool:
+    def _settle(self, outcome: ServiceOutcome) -> bool:
+        self._busy.discard(outcome.name)
+        record(self._state(), outcome)
+        self._written_since_read.add(outcome.name)
+        service = self.table.get(outcome.name)
+        service.touch()
+        now = time.monotonic()
+        for op, _row in outcome.done:
+            log.info("service=%s action=%s outcome=ok", outcome.name, op)
+        if outcome.ok:
+            self._succeeded(outcome.name, now)
+            return True
+        service.failures += 1
+        service.retry_at = now + backoff_delay(service.failures, base=1.0, cap=60.0)
+        problem = outcome.error or "failed"
+        self.view.errors[outcome.name] = [problem]
+        log.error(
+            "service=%s action=apply outcome=%s problem=%r",
+            outcome.name,
+            "clash" if outcome.clash else "failed",
+            problem,
+        )
+        return False
+
+    def _succeeded(self, name: str, now: float) -> None:
+        service = self.table.get(name)
+        service.failures, service.retry_at = 0, None
+        if service.mapping is None or not service.mapping.errors:
+            self.view.errors.pop(name, None)
+        if service.seen_at is not None:
+            self.metrics.observe_propagation(now - service.seen_at)
+            service.seen_at = None
+        if not service.listed and name not in self._state().services:
+            self.table.forget(name)
+
+    async def _apply_declarative(self, plan: Plan, wanted: Wanted, held: set[str]) -> bool:
         """DB-less: one ``POST /config`` with our entities in place of the old ones.
 
         Services left out of the plan (skipped on errors, or with deletions held
         back) are rendered as Kong holds them today.
         """
-        wanted = {
-            name: spec for name, spec in self.last_wanted.items() if name not in self.held_services
-        }
+        state = self._state()
+        rendered = {name: spec for name, spec in wanted.items() if name not in held}
         try:
-            current = self.kong.run(read_config())
+            current = await self.kong.run(read_config())
             config = render(
                 current,
                 self.options.owner,
-                wanted,
+                rendered,
                 state.services,
-                set(state.services) | set(wanted),
+                set(state.services) | set(rendered),
             )
-            self.kong.run(post_config(config))
+            await self.kong.run(post_config(config))
         except KongClientError as exc:
             now = time.monotonic()
             for name in plan.by_service():
-                failures = self.failures.get(name, 0) + 1
-                self.failures[name] = failures
-                self.retry_at[name] = now + backoff_delay(failures, base=1.0, cap=60.0)
+                service = self.table.get(name)
+                service.failures += 1
+                service.retry_at = now + backoff_delay(service.failures, base=1.0, cap=60.0)
                 self.view.errors[name] = [f"POST /config failed: {exc}"]
             log.error("action=post-config outcome=failed problem=%r", str(exc))
             return False
@@ -290,77 +399,157 @@ class Bridge:
         for name, ops in plan.by_service().items():
             for op in ops:
                 log.info("service=%s action=%s outcome=ok (POST /config)", name, op)
-            self.failures.pop(name, None)
-            self.retry_at.pop(name, None)
-            if name in self.seen_at:
-                self.metrics.observe_propagation(now - self.seen_at.pop(name))
-        self.refresh_kong()  # new entities got their ids from Kong
+            self._succeeded(name, now)
+        self._adopt(await self._read_kong())  # new entities got their ids from Kong
         return True
 
-    def due_retries(self) -> set[str]:
-        now = time.monotonic()
-        return {name for name, at in self.retry_at.items() if at <= now}
-
-    def sync(self, names: Iterable[str] | None = None, allow_deletes: bool = True) -> Plan:
+    async def sync(self, names: Iterable[str] | None = None, allow_deletes: bool = True) -> Plan:
         """Plan and apply (for ``names``, or everything); returns the plan that was applied."""
-        plan = self.plan(names, allow_deletes)
-        if plan:
-            self.apply(plan)
-        elif names is not None:
-            for name in names:
-                self.seen_at.pop(name, None)
+        plan, wanted, held = self._plan(names, allow_deletes)
+        await self.apply(plan, wanted, held)
+        self._mark_synced(names or (), plan)
+        return plan
+
+    def _mark_synced(self, names: Iterable[str], plan: Plan) -> None:
+        planned = plan.by_service()
+        for name in names:
+            service = self.table.records.get(name)
+            if service is not None and name not in planned:
+                service.seen_at = None  # nothing to write: already as Consul says
         self.metrics.services_in_error = len(self.view.errors)
         self.metrics.mark_success()
-        return plan
 
     # -- the daemon ------------------------------------------------------------------------
 
-    def run(
+    async def run(
         self,
-        events: queue.Queue[CatalogSeen | ServiceSeen | WatchFailed],
-        stop: threading.Event,
+        events: asyncio.Queue[Event],
+        stop: asyncio.Event,
         *,
         debounce: float = 0.2,
         resync: float = 60.0,
         watch_count: Callable[[], int] | None = None,
     ) -> None:
         """Consume watcher events until ``stop``; a stop never deletes anything."""
-        dirty: set[str] = set()
+        self._events = events
         next_resync = time.monotonic()
-        while not stop.is_set():
-            if watch_count is not None:
-                self.metrics.watches = watch_count()
-            wake = min(next_resync, *self.retry_at.values(), time.monotonic() + 1)
-            timeout = max(0.0, wake - time.monotonic()) if self.catalog_seen else 1.0
-            try:
-                dirty |= self.handle(events.get(timeout=timeout))
-                deadline = time.monotonic() + debounce  # coalesce a burst of changes
-                while time.monotonic() < deadline:
-                    try:
-                        dirty |= self.handle(
-                            events.get(timeout=max(0.0, deadline - time.monotonic()))
-                        )
-                    except queue.Empty:
-                        break
-            except queue.Empty:
-                pass
-            if stop.is_set():
-                break
-            dirty |= self.due_retries()
-            full = time.monotonic() >= next_resync
-            if not (dirty or full) or not self.catalog_seen:
-                continue
-            try:
-                if full:
-                    self.refresh_kong()
-                    self.sync(None)
-                    self.view.ready = self.view.consul_ok and self.view.kong_ok
-                    next_resync = time.monotonic() + resync
-                else:
-                    self.sync(dirty)
-                dirty = set()
-            except KongClientError as exc:
-                self.view.kong_ok = False
-                self.kong_state = None  # re-read everything once Kong is back
-                next_resync = time.monotonic() + backoff_delay(1, base=1.0, cap=5.0)
-                log.error("action=sync outcome=kong-unavailable problem=%r", str(exc))
+        reading: asyncio.Task[KongState] | None = None
+        getter: asyncio.Task[Event] | None = None
+        stopping = asyncio.create_task(stop.wait())
+        full_due = False
+        last_apply = float("-inf")
+        try:
+            while not stop.is_set():
+                if watch_count is not None:
+                    self.metrics.watches = watch_count()
+                now = time.monotonic()
+                if reading is None and (now >= next_resync or self.resync_requested):
+                    self.resync_requested = False
+                    self._written_since_read = set()
+                    reading = asyncio.create_task(self._read_kong())
+                getter = getter or asyncio.create_task(events.get())
+                waits: set[asyncio.Future[object]] = {getter, stopping}  # type: ignore[arg-type]
+                if reading is not None:
+                    waits.add(reading)  # type: ignore[arg-type]
+                await asyncio.wait(
+                    waits, timeout=self._timeout(next_resync), return_when=asyncio.FIRST_COMPLETED
+                )
+                if getter.done():
+                    self._dirty |= self.handle(getter.result())
+                    getter = None
+                self._drain()
+                if stop.is_set():
+                    break
+                if self._dirty and debounce and time.monotonic() - last_apply < debounce:
+                    await asyncio.sleep(max(0.0, last_apply + debounce - time.monotonic()))
+                    self._drain()  # a burst: coalesce what arrived meanwhile
+                if reading is not None and reading.done():
+                    full_due |= self._take_read(reading)
+                    next_resync = time.monotonic() + (
+                        resync
+                        if self.view.kong_ok
+                        else backoff_delay(self._read_failures, base=1.0, cap=min(resync, 30.0))
+                    )
+                    reading = None
+                if full_due and self.catalog_seen:
+                    full_due = False
+                    await self._full_pass()
+                if await self._serve():
+                    last_apply = time.monotonic()
+                self._update_ready()
+        finally:
+            for task in (getter, reading, stopping):
+                if task is not None:
+                    task.cancel()
+
+    def _timeout(self, next_resync: float) -> float:
+        if self._dirty:
+            return 0.0  # left over from a full pass: serve it now
+        wake = min(next_resync, time.monotonic() + 1.0)
+        retry = self.table.next_retry()
+        if retry is not None:
+            wake = min(wake, retry)
+        return max(0.0, wake - time.monotonic())
+
+    def _drain(self) -> None:
+        if self._events is None:
+            return
+        while not self._events.empty():
+            self._dirty |= self.handle(self._events.get_nowait())
+
+    def _take_read(self, reading: asyncio.Task[KongState]) -> bool:
+        """Adopt a finished Kong read; False (and logged) when it failed."""
+        try:
+            fresh = reading.result()
+        except (KongClientError, OSError) as exc:
+            self._read_failures += 1
+            self.view.kong_ok = False
+            log.error("action=resync outcome=kong-unavailable problem=%r", str(exc))
+            return False
+        self._read_failures = 0
+        self._adopt(fresh)
+        return True
+
+    async def _serve(self) -> bool:
+        """Plan and apply the services that changed (or are due a retry); True if it wrote."""
+        self._drain()
+        self._dirty |= self.table.due_retries(time.monotonic())
+        if not self._dirty or self.kong_state is None or not self.catalog_seen:
+            return False
+        names = self._dirty - self._busy
+        self._dirty -= names
+        for name in names:
+            self.table.get(name).retry_at = None
+        if not names:
+            return False
+        plan, wanted, held = self._plan(names)
+        await self.apply(plan, wanted, held)
+        self._mark_synced(names, plan)
+        return bool(plan)
+
+    async def _full_pass(self) -> None:
+        """Reconcile everything, in chunks, serving incremental changes in between."""
+        state = self._state()
+        every = sorted(self.table.listed() | set(state.services))
+        wanted: Wanted = {}
+        operations: list[Operation] = []
+        generations: dict[str, int] = {}
+        for start in range(0, len(every), CHUNK):
+            chunk = every[start : start + CHUNK]
+            part = self.desired(chunk)
+            for name in chunk:
+                generations[name] = self.table.get(name).generation
+            wanted.update(part)
+            operations += diff(part, state, part.keys()).operations
+            await self._serve()
+        raw = Plan(operations)
+        guarded = self._guard(raw)
+        held = _deleting(raw) - _deleting(guarded)
+        await self.apply(guarded, wanted, held, generations, serve_between=True)
+        self._mark_synced((), guarded)
+
+    def _update_ready(self) -> None:
+        if not self.view.ready and self.kong_state is not None and self.catalog_seen:
+            listed = [self.table.records[name] for name in self.table.listed()]
+            if all(record.snapshot is not None for record in listed) and not self._dirty:
+                self.view.ready = self.view.consul_ok and self.view.kong_ok

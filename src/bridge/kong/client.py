@@ -60,13 +60,16 @@ class KongConnection:
             f"verify={self.verify!r}, timeout_seconds={self.timeout_seconds})"
         )
 
-    def client_options(self) -> dict[str, Any]:
+    def client_options(self, max_connections: int = 100) -> dict[str, Any]:
         return {
             "base_url": self.admin_url.rstrip("/"),
             "headers": {"Accept": "application/json", **self.headers},
             "verify": self.verify,
             "cert": self.client_cert,
             "timeout": httpx.Timeout(self.timeout_seconds),
+            "limits": httpx.Limits(
+                max_connections=max_connections, max_keepalive_connections=max_connections
+            ),
         }
 
 
@@ -215,16 +218,21 @@ class KongClient:
 
 
 class AsyncKongClient:
-    """The asyncio twin of :class:`KongClient`, same calls and errors."""
+    """The asyncio twin of :class:`KongClient`, same calls and errors.
+
+    One pooled connection set of ``max_connections`` is shared by every task;
+    cancelling a task cancels its request and its retries at once.
+    """
 
     def __init__(
         self,
         connection: KongConnection | None = None,
         retry: RetryPolicy | None = None,
         observer: Observer | None = None,
+        max_connections: int = 100,
     ) -> None:
         self._core = _Core(connection or KongConnection(), retry or RetryPolicy(), observer)
-        self._http = httpx.AsyncClient(**self._core.connection.client_options())
+        self._http = httpx.AsyncClient(**self._core.connection.client_options(max_connections))
 
     @property
     def requests_sent(self) -> int:
@@ -254,11 +262,18 @@ class AsyncKongClient:
     async def expect(self, call: Call, *accept: int) -> Reply:
         return require(call, await self.call(call), *(accept or (200, 201, 204)))
 
-    async def run(self, flow: Flow[T]) -> T:
+    async def run(self, flow: Flow[T], per_call: bool = False) -> T:
+        """Drive a flow; one retry budget for the whole flow, or (``per_call``) one per call.
+
+        Per-call budgets suit long reads (pagination): a page that fails is
+        retried alone instead of the whole read starting over.
+        """
         deadline = self._core.deadline()
         try:
             call = next(flow)
             while True:
+                if per_call:
+                    deadline = self._core.deadline()
                 call = flow.send(await self.call(call, deadline))
         except StopIteration as stop:
             result: T = stop.value
