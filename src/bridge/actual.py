@@ -55,7 +55,7 @@ def consul_name(row: Row) -> str | None:
     return None
 
 
-def _owned_rows(
+def owned_rows(
     state: KongState, services: list[Row], routes: list[Row], upstreams: list[Row]
 ) -> list[tuple[OwnedService, Row]]:
     """Fill ``state`` from tag-filtered lists; returns the upstreams whose targets to read."""
@@ -77,7 +77,7 @@ def _owned_rows(
     return pending
 
 
-def _own_targets(targets: list[Row], tag: str) -> dict[str, Row]:
+def own_targets(targets: list[Row], tag: str) -> dict[str, Row]:
     return {t["target"]: t for t in targets if tag in (t.get("tags") or [])}
 
 
@@ -88,9 +88,9 @@ def read_owned(owner: str) -> Flow[KongState]:
     services = yield from paginate("/services", {"tags": tag})
     routes = yield from paginate("/routes", {"tags": tag})
     upstreams = yield from paginate("/upstreams", {"tags": tag})
-    for owned, row in _owned_rows(state, services, routes, upstreams):
+    for owned, row in owned_rows(state, services, routes, upstreams):
         targets = yield from paginate(f"/upstreams/{seg(row['id'])}/targets")
-        owned.targets = _own_targets(targets, tag)
+        owned.targets = own_targets(targets, tag)
     return state
 
 
@@ -114,9 +114,9 @@ async def read_owned_concurrently(
     async def targets_of(owned: OwnedService, row: Row) -> None:
         async with limit:
             path = f"/upstreams/{seg(row['id'])}/targets"
-            owned.targets = _own_targets(await kong.run(paginate(path), per_call=True), tag)
+            owned.targets = own_targets(await kong.run(paginate(path), per_call=True), tag)
 
-    pending = _owned_rows(state, services, routes, upstreams)
+    pending = owned_rows(state, services, routes, upstreams)
     await asyncio.gather(*(targets_of(owned, row) for owned, row in pending))
     return state
 

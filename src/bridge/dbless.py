@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from .actual import OwnedService
+from .actual import KongState, OwnedService, own_targets, owned_rows
 from .desired import ServiceState, owner_tag
 from .kong.calls import Call, Flow
 from .kong.errors import require
@@ -127,6 +127,31 @@ def read_config() -> Flow[Row]:
     return loaded if isinstance(loaded, dict) else {"_format_version": "3.0"}
 
 
-def post_config(config: Row) -> Flow[None]:
+def post_config(config: Row) -> Flow[Any]:
+    """Post a whole config; Kong answers with the flattened entities, keyed by kind then id."""
     call = Call("POST", "/config", config)
-    require(call, (yield call), 200, 201)
+    return require(call, (yield call), 200, 201).body
+
+
+def owned_from_flattened(body: Any, owner: str) -> KongState | None:
+    """Our entities from ``POST /config``'s answer (None when it is not the expected shape)."""
+    if not isinstance(body, dict) or not all(
+        isinstance(body.get(kind, {}), dict) for kind in ("services", "routes", "upstreams")
+    ):
+        return None
+    tag = owner_tag(owner)
+
+    def ours(kind: str) -> list[Row]:
+        rows = body.get(kind) or {}
+        return [row for row in rows.values() if _ours(row, tag)]
+
+    state = KongState()
+    pending = owned_rows(state, ours("services"), ours("routes"), ours("upstreams"))
+    by_upstream: dict[str, list[Row]] = {}
+    for target in ours("targets"):
+        parent = target.get("upstream")
+        if isinstance(parent, dict):
+            by_upstream.setdefault(str(parent.get("id")), []).append(target)
+    for owned, upstream in pending:
+        owned.targets = own_targets(by_upstream.get(str(upstream["id"]), []), tag)
+    return state

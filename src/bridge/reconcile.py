@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 
 from .actual import KongState, read_database, read_owned_concurrently
 from .apply import ServiceOutcome, apply_plan, record
-from .dbless import post_config, read_config, render
+from .dbless import owned_from_flattened, post_config, read_config, render
 from .desired import ServiceState
 from .kong import AsyncKongClient, KongClientError
 from .mapping import MappingOptions, ServiceMapping, map_service
@@ -43,6 +43,7 @@ from .watch import (
 log = logging.getLogger("bridge")
 Wanted = dict[str, ServiceState | None]
 CHUNK = 500  # services planned between two looks at the incoming changes
+FIRST_LOAD_GRACE = 10.0  # DB-less: how long the first writes may wait for every first read
 
 
 @dataclass
@@ -97,6 +98,7 @@ class Bridge:
         self._busy: set[str] = set()  # services with writes in flight
         self._written_since_read: set[str] = set()
         self._read_failures = 0
+        self._first_catalog_at = 0.0
 
     @property
     def names(self) -> frozenset[str]:
@@ -133,7 +135,8 @@ class Bridge:
             gone.seen_at = event.at
             gone.touch()
         self.catalog_trusted = event.trusted
-        self.catalog_seen = True
+        if not self.catalog_seen:
+            self.catalog_seen, self._first_catalog_at = True, time.monotonic()
         return before ^ event.names
 
     def _service_seen(self, event: ServiceSeen) -> set[str]:
@@ -385,7 +388,7 @@ class Bridge:
                 state.services,
                 set(state.services) | set(rendered),
             )
-            await self.kong.run(post_config(config))
+            answer = await self.kong.run(post_config(config))
         except KongClientError as exc:
             now = time.monotonic()
             for name in plan.by_service():
@@ -400,7 +403,12 @@ class Bridge:
             for op in ops:
                 log.info("service=%s action=%s outcome=ok (POST /config)", name, op)
             self._succeeded(name, now)
-        self._adopt(await self._read_kong())  # new entities got their ids from Kong
+        # New entities got their ids from Kong: its answer lists them (else read them back).
+        fresh = owned_from_flattened(answer, self.options.owner) or await self._read_kong()
+        newer = set(fresh.services) | set(state.services)
+        self.kong_state = fresh  # newer than any read still under way:
+        self._written_since_read |= newer
+        self.metrics.owned = fresh.counts()
         return True
 
     async def sync(self, names: Iterable[str] | None = None, allow_deletes: bool = True) -> Plan:
@@ -471,7 +479,7 @@ class Bridge:
                         else backoff_delay(self._read_failures, base=1.0, cap=min(resync, 30.0))
                     )
                     reading = None
-                if full_due and self.catalog_seen:
+                if full_due and self.catalog_seen and not self._waiting_first_load():
                     full_due = False
                     await self._full_pass()
                 if await self._serve():
@@ -507,6 +515,7 @@ class Bridge:
             log.error("action=resync outcome=kong-unavailable problem=%r", str(exc))
             return False
         self._read_failures = 0
+        self._first_catalog_at = 0.0
         self._adopt(fresh)
         return True
 
@@ -515,6 +524,8 @@ class Bridge:
         self._drain()
         self._dirty |= self.table.due_retries(time.monotonic())
         if not self._dirty or self.kong_state is None or not self.catalog_seen:
+            return False
+        if self._waiting_first_load():
             return False
         names = self._dirty - self._busy
         self._dirty -= names
@@ -547,6 +558,12 @@ class Bridge:
         held = _deleting(raw) - _deleting(guarded)
         await self.apply(guarded, wanted, held, generations, serve_between=True)
         self._mark_synced((), guarded)
+
+    def _waiting_first_load(self) -> bool:
+        """DB-less: one ``POST /config`` for the whole first load, not one per batch of reads."""
+        if not self.db_less or time.monotonic() - self._first_catalog_at > FIRST_LOAD_GRACE:
+            return False
+        return any(self.table.records[n].snapshot is None for n in self.table.listed())
 
     def _update_ready(self) -> None:
         if not self.view.ready and self.kong_state is not None and self.catalog_seen:

@@ -157,7 +157,7 @@ def catalog_names(body: Any) -> dict[str, tuple[str, ...]]:
 
 
 CheckKey = tuple[str, str]  # (Node, CheckID)
-CheckValue = tuple[str, str, int]  # (Status, ServiceName, ModifyIndex)
+CheckValue = tuple[str, str, int, str]  # (Status, ServiceName, ModifyIndex, ServiceID)
 
 
 def check_table(body: Any) -> dict[CheckKey, CheckValue]:
@@ -168,6 +168,7 @@ def check_table(body: Any) -> dict[CheckKey, CheckValue]:
             str(c.get("Status")),
             str(c.get("ServiceName") or ""),
             int(c.get("ModifyIndex") or 0),
+            str(c.get("ServiceID") or ""),
         )
         for c in body
         if isinstance(c, dict)
@@ -209,6 +210,8 @@ class ConsulWatcher:
         self.in_flight = 0
         self.sweeps = 0
         self.baseline = asyncio.Event()
+        self.bulk: asyncio.Task[None] | None = None
+        self.bulk_again = False
 
     @property
     def open_queries(self) -> int:
@@ -287,7 +290,7 @@ class ConsulWatcher:
             self.service_index.pop(gone, None)
             self.nodes_of.pop(gone, None)
         if reread_all or not previous:
-            self.fetch(sorted(names))  # the first answer, or an answer after a doubt
+            self.read_everything()  # the first answer, or an answer after an index reset
         elif changed:
             self.fetch(sorted(changed))
         elif moved and previous == names:
@@ -301,7 +304,7 @@ class ConsulWatcher:
             if remaining <= 0:
                 self.sweeps += 1
                 log.info("catalog index %d moved without a visible cause: re-reading all", index)
-                self.fetch(sorted(self.names))
+                self.read_everything()
                 return
             self.state_moved.clear()
             with contextlib.suppress(TimeoutError):
@@ -359,6 +362,64 @@ class ConsulWatcher:
         self.fetch(sorted(services & self.names.keys()))
 
     # -- reading services ------------------------------------------------------------------
+
+    def read_everything(self) -> None:
+        """Re-read every listed service: node by node when there are fewer nodes than services."""
+        if self.bulk is not None and not self.bulk.done():
+            self.bulk_again = True  # one more after the one under way: coalesced
+            return
+        self.bulk_again = False
+        self.bulk = asyncio.get_running_loop().create_task(self._read_by_node())
+
+    async def _read_by_node(self) -> None:
+        try:
+            nodes = await self.reader.get("/v1/catalog/nodes")
+            names = [str(n.get("Node")) for n in nodes.body if isinstance(n, dict)]
+            if len(names) >= len(self.names) or self.checks is None:
+                self.fetch(sorted(self.names))
+                return
+            limit = asyncio.Semaphore(self.workers)
+
+            async def node_services(node: str) -> Any:
+                async with limit:
+                    path = f"/v1/catalog/node-services/{quote(node, safe='')}"
+                    return (await self.reader.get(path)).body
+
+            answers = await asyncio.gather(*(node_services(node) for node in names))
+            self._emit_from_nodes([a for a in answers if isinstance(a, dict)], self.checks)
+        except (ConsulReadError, ValueError, TypeError, AttributeError) as exc:
+            self._failed("catalog/node-services", str(exc), 1)
+            self.fetch(sorted(self.names))  # one read per service instead
+        finally:
+            if self.bulk_again:
+                self.bulk_again = False
+                self.bulk = asyncio.get_running_loop().create_task(self._read_by_node())
+
+    def _emit_from_nodes(self, answers: list[Any], checks: dict[CheckKey, CheckValue]) -> None:
+        """``health/service``-shaped entries from node listings and the check table."""
+        statuses: dict[tuple[str, str], list[dict[str, str]]] = {}
+        for (node_name, _check), (status, _name, _index, service_id) in checks.items():
+            statuses.setdefault((node_name, service_id), []).append({"Status": status})
+        entries: dict[str, list[dict[str, Any]]] = {name: [] for name in self.names}
+        for answer in answers:
+            node = answer.get("Node") or {}
+            for service in answer.get("Services") or []:
+                name = service.get("Service")
+                if name not in entries:
+                    continue
+                host = str(node.get("Node"))
+                on_node = statuses.get((host, ""), [])
+                own = statuses.get((host, str(service.get("ID"))), [])
+                entries[name].append({"Node": node, "Service": service, "Checks": on_node + own})
+        now = time.monotonic()
+        for name, found in entries.items():
+            if not found:
+                self.fetch((name,))  # listed, yet on no node we read: ask it directly
+                continue
+            snapshot = snapshot_from_health(name, 0, found)
+            self.nodes_of[name] = frozenset(i.node for i in snapshot.instances)
+            self.service_index[name] = 0  # a later per-service answer starts the index over
+            self.emit(ServiceSeen(snapshot, True, now))
 
     async def _fetch_loop(self) -> None:
         while True:

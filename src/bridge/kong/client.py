@@ -239,6 +239,10 @@ class AsyncKongClient:
         return self._core.requests
 
     async def call(self, call: Call, deadline: float | None = None) -> Reply:
+        try:
+            return await self._send(call)  # the common case, without the retry machinery
+        except _Transient:
+            pass
         deadline = deadline if deadline is not None else self._core.deadline()
         try:
             async for attempt in AsyncRetrying(**self._core.retrying_kwargs(deadline)):
