@@ -299,7 +299,8 @@ def floor(consul_url: str, kong: httpx.Client, samples: int) -> Row:
         def watch(index: str = index, target: str = target) -> None:
             with httpx.Client(timeout=60) as watcher, httpx.Client(timeout=10) as writer:
                 watcher.get(
-                    f"{consul_url}/v1/health/service/floor-svc", params={"index": index, "wait": "30s"}
+                    f"{consul_url}/v1/health/service/floor-svc",
+                    params={"index": index, "wait": "30s"},
                 )
                 writer.post(
                     f"{kong.base_url}/upstreams/floor.upstream/targets", json={"target": target}
