@@ -47,6 +47,7 @@ BURST = 2
 BACKOFF_BASE = 0.5
 BACKOFF_CAP = 30.0
 DISBELIEF_CAP = 5.0  # a disbelieved answer is re-read at least this often
+DOUBT_PATIENCE = 30.0  # an empty catalog that stays empty this long is believed
 EXPLAIN_GRACE = 0.25  # how long a catalog move may wait for the check watch to explain it
 FETCH_WORKERS = 16
 
@@ -242,7 +243,9 @@ class ConsulWatcher:
     # -- the catalog -----------------------------------------------------------------------
 
     async def _catalog_loop(self) -> None:
-        tracker, bucket, failures, doubted = IndexTracker(), TokenBucket(), 0, ""
+        tracker, bucket, failures = IndexTracker(), TokenBucket(), 0
+        doubted_since: float | None = None
+        reread_all = False
         params = {"filter": self.filter} if self.filter else {}
         while True:
             await bucket.take()
@@ -258,23 +261,28 @@ class ConsulWatcher:
                 await asyncio.sleep(backoff_delay(failures))
                 continue
             failures = 0
-            backwards = tracker.update(answer.index)
-            doubt = self._doubt(names, backwards)
-            if doubt and not doubted:
-                # Not believed: read it again (not blocking) until a second answer agrees.
-                doubted = doubt
-                self.emit(WatchDisbelieved("catalog/services", doubt, time.monotonic()))
+            if tracker.update(answer.index):
+                # Consul restarted or restored a snapshot: read again from index 0, and then
+                # every service, since anything may have changed.
+                reread_all = True
+                self.emit(WatchDisbelieved("catalog/services", "index reset", time.monotonic()))
+                continue
+            doubt = self._doubt(names)
+            now = time.monotonic()
+            doubted_since = (doubted_since or now) if doubt else None
+            if doubted_since is not None and now - doubted_since < DOUBT_PATIENCE:
+                # Not believed: read again (never block on its index) until an answer is.
+                self.emit(WatchDisbelieved("catalog/services", doubt, now))
                 log.warning("catalog/services: %s; reading it again", doubt)
                 tracker.reset()
-                await asyncio.sleep(backoff_delay(1, base=0.2, cap=DISBELIEF_CAP))
+                tries = 1 + int((now - doubted_since) / DISBELIEF_CAP)
+                await asyncio.sleep(backoff_delay(tries, base=0.2, cap=DISBELIEF_CAP))
                 continue
-            # After an index reset anything may have changed: every service is read again.
-            self._catalog_changed(names, answer.index, reread_all="index" in doubted)
-            doubted = ""
+            doubted_since = None
+            self._catalog_changed(names, answer.index, reread_all)
+            reread_all = False
 
-    def _doubt(self, names: dict[str, tuple[str, ...]], backwards: bool) -> str:
-        if backwards:
-            return "the index went backwards (Consul restarted or restored a snapshot)"
+    def _doubt(self, names: dict[str, tuple[str, ...]]) -> str:
         if self.names and not names:
             return "an empty catalog right after a non-empty one"
         return ""
