@@ -491,6 +491,90 @@ def bench_db_less(services: int, per_service: int) -> Row:
     return {"initial_sync_s": round(seconds, 2), "post_config": posts.get("POST config", 0)}
 
 
+# -- recovery after faults -------------------------------------------------------------------
+
+
+def converged_after(kong: httpx.Client, wanted: dict[str, str], since: float) -> float:
+    """Seconds from ``since`` until every upstream holds its wanted target."""
+    pending = dict(wanted)
+    deadline = time.perf_counter() + 120
+    while pending and time.perf_counter() < deadline:
+        for upstream, target in list(pending.items()):
+            try:
+                response = kong.get(f"/upstreams/{upstream}/targets")
+            except httpx.TransportError:
+                break
+            if response.is_success and target in {t["target"] for t in response.json()["data"]}:
+                del pending[upstream]
+        time.sleep(0.02)
+    if pending:
+        raise RuntimeError(f"{len(pending)} upstreams did not converge")
+    return round(time.perf_counter() - since, 2)
+
+
+def changes(consul: httpx.Client, count: int, port: int) -> dict[str, str]:
+    """Add one instance to each of ``count`` services; the targets Kong must get."""
+    wanted = {}
+    for index in range(count):
+        name = service_name(index)
+        consul.put(
+            "/v1/catalog/register", json=instance_body(name, f"{name}-p{port}", 60, port)
+        ).raise_for_status()
+        wanted[f"{name}.service.consul"] = target_of(60, port)
+    return wanted
+
+
+def recovery_times(services: int = 200) -> Row:
+    """Seconds to converge after each fault of the chaos suite (200 services)."""
+    results: Row = {"services": services}
+    with (
+        emulator("consul") as consul_url,
+        emulator("kong") as kong_url,
+        httpx.Client(base_url=consul_url, timeout=30) as consul,
+        httpx.Client(base_url=kong_url, timeout=30) as kong,
+    ):
+        load_consul(consul_url, services, 1)
+        bridge = start_bridge(consul_url, kong_url, "--resync", "5")
+        try:
+            wait_for(bridge.ready, 120, 0.05)
+            kong.put("/_emulator/faults", json={"error_rate": 0.2}).raise_for_status()
+            wanted = changes(consul, services, 7001)
+            results["kong_500s_20pct_during_200_changes_s_after_last"] = converged_after(
+                kong, wanted, time.perf_counter()
+            )
+            kong.delete("/_emulator/faults")
+            kong.put("/_emulator/faults", json={"refuse_connections_s": 3}).raise_for_status()
+            wanted = changes(consul, 50, 7002)
+            back = time.perf_counter() + 3
+            results["kong_refused_3s_s_after_back"] = round(
+                converged_after(kong, wanted, time.perf_counter()) - 3, 2
+            )
+            wait_for(lambda: time.perf_counter() > back, 10)
+            consul.post("/_emulator/restart", json={"down_seconds": 0.5}).raise_for_status()
+            time.sleep(0.6)
+            wanted = changes(consul, 50, 7003)
+            results["consul_index_reset_s_to_next_change"] = converged_after(
+                kong, wanted, time.perf_counter()
+            )
+            consul.post("/_emulator/leader", json={"no_leader_seconds": 2}).raise_for_status()
+            time.sleep(2.1)
+            wanted = changes(consul, 50, 7004)
+            results["consul_no_leader_2s_s_to_next_change"] = converged_after(
+                kong, wanted, time.perf_counter()
+            )
+        finally:
+            bridge.stop(signal.SIGKILL)
+        wanted = changes(consul, 50, 7005)
+        bridge = start_bridge(consul_url, kong_url)
+        try:
+            results["sigkill_then_restart_s_to_converged"] = converged_after(
+                kong, wanted, bridge.started
+            )
+        finally:
+            bridge.stop()
+    return results
+
+
 # -- output ----------------------------------------------------------------------------------
 
 
@@ -590,8 +674,6 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{services} services done ({time.perf_counter() - started:.0f} s)", file=sys.stderr)
     results["db_less_1000x3"] = bench_db_less(1000, 3)
     if not args.no_chaos:
-        from bench.chaos import recovery_times
-
         results["recovery"] = recovery_times()
     results["total_s"] = round(time.perf_counter() - started, 1)
     print(table(results))

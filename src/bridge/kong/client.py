@@ -26,6 +26,7 @@ from tenacity import (
 from .calls import Call, Flow, Reply
 from .errors import KongBadAnswer, KongUnavailable, require
 from .flows import paginate
+from .transport import LeanTransport
 
 T = TypeVar("T")
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
@@ -232,7 +233,14 @@ class AsyncKongClient:
         max_connections: int = 100,
     ) -> None:
         self._core = _Core(connection or KongConnection(), retry or RetryPolicy(), observer)
-        self._http = httpx.AsyncClient(**self._core.connection.client_options(max_connections))
+        options = self._core.connection.client_options(max_connections)
+        ssl_context = httpx.create_ssl_context(
+            verify=options.pop("verify"), cert=options.pop("cert")
+        )
+        del options["limits"]
+        self._http = httpx.AsyncClient(
+            transport=LeanTransport(max_connections, ssl_context), **options
+        )
 
     @property
     def requests_sent(self) -> int:
