@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from .actual import KongState
+from .actual import KongState, compact
 from .kong import AsyncKongClient, KongClientError
 from .plan import Operation, Plan
 
@@ -60,7 +60,7 @@ async def apply_service(kong: AsyncKongClient, name: str, ops: list[Operation]) 
         if reply.status not in ACCEPT[op.action]:
             outcome.error, outcome.clash = _describe_failure(op, reply.status, reply.message)
             return outcome
-        outcome.done.append((op, reply.body if isinstance(reply.body, dict) else None))
+        outcome.done.append((op, compact(reply.body) if isinstance(reply.body, dict) else None))
     return outcome
 
 
