@@ -175,7 +175,7 @@ def targets(kong: httpx.Client, upstream: str) -> set[str]:
     return {t["target"] for t in response.json().get("data", [])} if response.is_success else set()
 
 
-def settle(consul: httpx.Client, quiet: float = 0.3, timeout: float = 60.0) -> None:
+def settle(consul: httpx.Client, quiet: float = 0.2, timeout: float = 60.0) -> None:
     """Wait until nobody has read Consul for ``quiet`` seconds (watches re-armed, reads done)."""
     last, since, started = -1, time.perf_counter(), time.perf_counter()
     while time.perf_counter() - since < quiet and time.perf_counter() - started < timeout:
@@ -517,9 +517,15 @@ def changes(consul: httpx.Client, count: int, port: int) -> dict[str, str]:
     wanted = {}
     for index in range(count):
         name = service_name(index)
-        consul.put(
-            "/v1/catalog/register", json=instance_body(name, f"{name}-p{port}", 60, port)
-        ).raise_for_status()
+        body = instance_body(name, f"{name}-p{port}", 60, port)
+
+        def put(body: Row = body) -> bool:
+            try:
+                return consul.put("/v1/catalog/register", json=body).is_success
+            except httpx.TransportError:
+                return False  # Consul is still coming back from the fault
+
+        wait_for(put, 30, 0.05)
         wanted[f"{name}.service.consul"] = target_of(60, port)
     return wanted
 
@@ -551,7 +557,6 @@ def recovery_times(services: int = 200) -> Row:
             )
             wait_for(lambda: time.perf_counter() > back, 10)
             consul.post("/_emulator/restart", json={"down_seconds": 0.5}).raise_for_status()
-            time.sleep(0.6)
             wanted = changes(consul, 50, 7003)
             results["consul_index_reset_s_to_next_change"] = converged_after(
                 kong, wanted, time.perf_counter()
@@ -665,23 +670,33 @@ def main(argv: list[str] | None = None) -> int:
         f"Python {platform.python_version()}",
         "sizes": [],
     }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+
+    def save() -> None:
+        results["total_s"] = round(time.perf_counter() - started, 1)
+        args.out.write_text(json.dumps(results, indent=2) + "\n")
+
     for spec in args.sizes.split(","):
         services, per_service = (int(part) for part in spec.split("x"))
-        size = bench_size(services, per_service, args.samples)
+        samples = args.samples if services < 10000 else max(5, args.samples // 2)
+        size = bench_size(services, per_service, samples)
         if services >= 1000:
+            note("decK")
             size["deck"] = deck_sync(services, per_service)
         results["sizes"].append(size)
-        print(f"{services} services done ({time.perf_counter() - started:.0f} s)", file=sys.stderr)
+        save()
+        note(f"{services} services done ({time.perf_counter() - started:.0f} s)")
+    note("DB-less")
     results["db_less_1000x3"] = bench_db_less(1000, 3)
+    save()
     if not args.no_chaos:
+        note("recovery after faults")
         results["recovery"] = recovery_times()
-    results["total_s"] = round(time.perf_counter() - started, 1)
+    save()
     print(table(results))
     print(f"\nDB-less, 1,000 x 3: {results['db_less_1000x3']}")
     for name, figure in results.get("recovery", {}).items():
         print(f"recovery, {name}: {figure}")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(results, indent=2) + "\n")
     return 0
 
 

@@ -332,7 +332,6 @@ class Bridge:
             all_ok &= self._settle(outcome)
             if serve_between:
                 await self._serve()
-        self.metrics.owned = self._state().counts()
         self.metrics.services_in_error = len(self.view.errors)
         return all_ok
 
@@ -348,8 +347,9 @@ class Bridge:
         if outcome.ok:
             self._succeeded(outcome.name, now)
             return True
-        service.failures += 1
-        service.retry_at = now + backoff_delay(service.failures, base=1.0, cap=60.0)
+        self.table.failed(
+            outcome.name, now + backoff_delay(service.failures + 1, base=1.0, cap=60.0)
+        )
         problem = outcome.error or "failed"
         self.view.errors[outcome.name] = [problem]
         log.error(
@@ -362,7 +362,7 @@ class Bridge:
 
     def _succeeded(self, name: str, now: float) -> None:
         service = self.table.get(name)
-        service.failures, service.retry_at = 0, None
+        self.table.succeeded(name)
         if service.mapping is None or not service.mapping.errors:
             self.view.errors.pop(name, None)
         if service.seen_at is not None:
@@ -392,9 +392,8 @@ class Bridge:
         except KongClientError as exc:
             now = time.monotonic()
             for name in plan.by_service():
-                service = self.table.get(name)
-                service.failures += 1
-                service.retry_at = now + backoff_delay(service.failures, base=1.0, cap=60.0)
+                failures = self.table.get(name).failures
+                self.table.failed(name, now + backoff_delay(failures + 1, base=1.0, cap=60.0))
                 self.view.errors[name] = [f"POST /config failed: {exc}"]
             log.error("action=post-config outcome=failed problem=%r", str(exc))
             return False
@@ -445,7 +444,7 @@ class Bridge:
         getter: asyncio.Task[Event] | None = None
         stopping = asyncio.create_task(stop.wait())
         full_due = False
-        last_apply = float("-inf")
+        last_apply = counted = float("-inf")
         try:
             while not stop.is_set():
                 if watch_count is not None:
@@ -485,6 +484,8 @@ class Bridge:
                 if await self._serve():
                     last_apply = time.monotonic()
                 self._update_ready()
+                if self.kong_state is not None and time.monotonic() - counted > 1.0:
+                    self.metrics.owned, counted = self.kong_state.counts(), time.monotonic()
         finally:
             for task in (getter, reading, stopping):
                 if task is not None:
@@ -509,7 +510,7 @@ class Bridge:
         """Adopt a finished Kong read; False (and logged) when it failed."""
         try:
             fresh = reading.result()
-        except (KongClientError, OSError) as exc:
+        except Exception as exc:  # any failed read (even a malformed answer) is retried later
             self._read_failures += 1
             self.view.kong_ok = False
             log.error("action=resync outcome=kong-unavailable problem=%r", str(exc))
@@ -522,7 +523,7 @@ class Bridge:
     async def _serve(self) -> bool:
         """Plan and apply the services that changed (or are due a retry); True if it wrote."""
         self._drain()
-        self._dirty |= self.table.due_retries(time.monotonic())
+        self._dirty |= self.table.take_due_retries(time.monotonic())
         if not self._dirty or self.kong_state is None or not self.catalog_seen:
             return False
         if self._waiting_first_load():
@@ -530,7 +531,7 @@ class Bridge:
         names = self._dirty - self._busy
         self._dirty -= names
         for name in names:
-            self.table.get(name).retry_at = None
+            self.table.retries.pop(name, None)  # written now: no separate retry
         if not names:
             return False
         plan, wanted, held = self._plan(names)

@@ -23,7 +23,6 @@ class ServiceRecord:
     mapping: ServiceMapping | None = None  # cached mapping of ``snapshot``
     seen_at: float | None = None  # when the change being propagated was seen
     failures: int = 0
-    retry_at: float | None = None
     generation: int = 0
 
     def touch(self) -> None:
@@ -35,6 +34,7 @@ class ServiceTable:
 
     def __init__(self) -> None:
         self.records: dict[str, ServiceRecord] = {}
+        self.retries: dict[str, float] = {}  # service -> when to try its writes again
 
     def get(self, name: str) -> ServiceRecord:
         record = self.records.get(name)
@@ -45,17 +45,26 @@ class ServiceTable:
     def listed(self) -> set[str]:
         return {name for name, record in self.records.items() if record.listed}
 
-    def due_retries(self, now: float) -> set[str]:
-        return {
-            name
-            for name, record in self.records.items()
-            if record.retry_at is not None and record.retry_at <= now
-        }
+    def failed(self, name: str, at: float) -> None:
+        """Count a failure of ``name``'s writes; they are tried again at ``at``."""
+        self.get(name).failures += 1
+        self.retries[name] = at
+
+    def succeeded(self, name: str) -> None:
+        self.get(name).failures = 0
+        self.retries.pop(name, None)
+
+    def take_due_retries(self, now: float) -> set[str]:
+        """The services whose retry time has come (no longer scheduled once taken)."""
+        due = {name for name, at in self.retries.items() if at <= now}
+        for name in due:
+            del self.retries[name]
+        return due
 
     def next_retry(self) -> float | None:
-        times = [r.retry_at for r in self.records.values() if r.retry_at is not None]
-        return min(times) if times else None
+        return min(self.retries.values()) if self.retries else None
 
     def forget(self, name: str) -> None:
         """Drop a service that is neither listed in Consul nor owned in Kong."""
         self.records.pop(name, None)
+        self.retries.pop(name, None)

@@ -244,6 +244,7 @@ def test_metrics_and_health_endpoints(stack: Stack) -> None:
         lambda: (
             (text := stack.status.get("/metrics").text)
             and "kong_bridge_propagation_seconds_count 1" in text
+            and 'kong_bridge_owned_entities{kind="targets"} 1' in text  # counted once a second
             and text
         )
     )
