@@ -33,12 +33,12 @@ import logging
 import random
 import time
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar
 from urllib.parse import quote
 
-from .consul_http import ConsulReader, ConsulReadError
+from .consul_http import Answer, ConsulReader, ConsulReadError
 from .snapshot import ServiceSnapshot, snapshot_from_health
 
 log = logging.getLogger("bridge.watch")
@@ -50,6 +50,7 @@ DISBELIEF_CAP = 5.0  # a disbelieved answer is re-read at least this often
 DOUBT_PATIENCE = 30.0  # an empty catalog that stays empty this long is believed
 EXPLAIN_GRACE = 0.25  # how long a catalog move may wait for the check watch to explain it
 FETCH_WORKERS = 16
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -243,25 +244,16 @@ class ConsulWatcher:
     # -- the catalog -----------------------------------------------------------------------
 
     async def _catalog_loop(self) -> None:
-        tracker, bucket, failures = IndexTracker(), TokenBucket(), 0
+        params = {"filter": self.filter} if self.filter else {}
+        watch = _Blocking(self, "/v1/catalog/services", params, catalog_names)
         doubted_since: float | None = None
         reread_all = False
-        params = {"filter": self.filter} if self.filter else {}
         while True:
-            await bucket.take()
-            try:
-                answer = await self.reader.get(
-                    "/v1/catalog/services", params, index=tracker.index, wait=self.wait
-                )
-                names = catalog_names(answer.body)
-            except ConsulReadError as exc:
-                failures += 1
-                tracker.reset()
-                self._failed("catalog/services", str(exc), failures)
-                await asyncio.sleep(backoff_delay(failures))
+            read = await watch.next()
+            if read is None:
                 continue
-            failures = 0
-            if tracker.update(answer.index):
+            answer, names = read
+            if watch.went_backwards:
                 # Consul restarted or restored a snapshot: read again from index 0, and then
                 # every service, since anything may have changed.
                 reread_all = True
@@ -274,7 +266,7 @@ class ConsulWatcher:
                 # Not believed: read again (never block on its index) until an answer is.
                 self.emit(WatchDisbelieved("catalog/services", doubt, now))
                 log.warning("catalog/services: %s; reading it again", doubt)
-                tracker.reset()
+                watch.tracker.reset()
                 tries = 1 + int((now - doubted_since) / DISBELIEF_CAP)
                 await asyncio.sleep(backoff_delay(tries, base=0.2, cap=DISBELIEF_CAP))
                 continue
@@ -326,24 +318,15 @@ class ConsulWatcher:
     # -- the checks ------------------------------------------------------------------------
 
     async def _state_loop(self) -> None:
-        tracker, bucket, failures = IndexTracker(), TokenBucket(), 0
+        watch = _Blocking(self, "/v1/health/state/any", {}, check_table)
         while True:
-            await bucket.take()
-            try:
-                answer = await self.reader.get(
-                    "/v1/health/state/any", index=tracker.index, wait=self.wait
-                )
-                current = check_table(answer.body)
-            except ConsulReadError as exc:
-                failures += 1
-                tracker.reset()
-                self._failed("health/state/any", str(exc), failures)
-                await asyncio.sleep(backoff_delay(failures))
+            read = await watch.next()
+            if read is None:
                 continue
-            failures = 0
-            if tracker.update(answer.index):
+            answer, checks = read
+            if watch.went_backwards:
                 self.emit(WatchDisbelieved("health/state/any", "index reset", time.monotonic()))
-            self._checks_changed(current, answer.index)
+            self._checks_changed(checks, answer.index)
             self.baseline.set()
 
     def _checks_changed(self, current: dict[CheckKey, CheckValue], index: int) -> None:
@@ -396,7 +379,7 @@ class ConsulWatcher:
             answers = await asyncio.gather(*(node_services(node) for node in names))
             self._emit_from_nodes([a for a in answers if isinstance(a, dict)], self.checks)
         except (ConsulReadError, ValueError, TypeError, AttributeError) as exc:
-            self._failed("catalog/node-services", str(exc), 1)
+            self.report_failure("catalog/node-services", str(exc), 1)
             self.fetch(sorted(self.names))  # one read per service instead
         finally:
             if self.bulk_again:
@@ -450,7 +433,7 @@ class ConsulWatcher:
         except (ConsulReadError, ValueError, TypeError, AttributeError) as exc:
             tries = self.disbelieved.get(name, 0) + 1
             self.disbelieved[name] = tries
-            self._failed(f"health/service/{name}", str(exc), tries)
+            self.report_failure(f"health/service/{name}", str(exc), tries)
             self.fetch_later(name, backoff_delay(tries))
             return
         doubt = ""
@@ -470,9 +453,42 @@ class ConsulWatcher:
         self.nodes_of[name] = frozenset(i.node for i in snapshot.instances)
         self.emit(ServiceSeen(snapshot, True, time.monotonic()))
 
-    def _failed(self, what: str, error: str, failures: int) -> None:
+    def report_failure(self, what: str, error: str, failures: int) -> None:
         self.emit(WatchFailed(what, error, time.monotonic()))
         log.warning("watch %s failed (%d in a row): %s", what, failures, error)
+
+
+class _Blocking(Generic[T]):
+    """One blocking query with Consul's client rules: index, rate limit, backoff on errors."""
+
+    def __init__(
+        self,
+        watcher: ConsulWatcher,
+        path: str,
+        params: dict[str, str],
+        parse: Callable[[Any], T],
+    ) -> None:
+        self.watcher, self.path, self.params, self.parse = watcher, path, params, parse
+        self.tracker, self.bucket, self.failures = IndexTracker(), TokenBucket(), 0
+        self.went_backwards = False
+
+    async def next(self) -> tuple[Answer, T] | None:
+        """The next answer, parsed (None after a failure, already reported and backed off)."""
+        await self.bucket.take()
+        try:
+            answer = await self.watcher.reader.get(
+                self.path, self.params, index=self.tracker.index, wait=self.watcher.wait
+            )
+            parsed = self.parse(answer.body)
+        except (ConsulReadError, ValueError, TypeError, AttributeError) as exc:
+            self.failures += 1
+            self.tracker.reset()
+            self.watcher.report_failure(self.path.removeprefix("/v1/"), str(exc), self.failures)
+            await asyncio.sleep(backoff_delay(self.failures))
+            return None
+        self.failures = 0
+        self.went_backwards = self.tracker.update(answer.index)
+        return answer, parsed
 
 
 async def read_all(

@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.bridge.conftest import Stack, _spawn, consul_url, free_port, kong_url
+from tests.bridge.conftest import Stack, _spawn, consul_url, kong_url, stack_of
 from tests.helpers import eventually
 
 __all__ = ["consul_url", "kong_url"]  # module-scoped emulators, shared with tests/bridge
@@ -159,20 +159,11 @@ class ChaosStack(Stack):
 
 @pytest.fixture
 def chaos(kong_url: str, consul_url: str) -> Iterator[ChaosStack]:
-    kong = httpx.Client(base_url=kong_url, timeout=10)
-    consul = httpx.Client(base_url=consul_url, timeout=10)
-    status = httpx.Client(base_url=f"http://127.0.0.1:{free_port()}", timeout=5)
-    kong.post("/_emulator/reset").raise_for_status()
-    consul.post("/_emulator/reset").raise_for_status()
-    env = {"CONSUL_HTTP_ADDR": consul_url, "KONG_ADMIN_URL": kong_url, "CONSUL_HTTP_TOKEN": ""}
-    stack = ChaosStack(kong, consul, status, env)
-    stack.add_unowned()
-    yield stack
-    if stack.process is not None:
-        stack.process.kill()
-        stack.process.wait(10)
-    kong.delete("/_emulator/faults")
-    consul.delete("/_emulator/faults")
+    for stack in stack_of(ChaosStack, kong_url, consul_url):
+        stack.add_unowned()
+        yield stack
+        stack.kong.delete("/_emulator/faults")
+        stack.consul.delete("/_emulator/faults")
 
 
 class BlankingProxy:
