@@ -7,6 +7,8 @@ returns errors shaped exactly as Kong renders them in ``fields``.
 from __future__ import annotations
 
 import copy
+import secrets
+import string as string_module
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -72,9 +74,19 @@ class Field:
     def default_value(self) -> Any:
         if self.default is not NO_DEFAULT:
             return copy.deepcopy(self.default)
-        if self.type == "record" and self.fields:
+        if self.auto == "random":
+            return random_string()
+        if self.type == "record" and (self.fields or self.required):
             return {name: spec.default_value() for name, spec in self.fields}
         return None
+
+
+_ALPHANUMERIC = string_module.ascii_letters + string_module.digits
+
+
+def random_string() -> str:
+    """``kong.tools.rand.random_string``: 32 alphanumeric characters (generated keys)."""
+    return "".join(secrets.choice(_ALPHANUMERIC) for _ in range(32))
 
 
 def record(fields: dict[str, Field], **kwargs: Any) -> Field:
@@ -298,6 +310,9 @@ def field_from_kong(data: dict[str, Any], default_type: str = "string") -> Field
     default = data.get("default", NO_DEFAULT)
     if kind in ("array", "set") and default == {}:
         default = []
+    computed = isinstance(default, dict) and "__stub" in default
+    if computed:
+        default = NO_DEFAULT  # computed when Kong loads the schema (a random secret)
     kwargs: dict[str, Any] = {k: data[k] for k in _SCALAR_KEYS if k in data}
     for key in ("one_of", "not_one_of"):
         if key in kwargs:
@@ -314,14 +329,22 @@ def field_from_kong(data: dict[str, Any], default_type: str = "string") -> Field
         )
     if isinstance(data.get("starts_with"), str):
         kwargs["starts_with"] = data["starts_with"]
-    if isinstance(data.get("custom_validator"), str):
-        kwargs["custom"] = data["custom_validator"]
-    if data.get("auto") is True and kind == "string":
+    validator = data.get("custom_validator")
+    if isinstance(validator, dict):  # a function of a module the dump did not load
+        validator = str(validator.get("__stub", "")).rsplit(".", 1)[-1]
+    if isinstance(validator, str):
+        kwargs["custom"] = validator
+    if (data.get("auto") is True or computed) and kind == "string":
         kwargs["auto"] = "random"
     for key in ("elements", "values", "keys"):
         if isinstance(data.get(key), dict):
             kwargs[key] = field_from_kong(data[key])
     if kind == "record":
+        # Kong's Entity.new makes records required unless they say otherwise, so that
+        # they come back whole; an optional record without a default is null.
+        kwargs["required"] = data.get("required", True)
+        if not kwargs["required"] and default is NO_DEFAULT:
+            default = None
         kwargs["fields"] = tuple(
             (name, field_from_kong(spec)) for name, spec in kong_field_items(data.get("fields"))
         )

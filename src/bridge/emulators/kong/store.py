@@ -10,8 +10,6 @@ from __future__ import annotations
 import base64
 import binascii
 import bisect
-import secrets
-import string
 import time
 import uuid
 from collections.abc import Iterable
@@ -43,14 +41,6 @@ def _now_seconds() -> int:
 
 def _now_ms() -> float:
     return round(time.time() * 1000, 3)
-
-
-_ALPHANUMERIC = string.ascii_letters + string.digits
-
-
-def random_string() -> str:
-    """``kong.tools.rand.random_string``: 32 alphanumeric characters."""
-    return "".join(secrets.choice(_ALPHANUMERIC) for _ in range(32))
 
 
 def _deep_merge(base: Any, patch: Any) -> Any:
@@ -425,8 +415,6 @@ class Store:
         for name, spec in fields.items():
             if spec.auto == "uuid" and row.get(name) is None:
                 row[name] = str(uuid.uuid4())
-            elif spec.auto == "random" and row.get(name) is None:
-                row[name] = random_string()
             elif spec.auto in ("ts", "ts_ms"):
                 now = now_ms if spec.auto == "ts_ms" else now_s
                 if name == "updated_at" or row.get(name) is None:

@@ -5,7 +5,8 @@
 -- It runs each kong/plugins/<name>/schema.lua (and the real typedefs, constants,
 -- redis/queue/propagation schemas it requires) read with `git show <tag>:<path>`.
 -- Modules outside Kong's tree (resty.*, socket.url, pl.*...) are replaced by inert
--- stubs that remember their path. Functions cannot be serialised: a custom validator
+-- stubs that remember their path ({"__stub": "ngx.encode_base64()"} in the output,
+-- e.g. a default computed at load time). Functions cannot be serialised: a custom validator
 -- becomes its Lua name ("validate_header_name"), a shorthand becomes the path it is
 -- "replaced_with", so the emulator can implement the ones it knows.
 local GIT_DIR, TAG = arg[1], arg[2]
@@ -60,6 +61,14 @@ local real_require = require
 function require(name)
   if loaded[name] ~= nil then return loaded[name] end
   if name == "kong.db.schema" then loaded[name] = schema_module; return schema_module end
+  if name == "table.clone" then  -- OpenResty's shallow copy
+    loaded[name] = function(t)
+      local copy = {}
+      for k, v in pairs(t) do copy[k] = v end
+      return copy
+    end
+    return loaded[name]
+  end
   local base = name:gsub("%.", "/")
   local text, path = nil, nil
   if name:match("^kong%.") and not NEVER_LOAD[name] then
@@ -121,7 +130,9 @@ function encode(value)
   if kind == "boolean" then return tostring(value) end
   if kind == "function" then return encode_string(function_name(value)) end
   if kind == "table" then
-    if getmetatable(value) == stub_meta then return encode_string(rawget(value, "__stub")) end
+    if getmetatable(value) == stub_meta then
+      return '{"__stub":' .. encode_string(rawget(value, "__stub")) .. "}"
+    end
     if is_array(value) then
       local parts = {}
       for _, item in ipairs(value) do table.insert(parts, encode(item)) end
