@@ -11,21 +11,20 @@ import yaml
 
 from . import errors as e
 from .luafmt import lua_pretty
-from .schemas import ENTITIES
+from .schemas import ENTITIES, FOREIGN_KEYS
 from .store import Row, Store
 from .validators import is_uuid
 
 FORMAT_VERSIONS = ("1.1", "2.1", "3.0")
-ORDER = ("services", "routes", "upstreams", "targets", "consumers", "plugins")
-# parent kind -> nested list key -> foreign key field in the child
-NESTED: dict[str, dict[str, str]] = {
-    "services": {"routes": "service", "plugins": "service"},
-    "routes": {"plugins": "route"},
-    "upstreams": {"targets": "upstream"},
-    "consumers": {"plugins": "consumer"},
-}
+# Parents before children, so references resolve in one pass.
+ORDER = tuple(ENTITIES)
+# parent kind -> nested list key (the child's entity name) -> foreign key field in the child,
+# for every foreign key, as declarative_config.lua's nest_foreign_relationships does.
+NESTED: dict[str, dict[str, str]] = {}
+for _child, _field, _parent in FOREIGN_KEYS:
+    NESTED.setdefault(_parent, {})[_child] = _field
 IGNORED_KEYS = ("_format_version", "_transform", "_comment", "_ignore", "_workspace")
-OTHER_KINDS = ("certificates", "ca_certificates", "snis", "vaults", "keys", "key_sets")
+OTHER_KINDS = ("ca_certificates", "vaults", "keys", "key_sets")
 _ID_NAMESPACE = uuid.UUID("fd02801f-0957-4a15-a8f3-7d6f0a3b1c47")
 _PLAIN_PATH = re.compile(r"^[A-Za-z0-9.\-_~/%]*$")
 
@@ -75,6 +74,10 @@ def _reference(value: Any) -> Any:
     return value
 
 
+def _foreign_fields(kind: str) -> list[str]:
+    return [name for name, spec in ENTITIES[kind].fields.items() if spec.type == "foreign"]
+
+
 def _flatten(config: dict[str, Any], migrate: bool) -> list[_Entry]:
     entries: list[_Entry] = []
 
@@ -100,7 +103,7 @@ def _flatten(config: dict[str, Any], migrate: bool) -> list[_Entry]:
             children = {key: data.pop(key) for key in NESTED.get(kind, {}) if key in data}
             if parent is not None and parent_key is not None:
                 data[parent_key] = {"id": parent["id"]}
-            for fk in ("service", "route", "consumer", "upstream"):
+            for fk in _foreign_fields(kind):
                 if fk in data and fk != parent_key:
                     data[fk] = _reference(data[fk])
             if migrate and kind == "routes" and isinstance(data.get("paths"), list):
@@ -219,9 +222,10 @@ def export(store: Store) -> dict[str, Any]:
     out: dict[str, Any] = {"_format_version": "3.0", "_transform": False}
     for kind in ORDER:
         rows = []
+        transient = ENTITIES[kind].transient
         for row in store.all(kind):
-            clean = {k: v for k, v in row.items() if v is not None}
-            for fk in ("service", "route", "consumer", "upstream"):
+            clean = {k: v for k, v in row.items() if v is not None and k not in transient}
+            for fk in _foreign_fields(kind):
                 if isinstance(clean.get(fk), dict):
                     clean[fk] = clean[fk]["id"]
             rows.append(clean)
