@@ -96,7 +96,7 @@ class SchemasAPI:
             return json_response(404, {"message": f"No plugin named '{name}'"})
         return json_response(200, jsonable_schema(spec))
 
-    def plugin_config_schema(self, name: str) -> Response:
+    async def plugin_config_schema(self, name: str) -> Response:
         spec = plugin(name)
         if spec is None:
             return json_response(404, {"message": f"No plugin named '{name}'"})
