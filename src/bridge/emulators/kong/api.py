@@ -20,7 +20,14 @@ from . import declarative
 from . import errors as e
 from .fields import coerce_form, nest_form_pairs
 from .plugins import bundled, plugin
-from .endpoints import CHILD_PARENTS, EMPTY_COLLECTIONS, NESTED, TOP_LEVEL, kind_of
+from .endpoints import (
+    CHILD_PARENTS,
+    EMPTY_COLLECTIONS,
+    NESTED,
+    TOP_LEVEL,
+    kind_of,
+    nested_segment,
+)
 from .schemas import ENTITIES
 from .responses import KONG_VERSION, empty, json_response
 from .schemas_api import SchemasAPI
@@ -218,6 +225,7 @@ class KongAdminAPI:
     ) -> Response:
         size = self._size(request)
         offset = request.query_params.get("offset")
+        # Kong ignores tags on nested lists (14-tags_spec.lua, #6779).
         tags = self._tags(request) if rows is None else None
         page = self.store.page(kind, size, offset, tags, rows)
         body: dict[str, Any] = {"data": page.rows, "next": None}
@@ -300,7 +308,8 @@ class KongAdminAPI:
         parent = self._parent(parent_kind, parent_key)
         if method == "GET":
             rows = self.store.children(kind, fk, parent["id"])
-            return self._list(request, kind, f"/{parent_kind}/{parent_key}/{kind}", rows)
+            base = f"/{ENTITIES[parent_kind].url_name}/{parent_key}/{nested_segment(kind)}"
+            return self._list(request, kind, base, rows)
         data = await self.body(request, kind)
         data[fk] = {"id": parent["id"]}
         if self.db_less:

@@ -13,6 +13,11 @@ from .schemas import ENTITIES, FOREIGN_KEYS
 # Targets live only under their upstream (``/upstreams/{u}/targets``), handled apart.
 _NESTED_ONLY = frozenset({"targets"})
 
+def nested_segment(kind: str) -> str:
+    """The segment naming ``kind`` under its parent (``key-auth`` under a consumer)."""
+    return ENTITIES[kind].nested_name or ENTITIES[kind].url_name
+
+
 # url segment -> entity kind
 TOP_LEVEL: dict[str, str] = {
     schema.url_name: kind for kind, schema in ENTITIES.items() if kind not in _NESTED_ONLY
@@ -20,10 +25,7 @@ TOP_LEVEL: dict[str, str] = {
 
 # (parent url segment, child segment) -> (child kind, foreign key field)
 NESTED: dict[tuple[str, str], tuple[str, str]] = {
-    (ENTITIES[parent].url_name, ENTITIES[child].nested_name or ENTITIES[child].url_name): (
-        child,
-        field,
-    )
+    (ENTITIES[parent].url_name, nested_segment(child)): (child, field)
     for child, field, parent in FOREIGN_KEYS
     if child not in _NESTED_ONLY
 }

@@ -238,7 +238,7 @@ class Store:
         existing = self.get(kind, key, parent)
         if existing is None:
             raise e.not_found_error(key)
-        return self._prepare(kind, self._merge(kind, existing, data))
+        return self._prepare(kind, self._merge(kind, existing, data), given=data)
 
     @staticmethod
     def _merge(kind: str, existing: Row, data: Row) -> Row:
@@ -262,7 +262,7 @@ class Store:
         existing = self.get(kind, key, parent)
         if existing is None:
             raise e.not_found_error(key)
-        row = self._prepare(kind, self._merge(kind, existing, data))
+        row = self._prepare(kind, self._merge(kind, existing, data), given=data)
         names = self._sni_names(kind, row)
         self._check_unique(kind, row, existing)
         self._store(kind, row, existing)
@@ -336,10 +336,16 @@ class Store:
 
     # -- internals -------------------------------------------------------------------------
 
-    def _prepare(self, kind: str, data: Row, check_references: bool = True) -> Row:
-        """Validate and complete a row: shorthands, foreign keys, fields, entity checks."""
+    def _prepare(
+        self, kind: str, data: Row, check_references: bool = True, given: Row | None = None
+    ) -> Row:
+        """Validate and complete a row: shorthands, foreign keys, fields, entity checks.
+
+        ``given`` is the body as the client sent it (a PATCH's, not the merged row):
+        Kong's transformations run only for the fields a write carries.
+        """
         schema = ENTITIES[kind]
-        given = data
+        given = data if given is None else given
         for shorthand in schema.shorthands:
             data = shorthand(data)
         fields = self._fields_for(schema, data)
