@@ -239,7 +239,8 @@ def test_schemas_endpoints(kong: httpx.Client) -> None:
 
 
 def test_schemas_validate_answers_without_writing(kong: httpx.Client) -> None:
-    ok = kong.post("/schemas/plugins/validate", json={"name": "rate-limiting", "config": {"day": 1}})
+    body = {"name": "rate-limiting", "config": {"day": 1}}
+    ok = kong.post("/schemas/plugins/validate", json=body)
     assert ok.status_code == 200
     assert ok.json() == {"message": "schema validation successful"}
     bad = kong.post("/schemas/plugins/validate", json={"name": "rate-limiting"})

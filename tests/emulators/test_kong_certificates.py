@@ -84,7 +84,8 @@ def test_snis_shorthand_creates_sorted_sni_entities(kong: httpx.Client) -> None:
 
 def test_sni_already_on_another_certificate(kong: httpx.Client) -> None:
     first = _certificate(kong, snis=["a.example"])
-    response = kong.post("/certificates", json={"cert": CERT_B, "key": KEY_B, "snis": ["a.example"]})
+    body = {"cert": CERT_B, "key": KEY_B, "snis": ["a.example"]}
+    response = kong.post("/certificates", json=body)
     assert response.status_code == 400
     message = f"a.example already associated with existing certificate '{first['id']}'"
     assert response.json() == {

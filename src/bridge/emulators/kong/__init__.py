@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from ..server import EmulatorServer
-from .api import KONG_VERSION, KongAdminAPI
+from .api import KongAdminAPI
+from .responses import KONG_VERSION
 
 __all__ = ["KONG_VERSION", "KongAdminAPI", "KongEmulator"]
 

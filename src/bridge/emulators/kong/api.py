@@ -18,8 +18,6 @@ from starlette.types import Receive, Scope, Send
 from ..controls import PREFIX, Controls
 from . import declarative
 from . import errors as e
-from .fields import coerce_form, nest_form_pairs
-from .plugins import bundled, plugin
 from .endpoints import (
     CHILD_PARENTS,
     EMPTY_COLLECTIONS,
@@ -28,8 +26,10 @@ from .endpoints import (
     kind_of,
     nested_segment,
 )
-from .schemas import ENTITIES
+from .fields import coerce_form, nest_form_pairs
+from .plugins import bundled, plugin
 from .responses import KONG_VERSION, empty, json_response
+from .schemas import ENTITIES
 from .schemas_api import SchemasAPI
 from .store import Row, Store
 from .validators import is_uuid
@@ -369,7 +369,7 @@ class KongAdminAPI:
         if acl is None and method != "PUT":
             raise e.not_found()
         acl_id = acl["id"] if acl else str(uuid.uuid4())
-        forced = {"consumer": {"id": consumer["id"]}}
+        forced: Row = {"consumer": {"id": consumer["id"]}}
         if method == "PUT":
             body = await self.body(request, "acls")
             forced["group"] = body.get("group") or group
@@ -645,6 +645,3 @@ class KongAdminAPI:
 
 def _invalid_option(option: str, message: str) -> e.KongError:
     return e.api_error(11, f"invalid option ({option}: {message})", {option: message})
-
-
-

@@ -13,6 +13,7 @@ from .schemas import ENTITIES, FOREIGN_KEYS
 # Targets live only under their upstream (``/upstreams/{u}/targets``), handled apart.
 _NESTED_ONLY = frozenset({"targets"})
 
+
 def nested_segment(kind: str) -> str:
     """The segment naming ``kind`` under its parent (``key-auth`` under a consumer)."""
     return ENTITIES[kind].nested_name or ENTITIES[kind].url_name
@@ -32,7 +33,8 @@ NESTED: dict[tuple[str, str], tuple[str, str]] = {
 
 # (child url segment, foreign key field): ``/routes/{r}/service`` and the like
 CHILD_PARENTS: frozenset[tuple[str, str]] = frozenset(
-    (ENTITIES[child].url_name, field) for child, field, _parent in FOREIGN_KEYS
+    (ENTITIES[child].url_name, field)
+    for child, field, _parent in FOREIGN_KEYS
     if child not in _NESTED_ONLY
 )
 

@@ -59,7 +59,8 @@ def plugin(name: object) -> PluginSpec | None:
 
 def jsonable_schema(spec: PluginSpec) -> dict[str, Any]:
     """``GET /schemas/plugins/{name}``: Kong's schema table without its Lua functions."""
-    return _strip_functions(spec.schema)
+    stripped: dict[str, Any] = _strip_functions(spec.schema)
+    return stripped
 
 
 _FUNCTION_KEYS = ("custom_validator", "func", "fn", "custom_entity_check")
@@ -68,9 +69,7 @@ _FUNCTION_KEYS = ("custom_validator", "func", "fn", "custom_entity_check")
 def _strip_functions(value: Any) -> Any:
     if isinstance(value, dict):
         return {
-            key: _strip_functions(item)
-            for key, item in value.items()
-            if key not in _FUNCTION_KEYS
+            key: _strip_functions(item) for key, item in value.items() if key not in _FUNCTION_KEYS
         }
     if isinstance(value, list):
         stripped = [_strip_functions(item) for item in value]

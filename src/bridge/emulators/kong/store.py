@@ -368,9 +368,9 @@ class Store:
             raise e.schema_violation(errors)
         for check in schema.entity_checks:
             errors.update(check(row))
-        spec = plugin(row.get("name")) if kind == "plugins" else None
-        if spec is not None and spec.entity_checks:
-            for key, value in run_entity_checks(spec.entity_checks, row, check_value).items():
+        bundled = plugin(row.get("name")) if kind == "plugins" else None
+        if bundled is not None and bundled.entity_checks:
+            for key, value in run_entity_checks(bundled.entity_checks, row, check_value).items():
                 if key == "@entity":
                     errors.setdefault("@entity", []).extend(value)
                 else:
