@@ -150,9 +150,16 @@ def test_certificate_found_by_sni_name(kong: httpx.Client) -> None:
     assert kong.get("/certificates/a.example").json()["id"] == certificate["id"]
     missing = kong.get("/certificates/b.example")
     assert missing.status_code == 404 and missing.json() == {"message": "SNI not found"}
-    created = kong.put("/certificates/new.example", json={"cert": CERT_B, "key": KEY_B})
+    nested = kong.get("/certificates/a.example/snis").json()["data"]
+    assert [sni["name"] for sni in nested] == ["a.example"]
+    assert kong.get("/certificates/b.example/snis").json() == {"message": "SNI not found"}
+    body = {"cert": CERT_B, "key": KEY_B, "snis": ["x.example"]}
+    created = kong.put("/certificates/new.example", json=body)
     assert created.status_code == 200, created.text
-    assert created.json()["snis"] == ["new.example"]
+    assert created.json()["snis"] == ["new.example", "x.example"]
+    # Without a list, a PUT clears the SNIs, the URL's name included (prepare_args).
+    replaced = kong.put("/certificates/new.example", json={"cert": CERT_B, "key": KEY_B})
+    assert replaced.json()["id"] == created.json()["id"] and replaced.json()["snis"] == []
 
 
 def test_nested_sni_endpoints_and_snis_follow_the_list(kong: httpx.Client) -> None:

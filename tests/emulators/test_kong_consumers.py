@@ -209,6 +209,17 @@ def test_credential_validation_messages(
     assert response.json()["fields"] == fields
 
 
+def test_acls_without_endpoint_key_need_a_uuid(kong: httpx.Client) -> None:
+    response = kong.get("/acls/admins")
+    assert response.status_code == 400
+    assert response.json() == {
+        "code": 1,
+        "name": "invalid primary key",
+        "message": "invalid primary key: '{id=\"expected a valid UUID\"}'",
+        "fields": {"id": "expected a valid UUID"},
+    }
+
+
 def test_credentials_of_an_unknown_consumer_are_not_found(kong: httpx.Client) -> None:
     assert kong.get("/consumers/nobody/key-auth").status_code == 404
     assert kong.post("/consumers/nobody/key-auth", json={}).status_code == 404

@@ -297,10 +297,22 @@ class KongAdminAPI:
     # -- nested entities -------------------------------------------------------------------
 
     def _parent(self, kind: str, segment: str) -> Row:
+        if kind == "certificates" and not is_uuid(segment):
+            return self._certificate_of_sni(segment)
         row = self.store.resolve(kind, segment)
         if row is None:
             raise e.not_found()
         return row
+
+    def _certificate_of_sni(self, name: str) -> Row:
+        """``prepare_params``: a certificate named by one of its SNIs, or "SNI not found"."""
+        sni = self.store.find_unique("snis", "name", name)
+        certificate = (
+            self.store.get("certificates", {"id": sni["certificate"]["id"]}) if sni else None
+        )
+        if certificate is None:
+            raise e.plain_error(404, "SNI not found")
+        return certificate
 
     async def nested_collection(
         self, request: Request, method: str, parent_kind: str, parent_key: str, kind: str, fk: str
@@ -387,11 +399,11 @@ class KongAdminAPI:
             names = body.get("snis")
             if isinstance(names, str):
                 names = [names]
-            if method == "PUT":
-                names = list(names or [])
-                if name not in names:
-                    names.append(name)
-            forced = {"snis": names} if names is not None else None
+            # prepare_args in kong/api/routes/certificates.lua: a PUT adds the URL's name
+            # to a given list; without a list the PUT clears them.
+            if method == "PUT" and isinstance(names, list) and name not in names:
+                names = [*names, name]
+            forced = {"snis": names} if isinstance(names, list) else None
         return await self.entity(request, method, "certificates", cert_id, forced=forced)
 
     # -- targets ---------------------------------------------------------------------------

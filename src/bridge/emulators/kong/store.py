@@ -111,7 +111,11 @@ class Store:
         if v.is_uuid(segment):
             return {"id": segment}
         schema = ENTITIES[kind]
-        key = schema.endpoint_key or "name"
+        if schema.endpoint_key is None:
+            # No endpoint key (acls, certificates): Kong selects by this "id" and fails.
+            errors = {"id": "expected a valid UUID"}
+            raise e.api_error(1, f"invalid primary key: '{lua_pretty(errors)}'", errors)
+        key = schema.endpoint_key
         spec = schema.fields[key]
         value = (v.normalize_target(segment) or segment) if kind == "targets" else segment
         _value, error = validate_value(spec, segment)
