@@ -4,12 +4,15 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math/rand"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -83,6 +86,20 @@ func retryable(status int) bool {
 	return false
 }
 
+// transient tells the transport errors a later attempt may not get (refused
+// or reset connections, timeouts, a connection closed mid-answer) from those
+// it would get again (an invalid header, a TLS certificate Kong's host does
+// not match).
+func transient(err error) bool {
+	var urlErr *url.Error
+	if errors.As(err, &urlErr) {
+		err = urlErr.Err // *url.Error is a net.Error itself, whatever its cause
+	}
+	var netErr net.Error
+	return errors.As(err, &netErr) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.EPIPE)
+}
+
 // adminClient speaks Kong's Admin API: JSON in and out, retries, typed errors.
 type adminClient struct {
 	base    string
@@ -121,6 +138,9 @@ func (c *adminClient) call(ctx context.Context, deadline time.Time, method, path
 		}
 		if ctxErr := ctx.Err(); ctxErr != nil {
 			return reply{}, fmt.Errorf("%s %s: %w", method, path, ctxErr)
+		}
+		if err != nil && !transient(err) {
+			return reply{}, fmt.Errorf("%s %s: %w", method, path, err)
 		}
 		remaining := time.Until(deadline)
 		if remaining <= 0 {
