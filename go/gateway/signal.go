@@ -30,8 +30,10 @@ func UnregisterOnSignal(r Registration, then func(os.Signal, error), signals ...
 	go func() {
 		select {
 		case sig := <-received:
-			signal.Stop(received)
+			// Still subscribed while unregistering: a repeated signal waits
+			// in the channel instead of killing the process halfway.
 			err := r.Unregister()
+			signal.Stop(received)
 			if then != nil {
 				then(sig, err)
 				return
