@@ -27,6 +27,8 @@ type ContextRegistration interface {
 	UnregisterContext(ctx context.Context) error
 }
 
+var _ ContextRegistration = (*KongGateway)(nil)
+
 // Option tunes a KongGateway.
 type Option func(*options)
 
