@@ -4,6 +4,10 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+# The Go package (go/) is tested and linted when Go is installed; its tests
+# start the Kong emulator with this Python.
+GO_TEST := cd go && KONG_BRIDGE_PYTHON=$(CURDIR)/$(BIN)/python go test -count=1 ./...
+HAS_GO  := command -v go >/dev/null 2>&1
 
 .PHONY: install test demo bench lint compose-up compose-down clean
 
@@ -17,6 +21,7 @@ $(STAMP): pyproject.toml
 
 test: $(STAMP)
 	$(BIN)/pytest -q
+	@if $(HAS_GO); then $(GO_TEST); else echo "go not found: skipping the Go package's tests"; fi
 
 demo: $(STAMP)
 	$(BIN)/kong-bridge demo
@@ -28,6 +33,11 @@ lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy
+	@if $(HAS_GO); then \
+	  unformatted="$$(gofmt -l go)"; \
+	  if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted"; exit 1; fi; \
+	  (cd go && go vet ./...); \
+	else echo "go not found: skipping gofmt and go vet"; fi
 
 compose-up:
 	docker compose -f compose/docker-compose.yml up -d
