@@ -15,9 +15,12 @@ from typing import Any
 from .actual import KongState
 from .kong import KongClient, KongClientError
 from .plan import Operation, Plan
+from .plugins_plan import record_extra
 
 Row = dict[str, Any]
 ACCEPT = {"create": (200, 201), "update": (200,), "delete": (204, 404)}
+# Nothing else depends on these: when one fails, the service's other steps still run.
+INDEPENDENT = frozenset({"plugins", "certificates"})
 
 
 @dataclass
@@ -57,6 +60,8 @@ def apply_service(kong: KongClient, name: str, ops: list[Operation]) -> ServiceO
             return outcome
         if reply.status not in ACCEPT[op.action]:
             outcome.error, outcome.clash = _describe_failure(op, reply.status, reply.message)
+            if op.kind in INDEPENDENT:
+                continue
             return outcome
         outcome.done.append((op, reply.body if isinstance(reply.body, dict) else None))
     return outcome
@@ -95,5 +100,7 @@ def record(state: KongState, outcome: ServiceOutcome) -> None:
                 owned.targets.pop(op.name, None)
             elif row is not None:
                 owned.targets[op.name] = row
+        else:
+            record_extra(owned, op, row)
     if owned.entity_count() == 0:
         state.services.pop(outcome.name, None)

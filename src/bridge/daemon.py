@@ -209,7 +209,7 @@ def lint_command(settings: BridgeSettings, out: TextIO = sys.stdout) -> int:
     problems = 0
     for seen in services:
         mapping = map_service(seen.snapshot, options)
-        for error in mapping.errors:
+        for error in mapping.problems:
             problems += 1
             print(f"error: {error}", file=out)
         for note in mapping.notes:

@@ -138,8 +138,8 @@ class Bridge:
         return wanted
 
     def _record_problems(self, name: str, mapping: ServiceMapping) -> None:
-        if mapping.errors:
-            problems = [str(error) for error in mapping.errors]
+        if mapping.problems:
+            problems = [str(error) for error in mapping.problems]
             if self.view.errors.get(name) != problems:
                 for problem in problems:
                     log.error(

@@ -1,0 +1,153 @@
+"""Plugins by convention, end to end: both emulators and ``kong-bridge run`` as processes."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from tests.bridge.conftest import Stack
+from tests.helpers import eventually
+
+OWNER = "managed-by:kong-bridge"
+BASE = ["kong.enable=true", "kong.paths=/web"]
+
+
+def plugins(stack: Stack, parent: str) -> dict[str, dict[str, Any]]:
+    response = stack.kong.get(f"{parent}/plugins")
+    if response.status_code != 200:
+        return {}
+    return {row["name"]: row for row in response.json()["data"]}
+
+
+def writes(stack: Stack) -> dict[str, int]:
+    counters = stack.kong.get("/_emulator/counters").json()["by_method_and_kind"]
+    return {k: v for k, v in counters.items() if not k.startswith(("GET", "HEAD", "OPTIONS"))}
+
+
+def errors(stack: Stack) -> list[str]:
+    return list(stack.ready()["services_in_error"].get("web", []))
+
+
+def test_plugins_appear_with_typed_config_and_our_tag(stack: Stack) -> None:
+    stack.register(
+        "web",
+        "web-1",
+        "10.0.0.1",
+        tags=[
+            *BASE,
+            "kong.plugin.rate-limiting.minute=100",
+            "kong.plugin.rate-limiting.fault_tolerant=false",
+            "kong.plugin.key-auth.key_names=apikey,x-api-key",
+            "kong.route.admin.paths=/admin",
+            "kong.route.admin.plugin.cors.origins=https://a.example",
+            "kong.route.admin.plugin.cors.max_age=60",
+        ],
+    )
+    stack.start()
+    on_service = eventually(
+        lambda: len(plugins(stack, "/services/web")) == 2 and plugins(stack, "/services/web"),
+        what="service plugins",
+    )
+    limit = on_service["rate-limiting"]
+    assert limit["config"]["minute"] == 100 and limit["config"]["fault_tolerant"] is False
+    assert limit["config"]["policy"] == "local"  # Kong's default, untouched
+    assert on_service["key-auth"]["config"]["key_names"] == ["apikey", "x-api-key"]
+    assert OWNER in limit["tags"] and "consul-service:web" in limit["tags"]
+    on_route = eventually(lambda: plugins(stack, "/routes/web-admin"), what="route plugin")
+    assert on_route["cors"]["config"]["origins"] == ["https://a.example"]
+    assert on_route["cors"]["config"]["max_age"] == 60
+    assert on_route["cors"]["route"]["id"] == stack.kong.get("/routes/web-admin").json()["id"]
+
+
+def test_a_changed_tag_patches_only_that_field(stack: Stack) -> None:
+    tags = [*BASE, "kong.plugin.rate-limiting.minute=100", "kong.plugin.rate-limiting.hour=1000"]
+    stack.register("web", "web-1", "10.0.0.1", tags=tags)
+    stack.start()
+    first = eventually(lambda: plugins(stack, "/services/web").get("rate-limiting"))
+    syncs = stack.metric("kong_bridge_syncs_total")
+    eventually(lambda: stack.metric("kong_bridge_syncs_total") > syncs + 1, what="resyncs")
+    stack.kong.delete("/_emulator/counters")
+    stack.register(
+        "web", "web-1", "10.0.0.1", tags=[*tags[:-1], "kong.plugin.rate-limiting.hour=2000"]
+    )
+    now = eventually(
+        lambda: (
+            (row := plugins(stack, "/services/web")["rate-limiting"])["config"]["hour"] == 2000
+            and row
+        )
+    )
+    assert now["id"] == first["id"] and now["config"]["minute"] == 100
+    syncs = stack.metric("kong_bridge_syncs_total")
+    eventually(lambda: stack.metric("kong_bridge_syncs_total") > syncs + 1, what="resyncs")
+    assert writes(stack) == {"PATCH plugins": 1}  # one write, and nothing after it
+
+
+def test_removing_tags_deletes_only_our_plugin(stack: Stack) -> None:
+    stack.register("web", "web-1", "10.0.0.1", tags=[*BASE, "kong.plugin.key-auth.enabled=true"])
+    stack.start()
+    eventually(lambda: "key-auth" in plugins(stack, "/services/web"))
+    hand = stack.kong.post("/services/web/plugins", json={"name": "cors"})
+    assert hand.status_code == 201, hand.text
+    stack.register("web", "web-1", "10.0.0.1", tags=BASE)
+    eventually(lambda: set(plugins(stack, "/services/web")) == {"cors"}, what="ours deleted")
+    syncs = stack.metric("kong_bridge_syncs_total")
+    eventually(lambda: stack.metric("kong_bridge_syncs_total") > syncs + 2, what="resyncs")
+    assert plugins(stack, "/services/web")["cors"]["id"] == hand.json()["id"]
+
+
+def test_a_hand_added_plugin_survives_while_ours_change(stack: Stack) -> None:
+    stack.register("web", "web-1", "10.0.0.1", tags=[*BASE, "kong.plugin.cors.max_age=10"])
+    stack.start()
+    eventually(lambda: "cors" in plugins(stack, "/services/web"))
+    hand = stack.kong.post("/services/web/plugins", json={"name": "key-auth"}).json()
+    for age in (20, 30):
+        stack.register("web", "web-1", "10.0.0.1", tags=[*BASE, f"kong.plugin.cors.max_age={age}"])
+        eventually(
+            lambda age=age: plugins(stack, "/services/web")["cors"]["config"]["max_age"] == age
+        )
+    assert plugins(stack, "/services/web")["key-auth"] == hand
+
+
+def test_a_bad_value_is_reported_and_nothing_else_is_affected(stack: Stack) -> None:
+    stack.register(
+        "web",
+        "web-1",
+        "10.0.0.1",
+        tags=[
+            *BASE,
+            "kong.plugin.rate-limiting.minute=many",
+            "kong.plugin.cors.max_age=10",
+            "kong.route.admin.paths=/admin",
+        ],
+    )
+    stack.start()
+    eventually(lambda: stack.targets("web.service.consul") == {"10.0.0.1:8080"})
+    eventually(lambda: "web-admin" in stack.names("routes"))
+    eventually(lambda: "cors" in plugins(stack, "/services/web"), what="the good plugin")
+    problems = eventually(lambda: errors(stack), what="reported")
+    assert "kong.plugin.rate-limiting.minute='many'" in problems[0]
+    assert "rate-limiting" not in plugins(stack, "/services/web")
+
+
+def test_a_config_only_kong_rejects_is_reported_with_its_field(stack: Stack) -> None:
+    meta = {"kong_plugins": json.dumps([{"name": "not-installed", "config": {"a": 1}}])}
+    stack.register("web", "web-1", "10.0.0.1", tags=BASE, meta=meta)
+    stack.register("api", "api-1", "10.0.0.2", tags=["kong.enable=true"])
+    stack.start()
+    eventually(lambda: stack.targets("web.service.consul") == {"10.0.0.1:8080"})
+    problems = eventually(lambda: errors(stack), what="Kong's 400 reported")
+    assert "not-installed" in problems[0] and "400" in problems[0]
+    assert "web" in stack.names("routes") and "api" in stack.names("services")
+
+
+def test_meta_plugins_merge_with_tags_meta_winning(stack: Stack) -> None:
+    meta = {
+        "kong_plugins": json.dumps(
+            [{"name": "rate-limiting", "config": {"minute": 5, "policy": "local"}}]
+        )
+    }
+    tags = [*BASE, "kong.plugin.rate-limiting.minute=100", "kong.plugin.rate-limiting.hour=500"]
+    stack.register("web", "web-1", "10.0.0.1", tags=tags, meta=meta)
+    stack.start()
+    row = eventually(lambda: plugins(stack, "/services/web").get("rate-limiting"))
+    assert row["config"]["minute"] == 5 and row["config"]["hour"] == 500
