@@ -119,10 +119,10 @@ def map_extras(
     ``broken`` are the (route, plugin) pairs whose keys did not parse: left as they are.
     """
     out = Extras()
-    for route, name in broken:
-        out.kept.add(
-            (routes.get(route, route), name) if (route, name) != EVERY_PLUGIN else EVERY_PLUGIN
-        )
+    for route, name in broken - {EVERY_PLUGIN}:
+        out.kept.add((routes.get(route, route) if route else "", name))
+    if EVERY_PLUGIN in broken:
+        out.kept.add(EVERY_PLUGIN)
     plugin_values: dict[tuple[str, str], dict[tuple[str, ...], Any]] = {}
     enabled: dict[tuple[str, str], bool] = {}
     meta_text = None

@@ -109,24 +109,24 @@ def test_a_hand_added_plugin_survives_while_ours_change(stack: Stack) -> None:
 
 
 def test_a_bad_value_is_reported_and_nothing_else_is_affected(stack: Stack) -> None:
-    stack.register(
-        "web",
-        "web-1",
-        "10.0.0.1",
-        tags=[
-            *BASE,
-            "kong.plugin.rate-limiting.minute=many",
-            "kong.plugin.cors.max_age=10",
-            "kong.route.admin.paths=/admin",
-        ],
-    )
+    good = [*BASE, "kong.plugin.rate-limiting.minute=10", "kong.plugin.cors.max_age=10"]
+    stack.register("web", "web-1", "10.0.0.1", tags=good)
     stack.start()
-    eventually(lambda: stack.targets("web.service.consul") == {"10.0.0.1:8080"})
-    eventually(lambda: "web-admin" in stack.names("routes"))
-    eventually(lambda: "cors" in plugins(stack, "/services/web"), what="the good plugin")
+    before = eventually(lambda: plugins(stack, "/services/web").get("rate-limiting"))
+    bad = [
+        *BASE,
+        "kong.plugin.rate-limiting.minute=many",
+        "kong.plugin.cors.max_age=20",
+        "kong.route.admin.paths=/admin",
+    ]
+    stack.register("web", "web-1", "10.0.0.1", tags=bad)
+    stack.register("web", "web-2", "10.0.0.2", tags=bad)
+    eventually(lambda: len(stack.targets("web.service.consul")) == 2, what="targets sync")
+    eventually(lambda: "web-admin" in stack.names("routes"), what="routes sync")
+    eventually(lambda: plugins(stack, "/services/web")["cors"]["config"]["max_age"] == 20)
     problems = eventually(lambda: errors(stack), what="reported")
-    assert "kong.plugin.rate-limiting.minute='many'" in problems[0]
-    assert "rate-limiting" not in plugins(stack, "/services/web")
+    assert "kong.plugin.rate-limiting.minute='many': expected a number" in problems[0]
+    assert plugins(stack, "/services/web")["rate-limiting"] == before  # left as it was
 
 
 def test_a_config_only_kong_rejects_is_reported_with_its_field(stack: Stack) -> None:
