@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from typing import Any
+
+import httpx
 
 from tests.bridge.conftest import Stack
 from tests.helpers import eventually
@@ -151,3 +155,41 @@ def test_meta_plugins_merge_with_tags_meta_winning(stack: Stack) -> None:
     stack.start()
     row = eventually(lambda: plugins(stack, "/services/web").get("rate-limiting"))
     assert row["config"]["minute"] == 5 and row["config"]["hour"] == 500
+
+
+def test_db_less_kong_gets_our_plugins_in_its_config(consul_url: str) -> None:
+    from bridge.emulators.kong import KongEmulator
+
+    consul = httpx.Client(base_url=consul_url)
+    consul.post("/_emulator/reset").raise_for_status()
+    with KongEmulator(db_less=True) as kong_server:
+        kong = httpx.Client(base_url=kong_server.url)
+        stack = Stack(kong, consul, consul, {})
+        env = {"CONSUL_HTTP_ADDR": consul_url, "KONG_ADMIN_URL": kong_server.url, "PATH": ""}
+
+        def cli(*args: str) -> subprocess.CompletedProcess[str]:
+            return subprocess.run(
+                [sys.executable, "-m", "bridge", *args],
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=60,
+                check=False,
+            )
+
+        tags = [*BASE, "kong.plugin.rate-limiting.minute=100", "kong.route.admin.paths=/admin"]
+        tags.append("kong.route.admin.plugin.cors.origins=https://a.example")
+        stack.register("web", "web-1", "10.0.0.1", tags=tags)
+        first = cli("sync", "--once")
+        assert first.returncode == 0, first.stdout + first.stderr
+        limit = plugins(stack, "/services/web")["rate-limiting"]
+        assert limit["config"]["minute"] == 100 and OWNER in limit["tags"]
+        assert plugins(stack, "/routes/web-admin")["cors"]["config"]["origins"] == [
+            "https://a.example"
+        ]
+        planned = cli("plan")
+        assert planned.returncode == 0 and "no changes" in planned.stdout, planned.stdout
+        stack.register("web", "web-1", "10.0.0.1", tags=[*tags[:2], *tags[3:]])
+        assert cli("sync", "--once").returncode == 0
+        assert set(plugins(stack, "/services/web")) == set()
+        assert "cors" in plugins(stack, "/routes/web-admin")
