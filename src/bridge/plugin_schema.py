@@ -55,7 +55,11 @@ def parse_typed(spec: Field, raw: str) -> Any:
     value = _convert(spec, raw)
     _normalised, error = validate_value(spec, value)
     if error:
-        raise ValueProblem(_error_text(error))
+        message = _error_text(error)
+        # Kong's messages read "expected a number", "value should be between 0 and 255"...
+        if message.startswith("expected "):
+            raise ValueProblem(message.removeprefix("expected "))
+        raise ValueProblem(f"a value Kong accepts ({message})")
     return value
 
 

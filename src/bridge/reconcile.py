@@ -21,6 +21,7 @@ from .apply import apply_plan, record
 from .dbless import post_config, read_config, render
 from .desired import ServiceState
 from .kong import KongClient, KongClientError
+from .kv_watch import KvSeen
 from .mapping import MappingOptions, ServiceMapping, map_service
 from .metrics import Metrics
 from .plan import Operation, Plan, diff
@@ -81,11 +82,17 @@ class Bridge:
         self.retry_at: dict[str, float] = {}
         self.failures: dict[str, int] = {}
         self.view = BridgeView()
+        self.kv: dict[str, str | None] = {}  # Consul KV values the convention names
+        self.kv_keys: dict[str, set[str]] = {}  # service -> the KV keys it reads
+        self.on_kv_keys: Callable[[set[str]], None] | None = None  # the daemon's KV watcher
 
     # -- events ----------------------------------------------------------------------------
 
-    def handle(self, event: CatalogSeen | ServiceSeen | WatchFailed) -> set[str]:
+    def handle(self, event: CatalogSeen | ServiceSeen | WatchFailed | KvSeen) -> set[str]:
         """Fold one watcher event into the bridge's view; returns the services to revisit."""
+        if isinstance(event, KvSeen):
+            self.kv[event.key] = event.value
+            return {name for name, keys in self.kv_keys.items() if event.key in keys}
         if isinstance(event, WatchFailed):
             self.metrics.watch_errors += 1
             self.view.consul_ok = False
@@ -124,7 +131,8 @@ class Bridge:
                 snapshot = self.snapshots.get(name)
                 if snapshot is None:
                     continue  # its first read has not arrived: touch nothing yet
-                mapping = map_service(snapshot, self.options)
+                mapping = map_service(snapshot, self.options, self.kv)
+                self._note_kv_keys(name, mapping.kv_keys)
                 self.mappings[name] = mapping
                 self._record_problems(name, mapping)
                 if mapping.skipped:
@@ -134,8 +142,20 @@ class Bridge:
                 self.mappings.pop(name, None)
                 self.view.errors.pop(name, None)
                 self.snapshots.pop(name, None)
+                self._note_kv_keys(name, set())
                 wanted[name] = None
         return wanted
+
+    def _note_kv_keys(self, name: str, keys: set[str]) -> None:
+        """Track which KV keys each service reads; the KV watcher follows their union."""
+        before = set().union(*self.kv_keys.values())
+        if keys:
+            self.kv_keys[name] = keys
+        else:
+            self.kv_keys.pop(name, None)
+        after = set().union(*self.kv_keys.values())
+        if after != before and self.on_kv_keys is not None:
+            self.on_kv_keys(after)
 
     def _record_problems(self, name: str, mapping: ServiceMapping) -> None:
         if mapping.problems:
@@ -317,7 +337,7 @@ class Bridge:
 
     def run(
         self,
-        events: queue.Queue[CatalogSeen | ServiceSeen | WatchFailed],
+        events: queue.Queue[CatalogSeen | ServiceSeen | WatchFailed | KvSeen],
         stop: threading.Event,
         *,
         debounce: float = 0.2,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from typing import Any
@@ -193,3 +194,31 @@ def test_db_less_kong_gets_our_plugins_in_its_config(consul_url: str) -> None:
         assert cli("sync", "--once").returncode == 0
         assert set(plugins(stack, "/services/web")) == set()
         assert "cors" in plugins(stack, "/routes/web-admin")
+
+
+def test_lint_knows_the_plugin_health_check_and_tls_keys(stack: Stack) -> None:
+    tags = [
+        *BASE,
+        "kong.plugin.rate-limiting.minute=100",
+        "kong.plugin.rate-limiting.policy=sometimes",
+        "kong.plugin.no-such-plugin.x=1",
+        "kong.upstream.healthchecks.active.http_path=/health",
+        "kong.upstream.healthchecks.active.nope=1",
+        "kong.tls.certificate=certs/plain",
+    ]
+    stack.register("web", "web-1", "10.0.0.1", tags=tags)
+    linted = subprocess.run(
+        [sys.executable, "-m", "bridge", "lint"],
+        env={**os.environ, **stack.env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert linted.returncode != 0
+    lines = [line for line in linted.stdout.splitlines() if line.startswith("error:")]
+    assert len(lines) == 4, linted.stdout
+    assert "kong.plugin.rate-limiting.policy='sometimes': expected one of" in linted.stdout
+    assert "kong.plugin.no-such-plugin.x='1': expected a plugin bundled with Kong" in linted.stdout
+    assert "active.nope='1': expected a known field at active" in linted.stdout
+    assert "kong.tls.certificate='certs/plain': expected kv:<Consul KV key>" in linted.stdout
