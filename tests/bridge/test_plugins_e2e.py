@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 
 from tests.bridge.conftest import Stack
+from tests.emulators.kong_pem import CERT_A, KEY_A
 from tests.helpers import eventually
 
 OWNER = "managed-by:kong-bridge"
@@ -180,9 +181,13 @@ def test_db_less_kong_gets_our_plugins_in_its_config(consul_url: str) -> None:
 
         tags = [*BASE, "kong.plugin.rate-limiting.minute=100", "kong.route.admin.paths=/admin"]
         tags.append("kong.route.admin.plugin.cors.origins=https://a.example")
+        tags += ["kong.hosts=api.example.com", "kong.tls.certificate=kv:certs/api"]
+        consul.put("/v1/kv/certs/api", content=f"{CERT_A}\n{KEY_A}".encode()).raise_for_status()
         stack.register("web", "web-1", "10.0.0.1", tags=tags)
         first = cli("sync", "--once")
         assert first.returncode == 0, first.stdout + first.stderr
+        (certificate,) = kong.get("/certificates", params={"tags": OWNER}).json()["data"]
+        assert certificate["snis"] == ["api.example.com"]
         limit = plugins(stack, "/services/web")["rate-limiting"]
         assert limit["config"]["minute"] == 100 and OWNER in limit["tags"]
         assert plugins(stack, "/routes/web-admin")["cors"]["config"]["origins"] == [
@@ -194,6 +199,7 @@ def test_db_less_kong_gets_our_plugins_in_its_config(consul_url: str) -> None:
         assert cli("sync", "--once").returncode == 0
         assert set(plugins(stack, "/services/web")) == set()
         assert "cors" in plugins(stack, "/routes/web-admin")
+        assert kong.get("/snis/api.example.com").status_code == 200
 
 
 def test_lint_knows_the_plugin_health_check_and_tls_keys(stack: Stack) -> None:
