@@ -10,12 +10,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from bridge.actual import OwnedService
 from bridge.convention import ValueProblem
 from bridge.kong.schema.fields import Field
 from bridge.mapping import MappingOptions, map_service
 from bridge.plugin_schema import (
     changed_tree,
     deep_merge,
+    defaults_tree,
     field_at,
     healthchecks_field,
     parse_typed,
@@ -24,6 +26,7 @@ from bridge.plugin_schema import (
 )
 from bridge.plugins_convention import KvRef, classify, parse_meta_plugins
 from bridge.plugins_mapping import certificate_pem, resolve, split_pem
+from bridge.plugins_plan import plugin_operations
 from bridge.snapshot import Instance, ServiceSnapshot
 
 RATE = plugin_config_field("rate-limiting")
@@ -177,3 +180,26 @@ def test_certificates_come_from_one_key_or_two() -> None:
     assert certificate_pem(ref, split) == (cert + "\n", key + "\n")
     with pytest.raises(ValueProblem, match="or certs/a/cert"):
         certificate_pem(ref, {"certs/a": None, "certs/a/cert": cert, "certs/a/key": None})
+
+
+def test_the_plan_patches_only_changed_config_fields_and_never_unowned_plugins() -> None:
+    state = mapped("kong.plugin.rate-limiting.minute=100", "kong.plugin.rate-limiting.hour=2000")
+    kong_row = {
+        "id": "p1",
+        "name": "rate-limiting",
+        "enabled": True,
+        "tags": ["managed-by:kong-bridge", "consul-service:web"],
+        "config": {**defaults_tree(RATE), "minute": 100, "hour": 1000},
+    }
+    owned = OwnedService(
+        service={"id": "s1", "name": "web"},
+        plugins={("", "rate-limiting"): kong_row, ("", "old"): {**kong_row, "id": "p2"}},
+    )
+    ops = plugin_operations("web", state.state, owned)
+    assert [(op.action, op.name, op.changes) for op in ops] == [
+        ("update", "rate-limiting", ("config.hour",)),
+        ("delete", "old", ()),
+    ]
+    assert ops[0].call.body == {"config": {"hour": 2000}}
+    kong_row["config"]["hour"] = 2000
+    assert [op.action for op in plugin_operations("web", state.state, owned)] == ["delete"]

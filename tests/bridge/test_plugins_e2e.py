@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from typing import Any
 
 import httpx
 
-from tests.bridge.conftest import Stack
+from tests.bridge.conftest import Stack, run_cli
 from tests.emulators.kong_pem import CERT_A, KEY_A
 from tests.helpers import eventually
 
@@ -170,14 +168,7 @@ def test_db_less_kong_gets_our_plugins_in_its_config(consul_url: str) -> None:
         env = {"CONSUL_HTTP_ADDR": consul_url, "KONG_ADMIN_URL": kong_server.url, "PATH": ""}
 
         def cli(*args: str) -> subprocess.CompletedProcess[str]:
-            return subprocess.run(
-                [sys.executable, "-m", "bridge", *args],
-                env=env,
-                capture_output=True,
-                text=True,
-                timeout=60,
-                check=False,
-            )
+            return run_cli(env, *args)
 
         tags = [*BASE, "kong.plugin.rate-limiting.minute=100", "kong.route.admin.paths=/admin"]
         tags.append("kong.route.admin.plugin.cors.origins=https://a.example")
@@ -213,14 +204,7 @@ def test_lint_knows_the_plugin_health_check_and_tls_keys(stack: Stack) -> None:
         "kong.tls.certificate=certs/plain",
     ]
     stack.register("web", "web-1", "10.0.0.1", tags=tags)
-    linted = subprocess.run(
-        [sys.executable, "-m", "bridge", "lint"],
-        env={**os.environ, **stack.env},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    linted = run_cli(stack.env, "lint")
     assert linted.returncode != 0
     lines = [line for line in linted.stdout.splitlines() if line.startswith("error:")]
     assert len(lines) == 4, linted.stdout
