@@ -9,7 +9,9 @@ dumped from Kong's sources (``bridge.kong.schema``).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
+from functools import lru_cache
 from typing import Any
 
 from .convention import ValueProblem, parse_bool
@@ -151,6 +153,17 @@ def validate_plugin(name: str, config: Tree, protocols: list[str] | None = None)
     Runs the field checks and the plugin's entity checks (``at_least_one_of``,
     conditionals...) as Kong's ``Entity.new`` does, with Kong's messages.
     """
+    text = json.dumps(config, sort_keys=True)
+    return list(_validate(name, text, tuple(protocols) if protocols is not None else None))
+
+
+@lru_cache(maxsize=4096)
+def _validate(name: str, config_json: str, protocols: tuple[str, ...] | None) -> tuple[str, ...]:
+    """Cached by value: every resync maps every service, and configs rarely change."""
+    return tuple(_validate_uncached(name, json.loads(config_json), protocols))
+
+
+def _validate_uncached(name: str, config: Tree, protocols: tuple[str, ...] | None) -> list[str]:
     spec = bundled().get(name)
     config_field = spec.fields.get("config") if spec is not None else None
     if spec is None or config_field is None:
@@ -162,7 +175,7 @@ def validate_plugin(name: str, config: Tree, protocols: list[str] | None = None)
     row: Tree = {"config": value}
     protocols_field = spec.fields.get("protocols")
     if protocols is not None:
-        row["protocols"] = protocols
+        row["protocols"] = list(protocols)
     elif protocols_field is not None:
         row["protocols"] = protocols_field.default_value()
     entity_errors = run_entity_checks(spec.entity_checks, row, check_value)

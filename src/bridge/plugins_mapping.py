@@ -17,6 +17,7 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from .convention import ConventionError, ValueProblem
@@ -176,7 +177,13 @@ def _healthchecks(
             out.problems.append(ConventionError(service, key, str(value), str(problem)))
             return None
     # The whole tree, Kong's defaults under ours: a removed key goes back to its default.
-    return deep_merge(defaults_tree(healthchecks_field()), nest(resolved))
+    return deep_merge(json.loads(_healthchecks_defaults()), nest(resolved))
+
+
+@lru_cache(maxsize=1)
+def _healthchecks_defaults() -> str:
+    """Kong's default ``healthchecks`` tree, as JSON (each caller gets its own copy)."""
+    return json.dumps(defaults_tree(healthchecks_field()))
 
 
 @dataclass(frozen=True)

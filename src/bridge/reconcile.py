@@ -148,14 +148,14 @@ class Bridge:
 
     def _note_kv_keys(self, name: str, keys: set[str]) -> None:
         """Track which KV keys each service reads; the KV watcher follows their union."""
-        before = set().union(*self.kv_keys.values())
+        if keys == self.kv_keys.get(name, set()):
+            return  # the common case, kept O(1) for large catalogs
         if keys:
             self.kv_keys[name] = keys
         else:
             self.kv_keys.pop(name, None)
-        after = set().union(*self.kv_keys.values())
-        if after != before and self.on_kv_keys is not None:
-            self.on_kv_keys(after)
+        if self.on_kv_keys is not None:
+            self.on_kv_keys(set().union(*self.kv_keys.values()))
 
     def _record_problems(self, name: str, mapping: ServiceMapping) -> None:
         if mapping.problems:
