@@ -36,7 +36,8 @@ PLUGIN = "plugin"  # destination: ("plugin", route or "", plugin, *config path)
 ENABLED = "@enabled"  # the plugin's own ``enabled`` flag, not a config field
 HEALTHCHECKS = "healthchecks"  # destination: ("healthchecks", *path)
 TLS = "tls"  # destination: ("tls", "certificate")
-META_PLUGINS = "meta_plugins"  # destination: ("meta_plugins",)
+# destination: ("meta.plugins",); a dot, so that no tag (split on dots) can reach it
+META_PLUGINS = "meta.plugins"
 GROUPS = frozenset({PLUGIN, HEALTHCHECKS, TLS, META_PLUGINS})
 META_KEYS = {"plugins": [META_PLUGINS], "tls_certificate": [TLS, "certificate"]}
 META_PLUGIN_KEYS = frozenset({"name", "config", "enabled", "protocols", "route"})

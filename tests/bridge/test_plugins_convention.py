@@ -95,6 +95,27 @@ def test_unknown_plugins_and_fields_are_named() -> None:
         parse_typed(field_at(RATE, ("redis",)), "x")
 
 
+@given(
+    st.lists(
+        st.text(alphabet="abcdefghijklmnopqrstuvwxyz._-0123456789", max_size=12),
+        min_size=1,
+        max_size=6,
+    ),
+    st.text(max_size=30),
+)
+def test_any_key_is_classified_or_explained(parts: list[str], raw: str) -> None:
+    found = classify(parts)
+    if isinstance(found, tuple):
+        with contextlib.suppress(ValueProblem):
+            found[1](raw)
+    else:
+        assert found is None or found
+
+
+def test_service_meta_plugins_cannot_come_from_a_tag() -> None:
+    assert classify(["meta", "plugins"]) is None and classify(["meta.plugins"]) is not None
+
+
 @given(JSONISH)
 def test_meta_plugins_parse_or_say_what_was_expected(value: Any) -> None:
     try:
