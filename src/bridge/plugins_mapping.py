@@ -102,7 +102,15 @@ def resolve(value: Any, kv: KvValues, parse: Any) -> Any:
         return parse(text)
     except ValueProblem as problem:
         # The message names the key, never the value: it may be a secret.
-        raise ValueProblem(f"{problem} in Consul KV key {value.key}") from None
+        raise ValueProblem(f"{redact(str(problem), [text])} in Consul KV key {value.key}") from None
+
+
+def redact(message: str, secrets: list[str]) -> str:
+    """``message`` without the values read from Consul KV (Kong may echo a value it rejects)."""
+    for secret in sorted(secrets, key=len, reverse=True):
+        if secret.strip():
+            message = message.replace(secret, "<from Consul KV>")
+    return message
 
 
 def map_extras(
@@ -186,6 +194,10 @@ def _healthchecks_defaults() -> str:
     return json.dumps(defaults_tree(healthchecks_field()))
 
 
+def _kv_text(value: Any, kv: KvValues) -> str | None:
+    return kv.get(value.key) if isinstance(value, KvRef) else None
+
+
 @dataclass(frozen=True)
 class PluginGiven:
     """What tags (config paths, ``enabled``) and Service Meta say about one plugin."""
@@ -237,9 +249,9 @@ def _plugin(
     protocols = meta.get("protocols") if meta is not None else None
     problems = validate_plugin(name, config, protocols)
     if problems:
-        out.problems.append(
-            ConventionError(service, key, "", "a config Kong accepts: " + "; ".join(problems))
-        )
+        secrets = [text for ref in given.values.values() if (text := _kv_text(ref, kv))]
+        expected = redact("a config Kong accepts: " + "; ".join(problems), secrets)
+        out.problems.append(ConventionError(service, key, "", expected))
         out.kept.add(scope)
         return
     out.plugins.append(

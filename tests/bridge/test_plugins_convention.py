@@ -224,3 +224,20 @@ def test_the_plan_patches_only_changed_config_fields_and_never_unowned_plugins()
     assert ops[0].call.body == {"config": {"hour": 2000}}
     kong_row["config"]["hour"] = 2000
     assert [op.action for op in plugin_operations("web", state.state, owned)] == ["delete"]
+
+
+def test_a_kv_value_kong_would_reject_is_reported_without_it() -> None:
+    result = mapped(
+        "kong.plugin.rate-limiting.minute=1",
+        "kong.plugin.rate-limiting.policy=kv:settings/policy",
+        kv={"settings/policy": "hunter2-policy"},
+    )
+    assert result.problems and "settings/policy" in str(result.problems[0])
+    assert "hunter2" not in str(result.problems) + repr(result)
+    header = mapped(
+        "kong.plugin.rate-limiting.minute=1",
+        "kong.plugin.rate-limiting.limit_by=header",
+        "kong.plugin.rate-limiting.header_name=kv:settings/header",
+        kv={"settings/header": "bad header hunter2"},
+    )
+    assert header.problems and "hunter2" not in str(header.problems)
