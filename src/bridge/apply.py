@@ -59,7 +59,8 @@ def apply_service(kong: KongClient, name: str, ops: list[Operation]) -> ServiceO
             outcome.error = f"{op} failed: {exc}"
             return outcome
         if reply.status not in ACCEPT[op.action]:
-            outcome.error, outcome.clash = _describe_failure(op, reply.status, reply.message)
+            message = op.redacted(reply.message)
+            outcome.error, outcome.clash = _describe_failure(op, reply.status, message)
             if op.kind in INDEPENDENT:
                 continue
             return outcome

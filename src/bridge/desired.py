@@ -140,6 +140,7 @@ class PluginSpec:
     enabled: bool | None = None
     protocols: tuple[str, ...] | None = None
     tags: tuple[str, ...] = ()
+    secrets: tuple[str, ...] = ()  # the config's values read from Consul KV (never reported)
 
     @property
     def key(self) -> tuple[str, str]:

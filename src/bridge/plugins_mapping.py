@@ -22,6 +22,7 @@ from typing import Any
 
 from .convention import ConventionError, ValueProblem
 from .desired import CertificateSpec, PluginSpec
+from .operation import redact
 from .plugin_schema import (
     deep_merge,
     defaults_tree,
@@ -103,14 +104,6 @@ def resolve(value: Any, kv: KvValues, parse: Any) -> Any:
     except ValueProblem as problem:
         # The message names the key, never the value: it may be a secret.
         raise ValueProblem(f"{redact(str(problem), [text])} in Consul KV key {value.key}") from None
-
-
-def redact(message: str, secrets: list[str]) -> str:
-    """``message`` without the values read from Consul KV (Kong may echo a value it rejects)."""
-    for secret in sorted(secrets, key=len, reverse=True):
-        if secret.strip():
-            message = message.replace(secret, "<from Consul KV>")
-    return message
 
 
 def map_extras(
@@ -247,9 +240,9 @@ def _plugin(
         config = deep_merge(config, meta.get("config") or {})
         enabled = meta.get("enabled", enabled)
     protocols = meta.get("protocols") if meta is not None else None
+    secrets = [text for ref in given.values.values() if (text := _kv_text(ref, kv))]
     problems = validate_plugin(name, config, protocols)
     if problems:
-        secrets = [text for ref in given.values.values() if (text := _kv_text(ref, kv))]
         expected = redact("a config Kong accepts: " + "; ".join(problems), secrets)
         out.problems.append(ConventionError(service, key, "", expected))
         out.kept.add(scope)
@@ -262,6 +255,7 @@ def _plugin(
             enabled=enabled,
             protocols=tuple(protocols) if isinstance(protocols, list) else None,
             tags=tags,
+            secrets=tuple(secrets),
         )
     )
 

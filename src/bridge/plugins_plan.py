@@ -71,13 +71,13 @@ def plugin_operations(
         if row is None:
             parent = f"/routes/{seg(spec.route)}" if spec.route else f"/services/{seg(service)}"
             call = Call("POST", f"{parent}/plugins", spec.body())
-            ops.append(Operation(service, "plugins", "create", name, call))
+            ops.append(Operation(service, "plugins", "create", name, call, secrets=spec.secrets))
             continue
         changes = plugin_changes(spec, row)
         if changes:
             call = Call("PATCH", f"/plugins/{row['id']}", changes)
             paths = tuple(_change_paths(changes))
-            ops.append(Operation(service, "plugins", "update", name, call, paths))
+            ops.append(Operation(service, "plugins", "update", name, call, paths, spec.secrets))
     for key, row in sorted(actual.plugins.items()):
         if key in wanted or key in kept or EVERY_PLUGIN in kept:
             continue
@@ -105,17 +105,15 @@ def certificate_operations(
     row = actual.certificate
     name = f"for {service}"
     if spec is not None and row is None:
-        return [
-            Operation(
-                service, "certificates", "create", name, Call("POST", "/certificates", spec.body())
-            )
-        ]
+        call = Call("POST", "/certificates", spec.body())
+        return [Operation(service, "certificates", "create", name, call, secrets=(spec.key,))]
     if spec is not None and row is not None:
         changes = certificate_changes(spec, row)
         if not changes:
             return []
         call = Call("PATCH", f"/certificates/{row['id']}", changes)
-        return [Operation(service, "certificates", "update", name, call, tuple(sorted(changes)))]
+        paths = tuple(sorted(changes))
+        return [Operation(service, "certificates", "update", name, call, paths, (spec.key,))]
     if row is not None and not (desired is not None and desired.keep_certificate):
         call = Call("DELETE", f"/certificates/{row['id']}")
         return [Operation(service, "certificates", "delete", name, call)]

@@ -241,3 +241,16 @@ def test_a_kv_value_kong_would_reject_is_reported_without_it() -> None:
         kv={"settings/header": "bad header hunter2"},
     )
     assert header.problems and "hunter2" not in str(header.problems)
+
+
+def test_kong_answers_about_our_plugin_are_reported_without_kv_values() -> None:
+    result = mapped(
+        "kong.plugin.rate-limiting.minute=1",
+        "kong.plugin.rate-limiting.redis.password=kv:secrets/redis",
+        kv={"secrets/redis": "hunter2"},
+    )
+    (op,) = plugin_operations("web", result.state, OwnedService(service={"id": "s1"}))
+    assert op.call.body is not None and op.call.body["config"]["redis"]["password"] == "hunter2"
+    said = op.redacted("schema violation (config.redis.password: invalid value: hunter2)")
+    assert "hunter2" not in said and "config.redis.password" in said
+    assert "hunter2" not in repr(op)
