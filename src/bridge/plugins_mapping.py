@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import lru_cache, partial
 from typing import Any
 
 from .convention import ConventionError, ValueProblem
@@ -90,7 +90,7 @@ def kv_keys(extras: tuple[tuple[tuple[str, ...], Any], ...]) -> set[str]:
     return keys
 
 
-def resolve(value: Any, kv: KvValues, parse: Any) -> Any:
+def resolve(value: Any, kv: KvValues, parse: Callable[[str], Any]) -> Any:
     """A KV reference replaced by the value it names, parsed like a tag; others unchanged."""
     if not isinstance(value, KvRef):
         return thaw(value)
@@ -170,7 +170,7 @@ def _healthchecks(
         spec = field_at(healthchecks_field(), path)
         key = f"{prefix}.upstream.healthchecks.{'.'.join(path)}"
         try:
-            resolved[path] = resolve(value, kv, lambda text, spec=spec: parse_typed(spec, text))
+            resolved[path] = resolve(value, kv, partial(parse_typed, spec))
         except Pending:
             out.notes.append(f"{key}: waiting for Consul KV")
             return None
@@ -222,9 +222,10 @@ def _plugin(
     config_field = plugin_config_field(name)
     resolved: dict[tuple[str, ...], Any] = {}
     for path, value in given.values.items():
-        spec = field_at(config_field, path) if config_field is not None else None
+        # Tags name only plugins whose schema is known (classify saw to it).
+        assert config_field is not None
         try:
-            resolved[path] = resolve(value, kv, lambda text, spec=spec: parse_typed(spec, text))
+            resolved[path] = resolve(value, kv, partial(parse_typed, field_at(config_field, path)))
         except Pending:
             out.notes.append(f"{key}: waiting for Consul KV")
             out.kept.add(scope)
