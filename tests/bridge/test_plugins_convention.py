@@ -254,3 +254,19 @@ def test_kong_answers_about_our_plugin_are_reported_without_kv_values() -> None:
     said = op.redacted("schema violation (config.redis.password: invalid value: hunter2)")
     assert "hunter2" not in said and "config.redis.password" in said
     assert "hunter2" not in repr(op)
+
+
+def test_certificate_snis_are_the_route_hosts_and_meta_names_the_key_too() -> None:
+    pem = "-----BEGIN CERTIFICATE-----\nA\n-----END CERTIFICATE-----\n"
+    pem += "-----BEGIN EC PRIVATE KEY-----\nB\n-----END EC PRIVATE KEY-----\n"
+    result = mapped(
+        "kong.hosts=api.example.com:8443",
+        "kong.route.admin.hosts=*.admin.example.com,api.example.com",
+        meta={"kong_tls_certificate": "kv:certs/api"},
+        kv={"certs/api": pem},
+    )
+    certificate = result.state.certificate
+    assert certificate.snis == ("*.admin.example.com", "api.example.com")
+    assert "EC PRIVATE KEY" in certificate.key and "B" not in repr(certificate)
+    no_hosts = mapped("kong.tls.certificate=kv:certs/api", kv={"certs/api": pem})
+    assert "route hosts" in str(no_hosts.problems[0]) and no_hosts.state.keep_certificate
