@@ -125,7 +125,7 @@ def run_daemon(settings: BridgeSettings, stop: threading.Event | None = None) ->
             stop,
             debounce=settings.debounce_seconds,
             resync=settings.resync_seconds,
-            watch_count=lambda: watcher.catalog.watch_count,
+            watch_count=lambda: watcher.catalog.watch_count + kv_watcher.count,
         )
     finally:
         watcher.stop()

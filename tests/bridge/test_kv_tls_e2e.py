@@ -79,6 +79,7 @@ def test_an_https_service_gets_its_certificate_and_a_rotation_reaches_kong(stack
     eventually(lambda: stack.metric("kong_bridge_syncs_total") > syncs + 2, what="resyncs")
     kv_reads = stack.consul.get("/_emulator/counters").json()["by_method_and_kind"]
     assert kv_reads.get("GET kv", 0) == 0  # blocking queries held open, not polling
+    assert stack.metric("kong_bridge_consul_watches") >= 2 + 3  # catalog, web, 3 KV keys
     put_kv(stack, "certs/api.example.com", f"{CERT_B}\n{KEY_B}\n")
     eventually(
         lambda: owned_certificates(stack)[0]["cert"].strip() == CERT_B.strip(), what="rotation"
