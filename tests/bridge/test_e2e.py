@@ -177,7 +177,7 @@ def test_bad_tag_skips_that_service_only(stack: Stack) -> None:
         timeout=30,
         check=False,
     )
-    assert lint.returncode == 1
+    assert lint.returncode == 2  # problems found
     assert "bad (instance bad-1): kong.paths='oops'" in lint.stdout
 
 
