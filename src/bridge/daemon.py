@@ -110,16 +110,18 @@ def run_daemon(settings: BridgeSettings, stop: threading.Event | None = None) ->
                 "stop what uses that port or choose another --listen"
             ) from None
         status.start()
+        host = str(status.server.server_address[0])
         log.info(
-            "status endpoint on http://%s:%d (/healthz /readyz /metrics)",
-            status.server.server_address[0],
-            status.port,
+            "status page and endpoints listening",
+            extra={"url": f"http://{host}:{status.port}/"},
         )
     log.info(
-        "bridge %s: Consul %s -> Kong %s",
-        settings.bridge_id,
-        settings.consul_http_addr,
-        settings.kong_admin_url,
+        "bridge started",
+        extra={
+            "bridge_id": settings.bridge_id,
+            "consul": settings.consul_http_addr,
+            "kong": settings.kong_admin_url,
+        },
     )
     watcher.start()
     try:
@@ -134,7 +136,7 @@ def run_daemon(settings: BridgeSettings, stop: threading.Event | None = None) ->
         watcher.stop()
         if status is not None:
             status.stop()
-    log.info("stopped; nothing was deleted on the way out")
+    log.info("stopped; nothing was deleted on the way out", extra={"outcome": "stopped"})
     return 0
 
 
