@@ -32,6 +32,7 @@ from .report import (
     render_sync,
 )
 from .settings import BridgeSettings
+from .status_page import StatusPage
 from .status_server import StatusServer
 from .usage import UsageError
 from .watch import ConsulWatcher, read_once
@@ -103,7 +104,10 @@ def run_daemon(settings: BridgeSettings, stop: threading.Event | None = None) ->
     status = None
     if settings.listen:
         try:
-            status = StatusServer(settings.listen, bridge.view, bridge.metrics)
+            page = StatusPage(
+                bridge, bridge.metrics.render, settings.consul_http_addr, settings.kong_admin_url
+            )
+            status = StatusServer(settings.listen, bridge.view, bridge.metrics, page)
         except OSError as exc:
             raise UsageError(
                 f"cannot listen on {settings.listen}: {exc.strerror or exc}; "

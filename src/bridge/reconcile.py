@@ -38,6 +38,14 @@ class Guard:
     held: int = 0
 
 
+@dataclass(frozen=True)
+class LastChange:
+    """The last write applied for a service, and when (Unix time), for the status page."""
+
+    change: str
+    at: float
+
+
 @dataclass
 class BridgeView:
     """What the status endpoint and ``lint`` show."""
@@ -48,6 +56,8 @@ class BridgeView:
     errors: dict[str, list[str]] = field(default_factory=dict)  # service -> problems
     notes: dict[str, list[str]] = field(default_factory=dict)
     held_back: str = ""
+    role: str = "single"  # single, leader or standby
+    last_change: dict[str, LastChange] = field(default_factory=dict)
 
 
 class Bridge:
@@ -252,16 +262,7 @@ class Bridge:
         for outcome in apply_plan(self.kong, plan, self.concurrency):
             record(state, outcome)
             for op, _row in outcome.done:
-                log.info(
-                    "applied",
-                    extra={
-                        "service": outcome.name,
-                        "action": op.action,
-                        "entity": f"{op.kind[:-1]} {op.name}",
-                        "fields": list(op.changes) or None,
-                        "outcome": "ok",
-                    },
-                )
+                self._applied(op, "applied")
             if outcome.ok:
                 self.failures.pop(outcome.name, None)
                 self.retry_at.pop(outcome.name, None)
@@ -286,6 +287,19 @@ class Bridge:
         self.metrics.owned = state.counts()
         self.metrics.services_in_error = len(self.view.errors)
         return all_ok
+
+    def _applied(self, op: Operation, message: str) -> None:
+        log.info(
+            message,
+            extra={
+                "service": op.service,
+                "action": op.action,
+                "entity": f"{op.kind[:-1]} {op.name}",
+                "fields": list(op.changes) or None,
+                "outcome": "ok",
+            },
+        )
+        self.view.last_change[op.service] = LastChange(str(op), time.time())
 
     def _apply_declarative(self, plan: Plan, state: KongState) -> bool:
         """DB-less: one ``POST /config`` with our entities in place of the old ones.
@@ -321,16 +335,7 @@ class Bridge:
         now = time.monotonic()
         for name, ops in plan.by_service().items():
             for op in ops:
-                log.info(
-                    "applied with POST /config",
-                    extra={
-                        "service": name,
-                        "action": op.action,
-                        "entity": f"{op.kind[:-1]} {op.name}",
-                        "fields": list(op.changes) or None,
-                        "outcome": "ok",
-                    },
-                )
+                self._applied(op, "applied with POST /config")
             self.failures.pop(name, None)
             self.retry_at.pop(name, None)
             if name in self.seen_at:
