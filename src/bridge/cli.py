@@ -20,6 +20,7 @@ from . import __version__
 from .report import EXIT_CANNOT_RUN, EXIT_CODES_HELP
 from .settings import (
     BridgeSettings,
+    default_text,
     env_name,
     flag_name,
     load_settings,
@@ -106,17 +107,10 @@ def _demo(args: argparse.Namespace) -> int:
 # -- settings flags ------------------------------------------------------------------------
 
 
-def _shown_default(field: str) -> str:
-    default = BridgeSettings.model_fields[field].get_default(call_default_factory=True)
-    if default in (None, []):
-        return ""
-    return str(default).lower() if isinstance(default, bool) else str(default)
-
-
 def setting_help(field: str) -> str:
     """``description (default X; env VAR)`` for one setting."""
     description = BridgeSettings.model_fields[field].description or ""
-    default = _shown_default(field)
+    default = default_text(field)
     where = f"default {default}; env {env_name(field)}" if default else f"env {env_name(field)}"
     return f"{description} ({where})".replace("%", "%%")
 

@@ -300,6 +300,14 @@ def env_name(field: str) -> str:
     return str(alias.choices[0])
 
 
+def default_text(field: str) -> str:
+    """A setting's default as ``--help`` and the README show it ("" when there is none)."""
+    default = BridgeSettings.model_fields[field].get_default(call_default_factory=True)
+    if default in (None, []):
+        return ""
+    return str(default).lower() if isinstance(default, bool) else str(default)
+
+
 def flag_name(field: str) -> str:
     """The command-line flag of a setting."""
     return FLAG_NAMES.get(field, "--" + field.replace("_", "-"))

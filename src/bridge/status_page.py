@@ -68,6 +68,11 @@ def _strip_credentials(url: str) -> str:
     return f"{scheme}{host}{port}{parts.path}"
 
 
+def _copy(owned: OwnedService) -> OwnedService:
+    """A copy whose dicts the bridge's loop thread will not change while we read them."""
+    return OwnedService(owned.service, dict(owned.routes), owned.upstream, dict(owned.targets))
+
+
 def _entities(owned: OwnedService) -> list[Entity]:
     found: list[Entity] = []
     if owned.service:
@@ -200,7 +205,10 @@ class StatusPage:
         mappings = dict(bridge.mappings)
         snapshots = dict(bridge.snapshots)
         state = bridge.kong_state
-        owned = dict(state.services) if state is not None else {}
+        owned = {
+            name: _copy(entities)
+            for name, entities in (dict(state.services) if state is not None else {}).items()
+        }
         names = sorted(set(bridge.names) | set(owned))
         services = [
             service_status(

@@ -20,7 +20,7 @@ import pytest
 
 from bridge.emulators.consul import ConsulEmulator
 from bridge.emulators.kong import KongEmulator
-from bridge.settings import BridgeSettings, env_name, flag_name
+from bridge.settings import BridgeSettings, default_text, env_name, flag_name
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCUMENTS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
@@ -55,12 +55,7 @@ def settings_table() -> str:
     """The README's settings table, rendered from the settings model."""
     rows = ["| variable | flag | default | meaning |", "|---|---|---|---|"]
     for field, info in BridgeSettings.model_fields.items():
-        default = info.get_default(call_default_factory=True)
-        shown = (
-            "—"
-            if default in (None, [])
-            else f"`{str(default).lower() if isinstance(default, bool) else default}`"
-        )
+        shown = f"`{default_text(field)}`" if default_text(field) else "—"
         meaning = (info.description or "").replace("<", "&lt;").replace(">", "&gt;")
         rows.append(f"| `{env_name(field)}` | `{flag_name(field)}` | {shown} | {meaning} |")
     return "\n".join(rows)

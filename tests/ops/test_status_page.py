@@ -130,24 +130,7 @@ def test_page_is_self_contained(stack: Stack) -> None:
 
 
 def test_held_back_deletions_are_shown(stack: Stack) -> None:
-    for name in ("a", "b", "c"):
-        stack.consul.put(
-            "/v1/catalog/register",
-            json={
-                "Node": "doomed",
-                "Address": "10.0.0.7",
-                "Service": {
-                    "Service": name,
-                    "ID": f"{name}-1",
-                    "Port": 80,
-                    "Tags": ["kong.enable=true"],
-                },
-            },
-        ).raise_for_status()
-    stack.register("d", "d-1", "10.0.0.1")
-    stack.start()
-    eventually(lambda: stack.names("services") == {"a", "b", "c", "d"})
-    stack.consul.put("/v1/catalog/deregister", json={"Node": "doomed"}).raise_for_status()
+    stack.lose_three_of_four()
     held = eventually(lambda: stack.status.get("/status.json").json()["held_back"]["reason"])
     assert "deletes 3 of 4 owned services" in held
     states = {s["name"]: s["state"] for s in stack.status.get("/status.json").json()["services"]}
