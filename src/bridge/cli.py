@@ -24,7 +24,6 @@ from .settings import (
     env_name,
     flag_name,
     load_settings,
-    split_listen,
 )
 from .usage import UsageError
 
@@ -310,8 +309,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"kong-bridge: {exc}", file=sys.stderr)
         return EXIT_CANNOT_RUN
 
-
-__all__ = ["build_parser", "main", "setting_help", "split_listen"]
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -31,7 +31,7 @@ from .report import (
     render_plan,
     render_sync,
 )
-from .settings import BridgeSettings
+from .settings import BridgeSettings, without_credentials
 from .status_page import StatusPage
 from .status_server import StatusServer
 from .usage import UsageError
@@ -123,8 +123,8 @@ def run_daemon(settings: BridgeSettings, stop: threading.Event | None = None) ->
         "bridge started",
         extra={
             "bridge_id": settings.bridge_id,
-            "consul": settings.consul_http_addr,
-            "kong": settings.kong_admin_url,
+            "consul": without_credentials(settings.consul_http_addr),
+            "kong": without_credentials(settings.kong_admin_url),
         },
     )
     watcher.start()

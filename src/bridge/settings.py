@@ -24,7 +24,6 @@ FLAG_NAMES = {
     "debounce_seconds": "--debounce",
     "resync_seconds": "--resync",
 }
-LOG_LEVELS = ("debug", "info", "warning", "error")
 # Never echoed back in an error message.
 SECRET_FIELDS = frozenset({"consul_http_token", "kong_admin_token", "kong_admin_headers"})
 
@@ -67,6 +66,15 @@ def check_http_url(value: str, example: str) -> str:
     except ValueError:
         raise ValueError(f"expected a port number in {value!r}") from None
     return value
+
+
+def without_credentials(url: str) -> str:
+    """An address without ``user:password@``, fit for logs and the status page."""
+    parts = urlsplit(url if "//" in url else "//" + url)
+    host = f"[{parts.hostname}]" if parts.hostname and ":" in parts.hostname else parts.hostname
+    port = f":{parts.port}" if parts.port else ""
+    scheme = f"{parts.scheme}://" if parts.scheme else ""
+    return f"{scheme}{host or ''}{port}{parts.path}"
 
 
 def split_listen(value: str) -> tuple[str, int]:

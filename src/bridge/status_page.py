@@ -18,13 +18,13 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from importlib import resources
 from typing import Any
-from urllib.parse import urlsplit
 
 from .actual import KongState, OwnedService
 from .mapping import ServiceMapping
 from .plan import diff
 from .reconcile import Bridge
 from .report import no_passing_instance
+from .settings import without_credentials
 from .snapshot import ServiceSnapshot
 
 PATHS = ("/", "/status.json")
@@ -59,15 +59,6 @@ class ServiceStatus:
     applied_at: float | None = None
 
 
-def _strip_credentials(url: str) -> str:
-    """An address without ``user:password@`` (secrets never reach the page)."""
-    parts = urlsplit(url if "//" in url else "//" + url)
-    host = parts.hostname or ""
-    port = f":{parts.port}" if parts.port else ""
-    scheme = f"{parts.scheme}://" if parts.scheme else ""
-    return f"{scheme}{host}{port}{parts.path}"
-
-
 def _copy(owned: OwnedService) -> OwnedService:
     """A copy whose dicts the bridge's loop thread will not change while we read them."""
     return OwnedService(owned.service, dict(owned.routes), owned.upstream, dict(owned.targets))
@@ -95,9 +86,8 @@ def _healthy(snapshot: ServiceSnapshot | None, include_warning: bool) -> tuple[i
     return len(snapshot.instances), sum(1 for i in snapshot.instances if i.status in good)
 
 
-def _state(
-    problems: list[str], held: bool, pending: list[str], read: bool
-) -> str:  # the order says which state wins when several apply
+def _state(problems: list[str], held: bool, pending: list[str], read: bool) -> str:
+    """One state per service; the order of the checks says which wins when several apply."""
     if any(CLASH_MARK in problem for problem in problems):
         return "clash"
     if problems:
@@ -188,8 +178,8 @@ class StatusPage:
     ) -> None:
         self.bridge = bridge
         self.metrics_text = metrics_text
-        self.consul_addr = _strip_credentials(consul_addr) if consul_addr else ""
-        self.kong_url = _strip_credentials(kong_url) if kong_url else ""
+        self.consul_addr = without_credentials(consul_addr) if consul_addr else ""
+        self.kong_url = without_credentials(kong_url) if kong_url else ""
 
     def render(self, path: str) -> tuple[str, str]:
         """(content type, body) for one of :attr:`paths`."""

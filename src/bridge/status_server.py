@@ -9,12 +9,8 @@ from typing import Any
 
 from .metrics import Metrics
 from .reconcile import BridgeView
+from .settings import split_listen
 from .status_page import StatusPage
-
-
-def parse_listen(listen: str) -> tuple[str, int]:
-    host, _, port = listen.rpartition(":")
-    return (host.strip("[]") or "0.0.0.0"), int(port)
 
 
 class StatusServer:
@@ -23,7 +19,7 @@ class StatusServer:
     def __init__(
         self, listen: str, view: BridgeView, metrics: Metrics, page: StatusPage | None = None
     ) -> None:
-        host, port = parse_listen(listen)
+        host, port = split_listen(listen)
         status = self
 
         class Handler(BaseHTTPRequestHandler):

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from bridge.settings import BridgeSettings, env_name, flag_name
+from bridge.settings import BridgeSettings, env_name, flag_name, without_credentials
 from tests.bridge.conftest import Stack
 from tests.ops.conftest import CLI, run_cli
 
@@ -144,3 +144,10 @@ def test_python_m_bridge_is_the_same_program() -> None:
         [sys.executable, "-m", "bridge", "--help"], capture_output=True, text=True, check=False
     )
     assert result.returncode == 0 and "exit codes" in result.stdout
+
+
+def test_addresses_are_logged_without_credentials() -> None:
+    assert without_credentials("https://ops:s3cret@kong.internal:8444/") == (
+        "https://kong.internal:8444/"
+    )
+    assert without_credentials("127.0.0.1:8500") == "127.0.0.1:8500"
