@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import signal
+import socket
 import sys
 import threading
 from collections.abc import Callable, Sequence
@@ -94,9 +95,21 @@ def _emulate_consul(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_free(host: str, port: int) -> None:
+    """Fail early when the port is taken (the demo's bridge would find out in a thread)."""
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the status server
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise _cannot_listen(host, port, exc) from None
+
+
 def _demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
+    if args.port:
+        _check_free(args.host, args.port)
     try:
         return run_demo(host=args.host, port=args.port)
     except OSError as exc:

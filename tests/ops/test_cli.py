@@ -64,8 +64,9 @@ def test_busy_listen_is_one_line(stack: Stack, busy_port: int) -> None:
     assert f"cannot listen on 127.0.0.1:{busy_port}" in line
 
 
-def test_emulator_on_a_busy_port_is_one_line(busy_port: int) -> None:
-    result = run_cli({}, "emulate", "kong", "--port", str(busy_port))
+@pytest.mark.parametrize("command", [["emulate", "kong"], ["emulate", "consul"], ["demo"]])
+def test_busy_port_is_one_line(busy_port: int, command: list[str]) -> None:
+    result = run_cli({}, *command, "--port", str(busy_port))
     assert "already in use" in _one_line_error(result)
 
 
