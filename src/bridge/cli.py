@@ -31,6 +31,15 @@ from .usage import UsageError
 Handler = Callable[[argparse.Namespace], int]
 SETTING_GROUPS = (("consul_", "Consul"), ("kong_", "Kong Admin API"), ("", "the bridge"))
 RUN_ONLY = frozenset({"listen"})
+# Placeholders in --help where the field name's last word would not say what to write.
+METAVARS = {
+    "listen": "HOST:PORT",
+    "concurrency": "N",
+    "max_watches": "N",
+    "max_delete_share": "SHARE",
+    "wait": "DURATION",
+    "kong_admin_headers": "'NAME: VALUE; ...'",
+}
 
 
 class Parser(argparse.ArgumentParser):
@@ -138,7 +147,7 @@ def _add_setting_flag(group: argparse._ArgumentGroup, field: str) -> None:
     elif literal is not None:
         options["choices"] = get_args(literal)
     else:
-        options["metavar"] = field.rsplit("_", 1)[-1].upper()
+        options["metavar"] = METAVARS.get(field, field.rsplit("_", 1)[-1].upper())
     group.add_argument(flag_name(field), **options)
 
 

@@ -29,8 +29,8 @@ exit codes (the same for plan, sync --once and lint):
   0  nothing to do, or done
   1  could not run: Consul or Kong unreachable, bad flags or settings
   2  plan: changes pending; lint: problems found
-  3  done, but some services were skipped (bad tags) or failed
-     (plan: when no change is pending)"""
+  3  done, but some services were skipped (bad tags) or failed, or
+     deletions were held back (plan: when no change is pending)"""
 MARKS = {"create": "+", "update": "~", "delete": "-"}
 # Shown in the entity's heading already, or the owner tags every entity carries.
 QUIET_ON_CREATE = frozenset({"name", "target", "tags"})
