@@ -159,7 +159,6 @@ class Incoming:
         raw = scope.get("raw_path") or scope["path"].encode()
         client = scope.get("client") or ("127.0.0.1", 0)
         server = scope.get("server") or ("127.0.0.1", 80)
-        headers = scope["headers"]
         return cls(
             method=scope["method"],
             raw_path=raw.decode("latin-1").split("?", 1)[0],
