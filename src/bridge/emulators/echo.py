@@ -1,12 +1,13 @@
 """A tiny real HTTP service for demos and tests: it answers with who it is and what it got.
 
 ``GET /any/path`` answers 200 with JSON ``{"instance", "method", "path", "headers",
-"body"}``; ``/health`` answers 200 while the service is healthy and 503 after
+"body", "body_sha256"}``; ``/health`` answers 200 while the service is healthy and 503 after
 ``healthy = False``. Each instance runs on its own loopback port in a thread.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import threading
 import time
@@ -37,6 +38,7 @@ class _Handler(BaseHTTPRequestHandler):
                 "path": self.path,
                 "headers": {k.lower(): v for k, v in self.headers.items()},
                 "body": body.decode("utf-8", "replace"),
+                "body_sha256": hashlib.sha256(body).hexdigest(),
             },
         )
 

@@ -15,11 +15,13 @@ __all__ = ["KONG_VERSION", "KongAdminAPI", "KongEmulator", "KongProxy"]
 
 
 class _ProxyServer(EmulatorServer):
-    """The proxy listener: Kong passes the service's Date header on (proxy_pass_header)."""
+    """The proxy listener: the service's Date header passes (Kong's proxy_pass_header), and
+    the client's X-Forwarded-* headers are Kong's business (trusted_ips), not uvicorn's."""
 
     def _make_server(self) -> uvicorn.Server:
         server = super()._make_server()
         server.config.date_header = False
+        server.config.proxy_headers = False
         return server
 
 

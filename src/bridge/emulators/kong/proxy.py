@@ -345,6 +345,9 @@ class KongProxy:
         headers += forwarded_headers(incoming, match)
         body = await _read_body(receive) if match.route.get("request_buffering", True) else None
         stream = None if body is not None else _body_stream(receive)
+        length = incoming.header("content-length")
+        if stream is not None and length is not None:
+            headers.append(("content-length", length))  # unbuffered: the client's framing
         preserve = incoming.header("host") if match.route.get("preserve_host") else None
         await self._forward(
             incoming,
