@@ -10,6 +10,8 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from .extras import MissingExtra
+
 Handler = Callable[[argparse.Namespace], int]
 
 
@@ -24,10 +26,14 @@ def _wait_for_signal() -> None:
 def _emulate_kong(args: argparse.Namespace) -> int:
     from .emulators.kong import KongEmulator
 
-    emulator = KongEmulator(host=args.host, port=args.port, db_less=args.db_less)
+    emulator = KongEmulator(
+        host=args.host, port=args.port, db_less=args.db_less, proxy_port=args.proxy_port
+    )
     emulator.start()
     mode = "DB-less" if args.db_less else "database"
     print(f"Kong Admin API emulator ({mode} mode) listening on {emulator.url}", flush=True)
+    if args.proxy_port is not None:
+        print(f"Kong proxy emulator listening on {emulator.proxy_url}", flush=True)
     _wait_for_signal()
     emulator.stop()
     return 0
@@ -212,11 +218,21 @@ def _add_listen_options(parser: argparse.ArgumentParser, default_port: int) -> N
     )
 
 
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("kong-consul-bridge")
+    except PackageNotFoundError:  # running from a source tree that was not installed
+        return "unknown"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="kong-bridge",
         description="Put services registered in Consul behind the Kong API gateway.",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     emulate = commands.add_parser("emulate", help="run an emulator of Kong or Consul")
@@ -227,6 +243,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--db-less",
         action="store_true",
         help="answer as Kong with database=off (writes refused, POST /config)",
+    )
+    kong.add_argument(
+        "--proxy-port",
+        type=int,
+        default=None,
+        metavar="P",
+        help="also serve Kong's proxy there (Kong uses 8000; 0 = any free port)",
     )
     kong.set_defaults(handler=_emulate_kong)
 
@@ -295,7 +318,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     handler: Handler = args.handler
-    return handler(args)
+    try:
+        return handler(args)
+    except MissingExtra as missing:  # `pip install kong-consul-bridge` without the extra
+        print(f"kong-bridge {args.command}: {missing}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -89,7 +89,10 @@ class EchoService:
 
     def start(self) -> Self:
         self._thread = threading.Thread(
-            target=self._server.serve_forever, name=f"echo:{self.instance}", daemon=True
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.05},  # stop() returns quickly
+            name=f"echo:{self.instance}",
+            daemon=True,
         )
         self._thread.start()
         return self
