@@ -29,11 +29,15 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy
 
-compose-up:
-	docker compose -f compose/docker-compose.yml up -d
+# `docker compose` (v2) where present, else Debian's docker-compose (1.29).
+COMPOSE ?= $(shell docker compose version >/dev/null 2>&1 && echo "docker compose" || echo docker-compose)
+COMPOSE_FILES := -f compose/docker-compose.yml $(if $(DBLESS),-f compose/docker-compose.dbless.yml)
+
+compose-up:  ## DBLESS=1 for Kong with database=off
+	$(COMPOSE) $(COMPOSE_FILES) up -d --build
 
 compose-down:
-	docker compose -f compose/docker-compose.yml down -v
+	$(COMPOSE) $(COMPOSE_FILES) down -v
 
 clean:
 	rm -rf $(VENV) build *.egg-info src/*.egg-info .pytest_cache .mypy_cache .ruff_cache

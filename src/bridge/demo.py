@@ -20,8 +20,8 @@ from typing import Any
 import httpx
 
 from .daemon import run_daemon
+from .echo import EchoService
 from .emulators.consul import ConsulEmulator
-from .emulators.echo import EchoService
 from .emulators.kong import KongEmulator
 from .logs import setup_logging
 from .selfreg import KongGatewayRegistrator

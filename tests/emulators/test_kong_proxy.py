@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from bridge.emulators.echo import EchoService
+from bridge.echo import EchoService
 from bridge.emulators.kong import KongEmulator
 
 UPSTREAM = "orders.service.consul"

@@ -1,4 +1,6 @@
-"""A tiny real HTTP service for demos and tests: it answers with who it is and what it got.
+"""A tiny real HTTP service for demos, tests and the compose stack: it answers with who it
+is and what it got. Standard library only, so the runtime image can run it too:
+``python -m bridge.echo --instance orders-1 --port 8080``.
 
 ``GET /any/path`` answers 200 with JSON ``{"instance", "method", "path", "headers",
 "body", "body_sha256"}``; ``/health`` answers 200 while the service is healthy and 503 after
@@ -7,8 +9,10 @@
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import json
+import signal
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -108,3 +112,23 @@ class EchoService:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Serve one instance in the foreground until SIGTERM/SIGINT."""
+    parser = argparse.ArgumentParser(prog="python -m bridge.echo", description=__doc__)
+    parser.add_argument("--instance", required=True, help="the id it answers with")
+    parser.add_argument("--host", default="0.0.0.0")
+    parser.add_argument("--port", type=int, default=8080)
+    args = parser.parse_args(argv)
+    service = EchoService(args.instance, host=args.host, port=args.port).start()
+    print(f"echo instance {args.instance} listening on {service.url}", flush=True)
+    stopped = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stopped.set())
+    stopped.wait()
+    service.stop()
+
+
+if __name__ == "__main__":
+    main()
