@@ -16,10 +16,10 @@ import json
 import socket
 import time
 import uuid
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from email.utils import formatdate
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 from starlette.types import Message, Receive, Scope, Send
@@ -259,7 +259,8 @@ class KongProxy:
     def router(self) -> Router:
         """The router for the current routes and services, rebuilt when any row changed."""
         store = self.admin.store
-        routes, services = store.all("routes"), store.all("services")
+        routes = _read_consistently(lambda: store.all("routes"))
+        services = _read_consistently(lambda: store.all("services"))
         old_routes, old_services = self._router_rows
         unchanged = (
             self._router is not None
@@ -427,8 +428,8 @@ class KongProxy:
             if address is None:
                 raise ProxyError(503, "name resolution failed")
             return Destination(address, port, host_header_for(host, port, scheme))
-        targets = store.children("targets", "upstream", upstream["id"])
-        health: Mapping[str, str] = self.admin.health
+        targets = _read_consistently(lambda: store.children("targets", "upstream", upstream["id"]))
+        health: Mapping[str, str] = dict(self.admin.health)
         unavailable = {t["id"] for t in targets if health.get(t["id"]) == "UNHEALTHY"}
         wheel = self.balancers.wheel(upstream["id"], targets)
         # A retry prefers a target not tried yet, as the ring moves on after a failure.
@@ -488,6 +489,23 @@ class KongProxy:
 
 
 # -- helpers ----------------------------------------------------------------------------
+
+T = TypeVar("T")
+READ_ATTEMPTS = 5
+
+
+def _read_consistently(read: Callable[[], T]) -> T:
+    """Read the store, which the Admin API changes from its own thread.
+
+    A read that meets a write half-way (an id indexed before its row is stored, a set
+    changing size) fails with one of these; the write is done a moment later.
+    """
+    for _ in range(READ_ATTEMPTS - 1):
+        try:
+            return read()
+        except (KeyError, RuntimeError, IndexError):
+            time.sleep(0.001)
+    return read()
 
 
 def _ms_since(start: float) -> int:
