@@ -11,7 +11,6 @@ headers back, retries on connection failures, and Kong's own error answers.
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import json
 import socket
 import time
@@ -28,6 +27,7 @@ from .balancer import Balancers, Peer
 from .router import RequestFacts, RouteMatch, Router, escape_path, header_key, normalize_path
 from .router import split_host_port as split_host_header
 from .router import upstream_uri as build_upstream_uri
+from .validators import is_ip
 
 Row = dict[str, Any]
 SERVER = "kong/3.9.1"  # Kong's SERVER_HEADER: "kong/" .. version
@@ -217,14 +217,6 @@ def host_header_for(hostname: str, port: int, scheme: str) -> str:
     if ":" in hostname and not hostname.startswith("["):
         hostname = f"[{hostname}]"
     return hostname if default else f"{hostname}:{port}"
-
-
-def _is_ip(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host.strip("[]"))
-    except ValueError:
-        return False
-    return True
 
 
 async def resolve(host: str) -> str | None:
@@ -419,7 +411,7 @@ class KongProxy:
     async def _destination(self, service: Row, scheme: str, tried: set[str]) -> Destination:
         """The balancer's choice: an upstream's next target, or the service's own host."""
         host, port = service["host"], service["port"]
-        if _is_ip(host):
+        if is_ip(host):
             return Destination(host.strip("[]"), port, host_header_for(host, port, scheme))
         store = self.admin.store
         upstream = store.get("upstreams", {"name": host})
@@ -436,7 +428,7 @@ class KongProxy:
         peer = wheel.next_peer(unavailable | tried) or wheel.next_peer(unavailable)
         if peer is None:
             raise ProxyError(503, "failure to get a peer from the ring-balancer")
-        address = peer.host if _is_ip(peer.host) else await resolve(peer.host)
+        address = peer.host if is_ip(peer.host) else await resolve(peer.host)
         if address is None:
             raise ProxyError(503, "name resolution failed")
         name = upstream.get("host_header") or peer.host
