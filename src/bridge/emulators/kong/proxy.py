@@ -86,6 +86,10 @@ class Destination:
     host_header: str
     peer: Peer | None = None
 
+    def url(self, scheme: str, target: str) -> str:
+        host = self.connect_host
+        return f"{scheme}://{f'[{host}]' if ':' in host else host}:{self.port}{target}"
+
 
 # -- error bodies (kong/tools/http.lua's templates, negotiated on Accept) ----------------
 
@@ -185,6 +189,54 @@ class Incoming:
             headers=grouped,
             src_ip=self.client_ip,
         )
+
+
+@dataclass(frozen=True)
+class Outbound:
+    """The request for the service, the same for every try."""
+
+    incoming: Incoming
+    service: Row
+    scheme: str
+    target: str  # the upstream path, escaped, with the query
+    headers: list[tuple[str, str]]  # all but Host, which depends on the target
+    content: bytes | AsyncIterator[bytes]
+    preserve_host: str | None  # the client's Host header when the route preserves it
+
+    @property
+    def replayable(self) -> bool:
+        return isinstance(self.content, bytes)
+
+
+async def _outbound(
+    incoming: Incoming, match: RouteMatch, service: Row, receive: Receive
+) -> Outbound:
+    route = match.route
+    path = build_upstream_uri(
+        bool(route.get("strip_path")),
+        match.prefix,
+        normalize_path(incoming.raw_path),
+        service.get("path") or "/",
+    )
+    headers = [(k, v) for k, v in incoming.headers if k not in REQUEST_DROPPED]
+    headers += forwarded_headers(incoming, match)
+    content: bytes | AsyncIterator[bytes]
+    if route.get("request_buffering", True):
+        content = await _read_body(receive)
+    else:
+        content = _body_stream(receive)
+        length = incoming.header("content-length")
+        if length is not None:
+            headers.append(("content-length", length))  # unbuffered: the client's framing
+    return Outbound(
+        incoming=incoming,
+        service=service,
+        scheme=service["protocol"] if service["protocol"] in ("http", "https") else "http",
+        target=escape_path(path) + ("?" + incoming.query if incoming.query else ""),
+        headers=headers,
+        content=content,
+        preserve_host=incoming.header("host") if route.get("preserve_host") else None,
+    )
 
 
 def forwarded_headers(incoming: Incoming, match: RouteMatch) -> list[tuple[str, str]]:
@@ -323,73 +375,28 @@ class KongProxy:
         if match is None:
             raise ProxyError(404, "no Route matched with those values")
         _check_protocols(match.route, incoming)
-        service = match.service
-        if service is None:
+        if match.service is None:
             raise ProxyError(500, ERROR_MESSAGES[500])
-        scheme = service["protocol"] if service["protocol"] in ("http", "https") else "http"
-        path = build_upstream_uri(
-            bool(match.route.get("strip_path")),
-            match.prefix,
-            normalize_path(incoming.raw_path),
-            service.get("path") or "/",
-        )
-        target = escape_path(path) + ("?" + incoming.query if incoming.query else "")
-        headers = [(k, v) for k, v in incoming.headers if k not in REQUEST_DROPPED]
-        headers += forwarded_headers(incoming, match)
-        body = await _read_body(receive) if match.route.get("request_buffering", True) else None
-        stream = None if body is not None else _body_stream(receive)
-        length = incoming.header("content-length")
-        if stream is not None and length is not None:
-            headers.append(("content-length", length))  # unbuffered: the client's framing
-        preserve = incoming.header("host") if match.route.get("preserve_host") else None
-        await self._forward(
-            incoming,
-            service,
-            scheme,
-            target,
-            headers,
-            body if body is not None else stream,
-            preserve,
-            send,
-            started,
-        )
+        outbound = await _outbound(incoming, match, match.service, receive)
+        await self._forward(outbound, send, started)
 
-    async def _forward(
-        self,
-        incoming: Incoming,
-        service: Row,
-        scheme: str,
-        target: str,
-        headers: list[tuple[str, str]],
-        content: bytes | AsyncIterator[bytes] | None,
-        preserve_host: str | None,
-        send: Send,
-        started: float,
-    ) -> None:
-        timeout = httpx.Timeout(
-            connect=service["connect_timeout"] / 1000,
-            read=service["read_timeout"] / 1000,
-            write=service["write_timeout"] / 1000,
-            pool=None,
-        )
+    async def _forward(self, outbound: Outbound, send: Send, started: float) -> None:
+        """Try targets as the balancer hands them out; relay the first answer."""
+        service = outbound.service
         tries = int(service["retries"]) + 1
         tried: set[str] = set()
         last_error: httpx.TransportError | None = None
         for attempt in range(tries):
-            destination = await self._destination(service, scheme, tried)
+            destination = await self._destination(service, outbound.scheme, tried)
             if destination.peer is not None:
                 tried.add(destination.peer.target_id)
-            host = (
-                f"[{destination.connect_host}]"
-                if ":" in destination.connect_host
-                else (destination.connect_host)
-            )
+            host = outbound.preserve_host or destination.host_header
             request = self.client().build_request(
-                incoming.method,
-                f"{scheme}://{host}:{destination.port}{target}",
-                headers=[("host", preserve_host or destination.host_header), *headers],
-                content=content,
-                timeout=timeout,
+                outbound.incoming.method,
+                destination.url(outbound.scheme, outbound.target),
+                headers=[("host", host), *outbound.headers],
+                content=outbound.content,
+                timeout=_timeouts(service),
             )
             sent_at = time.monotonic()
             proxy_latency = _ms_since(started)
@@ -397,11 +404,11 @@ class KongProxy:
                 response = await self.client().send(request, stream=True)
             except httpx.TransportError as error:
                 last_error = error
-                if not _may_retry(error, incoming.method, attempt + 1 < tries):
-                    break
-                continue
+                if attempt + 1 < tries and _may_retry(error, outbound):
+                    continue
+                break
             try:
-                await self._relay(response, send, sent_at, proxy_latency, incoming)
+                await self._relay(response, send, sent_at, proxy_latency, outbound.incoming)
             finally:
                 await response.aclose()
             return
@@ -525,14 +532,21 @@ def _check_protocols(route: Row, incoming: Incoming) -> None:
         raise ProxyError(415, "Non-gRPC request matched gRPC route")
 
 
-def _may_retry(error: httpx.TransportError, method: str, tries_left: bool) -> bool:
+def _may_retry(error: httpx.TransportError, outbound: Outbound) -> bool:
     """nginx's proxy_next_upstream (error timeout): connection failures always; once the
-    request was sent, only idempotent methods."""
-    if not tries_left:
-        return False
+    request was sent, only idempotent methods whose body can be sent again."""
     if isinstance(error, httpx.ConnectError | httpx.ConnectTimeout):
         return True
-    return method in IDEMPOTENT
+    return outbound.incoming.method in IDEMPOTENT and outbound.replayable
+
+
+def _timeouts(service: Row) -> httpx.Timeout:
+    return httpx.Timeout(
+        connect=service["connect_timeout"] / 1000,
+        read=service["read_timeout"] / 1000,
+        write=service["write_timeout"] / 1000,
+        pool=None,
+    )
 
 
 async def _read_body(receive: Receive) -> bytes:
