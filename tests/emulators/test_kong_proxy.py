@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import socket
+import subprocess
+import sys
 from collections import Counter
 from collections.abc import Iterator
 from typing import Any
@@ -228,3 +230,58 @@ def test_db_less_config_is_routed(echoes: list[EchoService]) -> None:
         assert client.get(f"{kong.proxy_url}/cfg").status_code == 404
         client.post(f"{kong.url}/config", json=config).raise_for_status()
         assert client.get(f"{kong.proxy_url}/cfg/x").json()["path"] == "/x"
+
+
+def test_names_resolve_and_host_headers_follow_kong(
+    admin: httpx.Client, proxy: httpx.Client, echoes: list[EchoService]
+) -> None:
+    service = echoes[0]
+    admin.post(
+        "/services", json={"name": "named", "host": "localhost", "port": service.port}
+    ).raise_for_status()
+    admin.post("/services/named/routes", json={"paths": ["/named"]}).raise_for_status()
+    seen = proxy.get("/named").json()
+    assert seen["instance"] == "echo-0"
+    assert seen["headers"]["host"] == f"localhost:{service.port}"  # the name, not the address
+
+    admin.post(
+        "/upstreams", json={"name": "hh.service.consul", "host_header": "api.internal"}
+    ).raise_for_status()
+    admin.post(
+        "/upstreams/hh.service.consul/targets", json={"target": echoes[1].address}
+    ).raise_for_status()
+    admin.post("/services", json={"name": "hh", "host": "hh.service.consul"}).raise_for_status()
+    admin.post("/services/hh/routes", json={"paths": ["/hh"]}).raise_for_status()
+    seen = proxy.get("/hh").json()
+    assert seen["instance"] == "echo-1"
+    assert seen["headers"]["host"] == f"api.internal:{echoes[1].port}"
+
+
+def test_head_answers_without_a_body(admin: httpx.Client, proxy: httpx.Client) -> None:
+    response = proxy.head("/nowhere")
+    assert response.status_code == 404
+    assert response.content == b""
+    assert int(response.headers["content-length"]) > 0  # the length a GET would have
+
+
+def test_cli_serves_the_proxy_beside_the_admin_api() -> None:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "bridge", "emulate", "kong", "--port", "0", "--proxy-port", "0"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        admin_line = process.stdout.readline()
+        proxy_line = process.stdout.readline()
+        assert "Kong Admin API emulator (database mode) listening on http://127.0.0.1:" in (
+            admin_line
+        )
+        assert proxy_line.startswith("Kong proxy emulator listening on http://127.0.0.1:")
+        proxy_url = proxy_line.rsplit(" ", 1)[1].strip()
+        response = httpx.get(f"{proxy_url}/anything", timeout=5)
+        assert response.status_code == 404
+        assert response.json()["message"] == "no Route matched with those values"
+    finally:
+        process.terminate()
+        process.wait(10)
