@@ -85,6 +85,8 @@ def test_the_sample_services_opt_in_as_documented(compose_tool: list[str]) -> No
     assert definition["check"]["http"] == f"http://{definition['address']}:8080/health"
     hello = services["hello"]["command"]
     assert hello[:3] == ["register", "--config", "/config/hello.json"] and "--" in hello
+    for sample in ("orders", "hello"):  # not the image's check of the bridge's /healthz
+        assert "127.0.0.1:8080/health" in " ".join(services[sample]["healthcheck"]["test"])
 
 
 def test_the_db_less_variant_is_one_file_away(compose_tool: list[str]) -> None:
