@@ -10,6 +10,7 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from . import __version__
 from .extras import MissingExtra
 
 Handler = Callable[[argparse.Namespace], int]
@@ -218,21 +219,12 @@ def _add_listen_options(parser: argparse.ArgumentParser, default_port: int) -> N
     )
 
 
-def _version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("kong-consul-bridge")
-    except PackageNotFoundError:  # running from a source tree that was not installed
-        return "unknown"
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="kong-bridge",
         description="Put services registered in Consul behind the Kong API gateway.",
     )
-    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     emulate = commands.add_parser("emulate", help="run an emulator of Kong or Consul")
