@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -80,6 +80,3 @@ class Balancers:
         wheel = Wheel.build(sorted(targets, key=lambda t: t["id"]), self.rng)
         self.wheels[upstream_id] = (signature, wheel)
         return wheel
-
-    def unhealthy(self, targets: list[Row], health: Mapping[str, str]) -> set[str]:
-        return {t["id"] for t in targets if health.get(t["id"]) == "UNHEALTHY"}
