@@ -18,6 +18,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, Literal, NoReturn, get_args, get_origin
 
 from . import __version__
+from .extras import MissingExtra
 from .report import EXIT_CANNOT_RUN, EXIT_CODES_HELP
 from .settings import (
     BridgeSettings,
@@ -67,13 +68,17 @@ def _cannot_listen(host: str, port: int, exc: OSError) -> UsageError:
 def _emulate_kong(args: argparse.Namespace) -> int:
     from .emulators.kong import KongEmulator
 
-    emulator = KongEmulator(host=args.host, port=args.port, db_less=args.db_less)
+    emulator = KongEmulator(
+        host=args.host, port=args.port, db_less=args.db_less, proxy_port=args.proxy_port
+    )
     try:
         emulator.start()
     except OSError as exc:
         raise _cannot_listen(args.host, args.port, exc) from None
     mode = "DB-less" if args.db_less else "database"
     print(f"Kong Admin API emulator ({mode} mode) listening on {emulator.url}", flush=True)
+    if args.proxy_port is not None:
+        print(f"Kong proxy emulator listening on {emulator.proxy_url}", flush=True)
     _wait_for_signal()
     emulator.stop()
     return 0
@@ -272,6 +277,13 @@ def _add_emulators(commands: Any) -> None:
         action="store_true",
         help="answer as Kong with database=off (writes refused, POST /config)",
     )
+    kong.add_argument(
+        "--proxy-port",
+        type=int,
+        default=None,
+        metavar="P",
+        help="also serve Kong's proxy there (Kong uses 8000; 0 = any free port)",
+    )
     consul = _command(
         emulated, "consul", _emulate_consul, "emulate a one-node Consul agent's HTTP API"
     )
@@ -329,6 +341,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return handler(args)
     except UsageError as exc:
         print(f"kong-bridge: {exc}", file=sys.stderr)
+        return EXIT_CANNOT_RUN
+    except MissingExtra as missing:  # `pip install kong-consul-bridge` without the extra
+        print(f"kong-bridge {args.command}: {missing}", file=sys.stderr)
         return EXIT_CANNOT_RUN
 
 
