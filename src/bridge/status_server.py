@@ -1,4 +1,4 @@
-"""``--listen``: ``/healthz``, ``/readyz`` and ``/metrics`` on a small HTTP server."""
+"""``--listen``: the status page (``/``), ``/healthz``, ``/readyz`` and ``/metrics``."""
 
 from __future__ import annotations
 
@@ -9,18 +9,17 @@ from typing import Any
 
 from .metrics import Metrics
 from .reconcile import BridgeView
-
-
-def parse_listen(listen: str) -> tuple[str, int]:
-    host, _, port = listen.rpartition(":")
-    return (host.strip("[]") or "0.0.0.0"), int(port)
+from .settings import split_listen
+from .status_page import StatusPage
 
 
 class StatusServer:
     """Serves the bridge's health, readiness (with problems) and Prometheus metrics."""
 
-    def __init__(self, listen: str, view: BridgeView, metrics: Metrics) -> None:
-        host, port = parse_listen(listen)
+    def __init__(
+        self, listen: str, view: BridgeView, metrics: Metrics, page: StatusPage | None = None
+    ) -> None:
+        host, port = split_listen(listen)
         status = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -32,6 +31,7 @@ class StatusServer:
 
         self.view = view
         self.metrics = metrics
+        self.page = page
         self.server = ThreadingHTTPServer((host, port), Handler)
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
@@ -68,6 +68,8 @@ class StatusServer:
             )
         elif path == "/metrics":
             self._send(handler, 200, "text/plain; version=0.0.4", self.metrics.render())
+        elif self.page is not None and path in self.page.paths:
+            self._send(handler, 200, *self.page.render(path))
         else:
             self._send(handler, 404, "text/plain", "not found\n")
 
