@@ -248,3 +248,12 @@ def test_schemas_validate_answers_without_writing(kong: httpx.Client) -> None:
     assert kong.get("/plugins").json()["data"] == []
     route = kong.post("/schemas/routes/validate", json={"protocols": ["http"]})
     assert route.status_code == 400
+
+
+def test_form_encoded_patch_without_name_is_typed_by_the_stored_plugin(
+    kong: httpx.Client,
+) -> None:
+    plugin = _create(kong, {"name": "rate-limiting", "config": {"minute": 5}}).json()
+    response = kong.patch(f"/plugins/{plugin['id']}", data={"config.minute": "7"})
+    assert response.status_code == 200, response.text
+    assert response.json()["config"]["minute"] == 7
