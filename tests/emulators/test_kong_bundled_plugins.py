@@ -230,7 +230,9 @@ def test_schemas_endpoints(kong: httpx.Client) -> None:
     names = [next(iter(item)) for item in schema["fields"]]
     assert names == ["consumer", "protocols", "config"]
     config = kong.get("/plugins/schema/basic-auth").json()
-    assert config["type"] == "record"
+    assert config["type"] == "record" and config["required"] is True
+    realm = next(item["realm"] for item in config["fields"] if "realm" in item)
+    assert realm["default"] == "service" and realm["type"] == "string"
     assert kong.get("/schemas/plugins/nope").json() == {"message": "No plugin named 'nope'"}
     services = kong.get("/schemas/services").json()
     fields = {name: spec for item in services["fields"] for name, spec in item.items()}
