@@ -227,8 +227,11 @@ def test_unknown_plugin_is_not_enabled(kong: httpx.Client) -> None:
 
 def test_schemas_endpoints(kong: httpx.Client) -> None:
     schema = kong.get("/schemas/plugins/basic-auth").json()
+    assert set(schema) == {"entity_checks", "fields"}  # api_helpers.schema_to_jsonable
     names = [next(iter(item)) for item in schema["fields"]]
     assert names == ["consumer", "protocols", "config"]
+    checks = kong.get("/schemas/plugins/acl").json()["entity_checks"]
+    assert {"only_one_of": ["config.allow", "config.deny"]} in checks
     config = kong.get("/plugins/schema/basic-auth").json()
     assert config["type"] == "record" and config["required"] is True
     realm = next(item["realm"] for item in config["fields"] if "realm" in item)
@@ -237,6 +240,7 @@ def test_schemas_endpoints(kong: httpx.Client) -> None:
     services = kong.get("/schemas/services").json()
     fields = {name: spec for item in services["fields"] for name, spec in item.items()}
     assert fields["host"]["required"] is True and fields["port"]["default"] == 80
+    assert fields["name"]["unique"] is True and fields["created_at"]["timestamp"] is True
     assert kong.get("/schemas/nope").status_code == 404
 
 

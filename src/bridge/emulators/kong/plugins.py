@@ -62,7 +62,11 @@ def jsonable_schema(spec: PluginSpec) -> dict[str, Any]:
     records marked required as ``Entity.new_subschema`` (make_records_required) does."""
     stripped: dict[str, Any] = _strip_functions(spec.schema)
     _require_records(stripped.get("fields"))
-    return stripped
+    # api_helpers.schema_to_jsonable keeps only these two keys.
+    return {
+        "entity_checks": stripped.get("entity_checks") or [],
+        "fields": stripped.get("fields") or [],
+    }
 
 
 def _require_records(fields: Any) -> None:
