@@ -8,8 +8,9 @@ import uvicorn
 
 from ..controls import Controls
 from ..server import EmulatorServer
-from .api import KONG_VERSION, KongAdminAPI
+from .api import KongAdminAPI
 from .proxy import KongProxy
+from .responses import KONG_VERSION
 
 __all__ = ["KONG_VERSION", "KongAdminAPI", "KongEmulator", "KongProxy"]
 
