@@ -1,0 +1,265 @@
+"""``/v1/agent/*``: the local agent's identity, members, services, checks and maintenance."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from .catalog import STATUSES
+from .context import CONSUL_VERSION, Context
+from .normalize import check_body, service_body
+from .query import BadRequest, Query
+from .shapes import agent_service_json, check_json
+from .web import (
+    GET,
+    PUT,
+    HTTPError,
+    Row,
+    allow,
+    empty_response,
+    enable_param,
+    get_ci,
+    json_object,
+    json_response,
+)
+
+
+def unknown_check(check_id: str) -> HTTPError:
+    return HTTPError(
+        404,
+        f'Unknown check ID "{check_id}". Ensure that the check ID is passed, not the check name.',
+    )
+
+
+class AgentRoutes:
+    """The endpoints of the local agent (``agent/agent_endpoint.go``)."""
+
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+
+    async def route(self, request: Request, q: Query, seg: list[str]) -> Response | None:
+        method = request.method
+        match seg:
+            case ["v1", "agent", "self"]:
+                allow(method, GET)
+                return self._self(q)
+            case ["v1", "agent", "members"]:
+                allow(method, GET)
+                return json_response(200, [self.member()])
+            case ["v1", "agent", "services"]:
+                allow(method, GET)
+                return self._services(q)
+            case ["v1", "agent", "checks"]:
+                allow(method, GET)
+                return self._checks(q)
+            case ["v1", "agent", "service", "register"]:
+                allow(method, PUT)
+                return await self._register(request, q)
+            case ["v1", "agent", "service", "deregister", service_id]:
+                allow(method, PUT)
+                return self._deregister(q, service_id)
+            case ["v1", "agent", "service", "maintenance", service_id]:
+                allow(method, PUT)
+                return self._service_maintenance(q, service_id)
+            case ["v1", "agent", "service", service_id]:
+                allow(method, GET)
+                return await self._service(q, service_id)
+            case ["v1", "agent", "maintenance"]:
+                allow(method, PUT)
+                return self._node_maintenance(q)
+            case ["v1", "agent", "check", "register"]:
+                allow(method, PUT)
+                return await self._register_check(request, q)
+            case ["v1", "agent", "check", "deregister", check_id]:
+                allow(method, PUT)
+                return self._deregister_check(q, check_id)
+            case ["v1", "agent", "check", "pass" | "warn" | "fail" as verb, check_id]:
+                allow(method, PUT)
+                return self._ttl(q, check_id, verb)
+            case ["v1", "agent", "check", "update", check_id]:
+                allow(method, PUT)
+                return await self._ttl_update(request, q, check_id)
+        return None
+
+    # -- identity --------------------------------------------------------------------------
+
+    def member(self) -> Row:
+        config = self.ctx.config
+        return {
+            "Name": config.node,
+            "Addr": config.address,
+            "Port": 8301,
+            "Tags": {
+                "acls": "0",
+                "bootstrap": "1",
+                "build": f"{CONSUL_VERSION}:emulator",
+                "dc": config.datacenter,
+                "id": self.ctx.agent.node_id,
+                "port": "8300",
+                "raft_vsn": "3",
+                "role": "consul",
+                "segment": "",
+                "vsn": "2",
+                "vsn_max": "3",
+                "vsn_min": "2",
+                "wan_join_port": "8302",
+            },
+            "Status": 1,
+            "ProtocolMin": 1,
+            "ProtocolMax": 5,
+            "ProtocolCur": 2,
+            "DelegateMin": 2,
+            "DelegateMax": 5,
+            "DelegateCur": 4,
+        }
+
+    def _self(self, q: Query) -> Response:
+        if self.ctx.anonymous(q):
+            raise HTTPError(403, "Permission denied")
+        config = self.ctx.config
+        return json_response(
+            200,
+            {
+                "Config": {
+                    "Datacenter": config.datacenter,
+                    "PrimaryDatacenter": config.datacenter,
+                    "NodeName": config.node,
+                    "NodeID": self.ctx.agent.node_id,
+                    "Revision": "emulator",
+                    "Server": True,
+                    "Version": CONSUL_VERSION,
+                    "BuildDate": "2024-11-20T00:00:00Z",
+                },
+                "DebugConfig": {
+                    "Datacenter": config.datacenter,
+                    "NodeName": config.node,
+                    "DevMode": True,
+                    "ACLsEnabled": bool(config.acl_master_token),
+                },
+                "Coord": {
+                    "Vec": [0, 0, 0, 0, 0, 0, 0, 0],
+                    "Error": 1.5,
+                    "Adjustment": 0,
+                    "Height": 1e-05,
+                },
+                "Member": self.member(),
+                "Stats": {
+                    "consul": {
+                        "server": "true",
+                        "leader": str(self.ctx.has_leader).lower(),
+                        "known_datacenters": "1",
+                    }
+                },
+                "Meta": {"consul-network-segment": "", "consul-version": CONSUL_VERSION},
+                "xDS": {"SupportedProxies": {}, "Port": -1, "Ports": {"Plaintext": -1, "TLS": -1}},
+            },
+        )
+
+    # -- services --------------------------------------------------------------------------
+
+    def _services(self, q: Query) -> Response:
+        predicate = self.ctx.filter(q)
+        services = {
+            sid: agent_service_json(svc, self.ctx.config.datacenter)
+            for sid, svc in self.ctx.agent.local_services().items()
+        }
+        if predicate is not None:
+            services = {sid: s for sid, s in services.items() if predicate(s)}
+        return json_response(200, {} if self.ctx.anonymous(q) else services)
+
+    async def _service(self, q: Query, service_id: str) -> Response:
+        """Hash-based blocking: ``?hash=`` + ``?wait=`` (``X-Consul-ContentHash``)."""
+        ctx = self.ctx
+
+        def compute() -> tuple[str, Row | None]:
+            svc = ctx.agent.local_services().get(service_id)
+            if svc is None:
+                return "", None
+            body = agent_service_json(svc, ctx.config.datacenter)
+            digest = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:16]
+            return digest, {**body, "ContentHash": digest}
+
+        digest, body = compute()
+        wanted = q.params.get("hash")
+        if wanted and digest == wanted:
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + q.timeout(ctx.config.default_wait, ctx.config.max_wait)
+            keys = [("node", ctx.config.node)]
+            while digest == wanted and loop.time() < deadline:
+                future = ctx.raft.watchers.register(keys)
+                try:
+                    await asyncio.wait_for(future, deadline - loop.time())
+                except TimeoutError:
+                    pass
+                finally:
+                    ctx.raft.watchers.unregister(future, keys)
+                digest, body = compute()
+        if body is None:
+            raise HTTPError(404, f"unknown service ID: {service_id}")
+        return json_response(200, body, {"X-Consul-ContentHash": digest})
+
+    async def _register(self, request: Request, q: Query) -> Response:
+        self.ctx.require_write(q)
+        body = service_body(await json_object(request))
+        self.ctx.agent.register_service(body, q.bool_param("replace-existing-checks"))
+        return empty_response()
+
+    def _deregister(self, q: Query, service_id: str) -> Response:
+        self.ctx.require_write(q)
+        self.ctx.agent.deregister_service(service_id)
+        return empty_response()
+
+    def _service_maintenance(self, q: Query, service_id: str) -> Response:
+        self.ctx.require_write(q)
+        enable = enable_param(q)
+        if not self.ctx.agent.service_maintenance(service_id, enable, q.params.get("reason", "")):
+            raise HTTPError(404, f'Unknown service ID "{service_id}"')
+        return empty_response()
+
+    def _node_maintenance(self, q: Query) -> Response:
+        self.ctx.require_write(q)
+        self.ctx.agent.node_maintenance(enable_param(q), q.params.get("reason", ""))
+        return empty_response()
+
+    # -- checks ----------------------------------------------------------------------------
+
+    def _checks(self, q: Query) -> Response:
+        predicate = self.ctx.filter(q)
+        checks = {
+            cid: check_json(c, with_indexes=False)
+            for cid, c in self.ctx.agent.local_checks().items()
+        }
+        if predicate is not None:
+            checks = {cid: c for cid, c in checks.items() if predicate(c)}
+        return json_response(200, {} if self.ctx.anonymous(q) else checks)
+
+    async def _register_check(self, request: Request, q: Query) -> Response:
+        self.ctx.require_write(q)
+        self.ctx.agent.register_check(check_body(await json_object(request)))
+        return empty_response()
+
+    def _deregister_check(self, q: Query, check_id: str) -> Response:
+        self.ctx.require_write(q)
+        self.ctx.agent.deregister_check(check_id)
+        return empty_response()
+
+    def _ttl(self, q: Query, check_id: str, verb: str) -> Response:
+        self.ctx.require_write(q)
+        status = {"pass": "passing", "warn": "warning", "fail": "critical"}[verb]
+        if not self.ctx.agent.update_ttl(check_id, status, q.params.get("note", "")):
+            raise unknown_check(check_id)
+        return empty_response()
+
+    async def _ttl_update(self, request: Request, q: Query, check_id: str) -> Response:
+        self.ctx.require_write(q)
+        body = await json_object(request)
+        status = str(get_ci(body, "Status") or "")
+        if status not in STATUSES:
+            raise BadRequest(f'Invalid check status: "{status}"')
+        if not self.ctx.agent.update_ttl(check_id, status, str(get_ci(body, "Output") or "")):
+            raise unknown_check(check_id)
+        return empty_response()
