@@ -144,3 +144,22 @@ def test_lock_delay_forms(consul_http: httpx.Client, value: object) -> None:
     session = consul_http.put("/v1/session/create", json={"LockDelay": value}).json()["ID"]
     delay = consul_http.get(f"/v1/session/info/{session}").json()[0]["LockDelay"]
     assert delay == {"1s": 1_000_000_000, 5: 5_000_000_000, 2_000_000_000: 2_000_000_000}[value]  # type: ignore[index]
+
+
+def test_empty_value_reads_back_as_null(consul_http: httpx.Client) -> None:
+    consul_http.put("/v1/kv/empty/one", content=b"").raise_for_status()
+    consul_http.put("/v1/kv/empty/two", content=b"x").raise_for_status()
+    (entry,) = consul_http.get("/v1/kv/empty/one").json()
+    assert entry["Value"] is None
+    listed = consul_http.get("/v1/kv/empty/?recurse").json()
+    assert [e["Value"] for e in listed] == [None, "eA=="]
+    raw = consul_http.get("/v1/kv/empty/one?raw")
+    assert raw.status_code == 200 and raw.content == b""
+
+
+def test_kv_root_needs_a_key_or_a_listing(consul_http: httpx.Client) -> None:
+    response = consul_http.get("/v1/kv/")
+    assert (response.status_code, response.text) == (400, "Missing key name")
+    consul_http.put("/v1/kv/k", content=b"v").raise_for_status()
+    assert consul_http.get("/v1/kv/?keys").json() == ["k"]
+    assert [e["Key"] for e in consul_http.get("/v1/kv/?recurse").json()] == ["k"]

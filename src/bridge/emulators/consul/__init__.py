@@ -6,6 +6,7 @@ from typing import Any
 
 from ..server import EmulatorServer
 from .api import CONSUL_VERSION, ConsulAPI
+from .connections import limited_protocol
 
 __all__ = ["CONSUL_VERSION", "ConsulAPI", "ConsulEmulator"]
 
@@ -19,7 +20,13 @@ class ConsulEmulator(EmulatorServer):
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, **options: Any) -> None:
         self.api = ConsulAPI(**options)
-        super().__init__(self.api, self.api.controls, host=host, port=port)
+        super().__init__(
+            self.api,
+            self.api.controls,
+            host=host,
+            port=port,
+            http_protocol=limited_protocol(self.api.connections),
+        )
 
     def stop(self) -> None:
         # Blocked queries answer first, so the shutdown does not have to cancel them.

@@ -199,6 +199,9 @@ class Agent:
         return service
 
     def deregister_service(self, service_id: str) -> None:
+        if (self.node, service_id) not in self.catalog.services or service_id == CONSUL_SERVICE:
+            # vetServiceUpdate: the service must be registered with this agent.
+            raise CatalogError(f'Unknown service ID "{service_id}"', status=404)
         for check in self._checks_of(service_id):
             self.runner.stop(check["CheckID"])
         self.catalog.deregister_service(self.node, service_id)
@@ -223,7 +226,7 @@ class Agent:
         if body.get("ServiceID"):
             service = self.catalog.services.get((self.node, str(body["ServiceID"])))
             if service is None:
-                raise CatalogError(f'ServiceID "{body["ServiceID"]}" does not exist')
+                raise CatalogError(f'ServiceID "{body["ServiceID"]}" does not exist', status=404)
         name = body.get("Name")
         if not name:
             raise CatalogError("Missing check name")
@@ -234,6 +237,12 @@ class Agent:
         return check
 
     def deregister_check(self, check_id: str) -> None:
+        if check_id not in self.local_checks():
+            raise CatalogError(
+                f'Unknown check ID "{check_id}". Ensure that the check ID is passed, '
+                "not the check name.",
+                status=404,
+            )
         self.runner.stop(check_id)
         self.catalog.deregister_check(self.node, check_id)
         self.raft.commit()
@@ -242,8 +251,9 @@ class Agent:
         return self.runner.ttl_update(check_id, status, output)
 
     def local_checks(self) -> dict[str, Row]:
+        """The checks registered with this agent: serfHealth belongs to the catalog only."""
         keys = sorted(self.catalog.checks_by_node.get(self.node, ()))
-        return {key[1]: self.catalog.checks[key] for key in keys}
+        return {key[1]: self.catalog.checks[key] for key in keys if key[1] != SERF_CHECK}
 
     # -- maintenance -----------------------------------------------------------------------
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import os
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -49,7 +50,8 @@ class AgentRoutes:
                 return self._self(q)
             case ["v1", "agent", "members"]:
                 allow(method, GET)
-                return json_response(200, [self.member()])
+                wan = bool(q.params.get("wan"))  # any non-empty value asks for the WAN pool
+                return json_response(200, [self.member(wan=wan)])
             case ["v1", "agent", "services"]:
                 allow(method, GET)
                 return self._services(q)
@@ -87,12 +89,13 @@ class AgentRoutes:
 
     # -- identity --------------------------------------------------------------------------
 
-    def member(self) -> Row:
+    def member(self, wan: bool = False) -> Row:
+        """The agent as a Serf member of the LAN pool, or of the WAN pool (``node.dc``)."""
         config = self.ctx.config
         return {
-            "Name": config.node,
+            "Name": f"{config.node}.{config.datacenter}" if wan else config.node,
             "Addr": config.address,
-            "Port": 8301,
+            "Port": 8302 if wan else 8301,
             "Tags": {
                 "acls": "0",
                 "bootstrap": "1",
@@ -147,17 +150,85 @@ class AgentRoutes:
                     "Height": 1e-05,
                 },
                 "Member": self.member(),
-                "Stats": {
-                    "consul": {
-                        "server": "true",
-                        "leader": str(self.ctx.has_leader).lower(),
-                        "known_datacenters": "1",
-                    }
-                },
+                "Stats": self._stats(),
                 "Meta": {"consul-network-segment": "", "consul-version": CONSUL_VERSION},
                 "xDS": {"SupportedProxies": {}, "Port": -1, "Ports": {"Plaintext": -1, "TLS": -1}},
             },
         )
+
+    def _stats(self) -> dict[str, dict[str, str]]:
+        """``Agent.Stats()`` of a server: the sections and keys Consul reports, as strings."""
+        ctx = self.ctx
+        index = str(ctx.raft.index)
+        leader = ctx.has_leader
+        local = ctx.agent.local_checks()
+        serf = {
+            "coordinate_resets": "0",
+            "encrypted": "false",
+            "event_queue": "0",
+            "event_time": "1",
+            "failed": "0",
+            "health_score": "0",
+            "intent_queue": "0",
+            "left": "0",
+            "member_time": "1",
+            "members": "1",
+            "query_queue": "0",
+            "query_time": "1",
+        }
+        return {
+            "agent": {
+                "check_monitors": "0",
+                "check_ttls": str(sum(c["Type"] == "ttl" for c in local.values())),
+                "checks": str(len(local)),
+                "services": str(len(ctx.agent.local_services())),
+            },
+            "build": {
+                "prerelease": "",
+                "revision": "emulator",
+                "version": CONSUL_VERSION,
+                "version_metadata": "",
+            },
+            "consul": {
+                "acl": "enabled" if ctx.config.acl_master_token else "disabled",
+                "bootstrap": "false",
+                "known_datacenters": "1",
+                "leader": str(leader).lower(),
+                "leader_addr": ctx.leader_address(),
+                "server": "true",
+            },
+            "raft": {
+                "applied_index": index,
+                "commit_index": index,
+                "fsm_pending": "0",
+                "last_contact": "0",
+                "last_log_index": index,
+                "last_log_term": "2",
+                "last_snapshot_index": "0",
+                "last_snapshot_term": "0",
+                "latest_configuration": f"[{{Suffrage:Voter ID:{ctx.agent.node_id} "
+                f"Address:{ctx.config.address}:8300}}]",
+                "latest_configuration_index": "0",
+                "num_peers": "0",
+                "protocol_version": "3",
+                "protocol_version_max": "3",
+                "protocol_version_min": "0",
+                "snapshot_version_max": "1",
+                "snapshot_version_min": "0",
+                "state": "Leader" if leader else "Candidate",
+                "term": "2",
+            },
+            "runtime": {
+                "arch": "amd64",
+                "cpu_count": str(os.cpu_count() or 1),
+                "goroutines": "100",
+                "max_procs": str(os.cpu_count() or 1),
+                "os": "linux",
+                "version": "go1.22.7",
+            },
+            "serf_lan": serf,
+            "serf_wan": dict(serf),
+        }
 
     # -- services --------------------------------------------------------------------------
 

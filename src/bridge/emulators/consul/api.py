@@ -7,9 +7,9 @@ its own ``*_routes`` module over one shared ``Context``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
-from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from typing import Any, Protocol
 
 from starlette.requests import Request
@@ -20,6 +20,7 @@ from ..controls import PREFIX, Controls
 from .agent_routes import AgentRoutes
 from .catalog import CatalogError
 from .catalog_routes import CatalogRoutes
+from .connections import ConnectionLimiter
 from .context import CONSUL_VERSION, AgentConfig, Context
 from .kv import SessionError
 from .kv_routes import KVRoutes
@@ -28,8 +29,10 @@ from .query import DEFAULT_WAIT, MAX_WAIT, BadRequest, parse_query
 from .web import HTTPError, json_object, json_response, text_response
 
 __all__ = ["CONSUL_VERSION", "ConsulAPI"]
-TOO_MANY_CONNECTIONS = (
-    "Your IP is issuing too many concurrent connections, please rate limit your calls\n"
+
+UI_PAGE = (
+    "<!DOCTYPE html><html><head><title>Consul by HashiCorp</title></head>"
+    "<body>Consul UI (emulated)</body></html>"
 )
 
 
@@ -71,7 +74,7 @@ class ConsulAPI:
         self.controls.error_body = lambda status: text_response(
             status, "rpc error making call: injected by the emulator"
         )
-        self.in_flight: Counter[str] = Counter()
+        self.connections = ConnectionLimiter(max_conns_per_client)
         self._loop: asyncio.AbstractEventLoop | None = None
         agent = AgentRoutes(self.ctx)
         catalog = CatalogRoutes(self.ctx)
@@ -130,7 +133,7 @@ class ConsulAPI:
                 "index": self.ctx.raft.index,
                 "blocked_queries": watchers.waiting,
                 "wakeups": watchers.wakeups,
-                "in_flight": sum(self.in_flight.values()),
+                "open_connections": self.connections.total,
             },
         )
 
@@ -141,7 +144,13 @@ class ConsulAPI:
             return
         self._loop = asyncio.get_running_loop()
         request = Request(scope, receive)
-        response = await self.handle(request)
+        if not _may_block(scope):
+            response = await self.handle(request)
+        else:
+            answered = await _unless_disconnected(request, self.handle(request))
+            if answered is None:
+                return  # the client went away: its blocking query ends with it
+            response = answered
         await response(scope, receive, send)
 
     def abandon_blocking_queries(self) -> None:
@@ -156,19 +165,12 @@ class ConsulAPI:
             pass  # the loop is already gone
 
     async def handle(self, request: Request) -> Response:
-        path = request.url.path
+        # The percent-decoded path, as Go's URL.Path: "%23" is "#", "%3F" is "?"
+        # (request.url would take a decoded "#" for the start of a fragment).
+        path: str = request.scope["path"]
         if path.startswith(PREFIX):
             return await self.controls.handle(request)
-        client = request.client.host if request.client else "unknown"
-        if self.in_flight[client] >= self.max_conns_per_client:
-            return text_response(429, TOO_MANY_CONNECTIONS)
-        self.in_flight[client] += 1
-        try:
-            return await self._handle(request, path)
-        finally:
-            self.in_flight[client] -= 1
-            if not self.in_flight[client]:
-                del self.in_flight[client]
+        return await self._handle(request, path)
 
     async def _handle(self, request: Request, path: str) -> Response:
         segments = path.split("/")[1:]
@@ -188,19 +190,61 @@ class ConsulAPI:
         except BadRequest as exc:
             return text_response(400, str(exc))
         except CatalogError as exc:
-            return text_response(400, str(exc))
+            return text_response(exc.status, str(exc))
         except SessionError as exc:
             return text_response(exc.status, str(exc))
         except HTTPError as exc:
             return text_response(exc.status, exc.text, exc.headers)
         if response is None:
-            return text_response(404, "404 page not found\n")
+            return ui_response(path) or text_response(404, "404 page not found\n")
         return response
 
     def _group(self, segments: list[str]) -> Routes | None:
         if len(segments) < 2 or segments[0] != "v1":
             return None
         return self.groups.get(segments[1])
+
+
+def ui_response(path: str) -> Response | None:
+    """The web UI a dev agent serves: ``/`` redirects to ``/ui/``, which answers 200."""
+    if path == "/":
+        return Response(
+            '<a href="/ui/">Moved Permanently</a>.\n\n',
+            status_code=301,
+            headers={"Location": "/ui/"},
+            media_type="text/html; charset=utf-8",
+        )
+    if path == "/ui" or path.startswith("/ui/"):
+        return Response(UI_PAGE, media_type="text/html; charset=utf-8")
+    return None
+
+
+def _may_block(scope: Scope) -> bool:
+    """Blocking queries (``?index=``, ``?hash=``) and streams hold their connection."""
+    query: bytes = scope.get("query_string", b"")
+    return b"index=" in query or b"hash=" in query or scope["path"] == "/v1/agent/monitor"
+
+
+async def _unless_disconnected(
+    request: Request, handling: Coroutine[Any, Any, Response]
+) -> Response | None:
+    """Run ``handling`` until it answers, or cancel it when the client disconnects."""
+    await request.body()  # the body is read first: the only receive() left is the disconnect
+    handler = asyncio.ensure_future(handling)
+    gone = asyncio.ensure_future(_disconnect(request.receive))
+    await asyncio.wait({handler, gone}, return_when=asyncio.FIRST_COMPLETED)
+    if handler.done():
+        gone.cancel()
+        return handler.result()
+    handler.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await handler
+    return None
+
+
+async def _disconnect(receive: Receive) -> None:
+    while (await receive())["type"] != "http.disconnect":
+        pass
 
 
 async def _call(function: Callable[[], None]) -> None:

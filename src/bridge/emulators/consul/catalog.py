@@ -22,7 +22,11 @@ META_MAX_PAIRS, META_MAX_KEY, META_MAX_VALUE = 64, 128, 512
 
 
 class CatalogError(ValueError):
-    """A request Consul answers with 400 and this text."""
+    """A request Consul refuses with this text; ``status`` is 400 unless said (404...)."""
+
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 def _is_ip(value: str) -> int | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -39,6 +40,23 @@ def node_meta_pairs(q: Query) -> list[tuple[str, str]]:
     return pairs
 
 
+# Reads that accept ?peer=: a dev agent has no peers, so any peer name finds nothing.
+PEERED_READS: dict[tuple[str, ...], object] = {
+    ("catalog", "services"): {},
+    ("catalog", "service"): [],
+    ("catalog", "nodes"): [],
+    ("catalog", "connect"): [],
+    ("health", "service"): [],
+    ("health", "connect"): [],
+    ("health", "ingress"): [],
+    ("health", "checks"): [],
+    ("health", "node"): [],
+    ("health", "state"): [],
+}
+# Service-mesh reads: the emulator registers no proxies or gateways, so they are empty.
+CONNECT_READS = frozenset({("catalog", "connect"), ("health", "connect"), ("health", "ingress")})
+
+
 class CatalogRoutes:
     """The catalog and health endpoints (``agent/catalog_endpoint.go``, ``health_endpoint.go``)."""
 
@@ -48,6 +66,11 @@ class CatalogRoutes:
     async def route(self, request: Request, q: Query, seg: list[str]) -> Response | None:
         method = request.method
         read = self.ctx.read
+        family = tuple(seg[1:3])
+        if (family in CONNECT_READS and len(seg) == 4) or (
+            q.params.get("peer") and family in PEERED_READS
+        ):
+            return await read(method, q, self._nothing(q, PEERED_READS[family]), [])
         match seg:
             case ["v1", "catalog", "register"]:
                 allow(method, PUT)
@@ -61,9 +84,10 @@ class CatalogRoutes:
             case ["v1", "catalog", "nodes"]:
                 return await read(method, q, self._nodes(q), [("table", "nodes")])
             case ["v1", "catalog", "node", node]:
-                return await read(method, q, self._node(node), [("node", node)])
+                return await read(method, q, self._node(q, node), [("node", node)])
             case ["v1", "catalog", "node-services", node]:
-                return await read(method, q, self._node_services(node), [("node", node)])
+                by_node = self._node(q, node, as_list=True)
+                return await read(method, q, by_node, [("node", node)])
             case ["v1", "catalog", "services"]:
                 return await read(method, q, self._services(q), [("table", "services")])
             case ["v1", "catalog", "service", name]:
@@ -77,6 +101,11 @@ class CatalogRoutes:
             case ["v1", "health", "checks", name]:
                 return await read(method, q, self._health_checks(q, name), [("service", name)])
         return None
+
+    def _nothing(self, q: Query, empty: object) -> Callable[[], Computed]:
+        """An empty answer (no mesh, no peers) at the index Consul gives a missing service."""
+        self.ctx.filter(q)  # a bad filter is still a 400
+        return lambda: (self.ctx.catalog.extinction_index, empty)
 
     # -- catalog reads ---------------------------------------------------------------------
 
@@ -92,34 +121,28 @@ class CatalogRoutes:
 
         return compute
 
-    def _node(self, name: str) -> Callable[[], Computed]:
+    def _node(self, q: Query, name: str, as_list: bool = False) -> Callable[[], Computed]:
+        """``catalog/node`` (Services a map) or ``catalog/node-services`` (a list).
+
+        ``?filter=`` applies to the node's services, not to the node.
+        """
         catalog = self.ctx.catalog
-
-        def compute() -> Computed:
-            node = catalog.nodes.get(name)
-            index = max(catalog.table_index["nodes"], catalog.table_index["services"])
-            if node is None:
-                return index, None
-            services = {
-                key[1]: node_service_json(catalog.services[key])
-                for key in sorted(catalog.services_by_node.get(name, ()))
-            }
-            return index, {"Node": node_json(node), "Services": services}
-
-        return compute
-
-    def _node_services(self, name: str) -> Callable[[], Computed]:
-        catalog = self.ctx.catalog
+        predicate = self.ctx.filter(q)
 
         def compute() -> Computed:
             node = catalog.nodes.get(name)
             index = catalog.table_index["services"]
+            if not as_list:
+                index = max(catalog.table_index["nodes"], index)
             if node is None:
                 return index, None
-            services = [
+            rows = [
                 node_service_json(catalog.services[key])
                 for key in sorted(catalog.services_by_node.get(name, ()))
             ]
+            if predicate is not None:
+                rows = [row for row in rows if predicate(row)]
+            services: Any = rows if as_list else {row["ID"]: row for row in rows}
             return index, {"Node": node_json(node), "Services": services}
 
         return compute
@@ -249,6 +272,7 @@ class CatalogRoutes:
         ctx = self.ctx
         ctx.require_write(q)
         body = catalog_body(await json_object(request))
+        ctx.check_datacenter(body.get("Datacenter"))
         node = body.get("Node")
         address = body.get("Address")
         if not node:
@@ -301,6 +325,7 @@ class CatalogRoutes:
         ctx = self.ctx
         ctx.require_write(q)
         raw = await json_object(request)
+        ctx.check_datacenter(get_ci(raw, "Datacenter"))
         node = catalog_body(raw).get("Node")
         if not node:
             raise BadRequest("Must provide node")

@@ -113,6 +113,8 @@ class KVRoutes:
         if ctx.anonymous(q):
             raise HTTPError(403, "Permission denied")
         listing = q.flag("recurse") or q.flag("keys")
+        if not key and not listing:
+            raise BadRequest("Missing key name")
 
         def compute() -> Computed:
             if listing:
