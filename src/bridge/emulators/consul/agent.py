@@ -208,12 +208,7 @@ class Agent:
         self.raft.commit()
 
     def _checks_of(self, service_id: str) -> list[Row]:
-        keys = self.catalog.checks_by_node.get(self.node, set())
-        return [
-            self.catalog.checks[k]
-            for k in list(keys)
-            if self.catalog.checks[k]["ServiceID"] == service_id
-        ]
+        return self.catalog.checks_of_instance(self.node, service_id)
 
     def local_services(self) -> dict[str, Row]:
         keys = sorted(self.catalog.services_by_node.get(self.node, ()))

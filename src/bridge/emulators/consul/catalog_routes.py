@@ -9,7 +9,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from .agent import build_check
-from .catalog import STATUSES, all_checks, build_service
+from .catalog import STATUSES, build_service
 from .context import Context
 from .normalize import catalog_body, check_body
 from .query import BadRequest, Query
@@ -99,7 +99,7 @@ class CatalogRoutes:
             case ["v1", "health", "node", node]:
                 return await read(method, q, self._health_node(q, node), [("node", node)])
             case ["v1", "health", "checks", name]:
-                return await read(method, q, self._health_checks(q, name), [("service", name)])
+                return await read(method, q, self._health_checks(q, name), [("checks", name)])
         return None
 
     def _nothing(self, q: Query, empty: object) -> Callable[[], Computed]:
@@ -231,40 +231,37 @@ class CatalogRoutes:
 
         return compute
 
-    def _check_list(
-        self, q: Query, keep: Callable[[Row], bool], index: Callable[[], int]
-    ) -> Callable[[], Computed]:
-        """A blocking list of checks (``health/state``, ``health/node``, ``health/checks``)."""
+    def _check_list(self, q: Query, rows: Callable[[], list[Row]]) -> Callable[[], Computed]:
+        """A blocking list of checks at the checks-table index (``health/state|node|checks``)."""
         predicate = self.ctx.filter(q)
+        catalog = self.ctx.catalog
 
         def compute() -> Computed:
-            rows = [check_json(c) for c in all_checks(self.ctx.catalog) if keep(c)]
+            index = catalog.table_index["checks"]
+            if self.ctx.anonymous(q):
+                return index, []
+            checks = [check_json(c) for c in rows()]
             if predicate is not None:
-                rows = [r for r in rows if predicate(r)]
-            return index(), [] if self.ctx.anonymous(q) else rows
+                checks = [c for c in checks if predicate(c)]
+            return index, checks
 
         return compute
 
     def _health_state(self, q: Query, state: str) -> Callable[[], Computed]:
         if state not in ("any", *STATUSES):
             raise BadRequest(f'Invalid state: "{state}"')
+        catalog = self.ctx.catalog
+        if state == "any":
+            return self._check_list(q, catalog.all_checks)
         return self._check_list(
-            q,
-            lambda c: state == "any" or c["Status"] == state,
-            lambda: self.ctx.catalog.table_index["checks"],
+            q, lambda: [c for c in catalog.all_checks() if c["Status"] == state]
         )
 
     def _health_node(self, q: Query, node: str) -> Callable[[], Computed]:
-        return self._check_list(
-            q, lambda c: c["Node"] == node, lambda: self.ctx.catalog.table_index["checks"]
-        )
+        return self._check_list(q, lambda: self.ctx.catalog.checks_on_node(node))
 
     def _health_checks(self, q: Query, name: str) -> Callable[[], Computed]:
-        return self._check_list(
-            q,
-            lambda c: c["ServiceName"] == name,
-            lambda: self.ctx.catalog.service_index_for(name),
-        )
+        return self._check_list(q, lambda: self.ctx.catalog.checks_of_service(name))
 
     # -- catalog writes --------------------------------------------------------------------
 
