@@ -138,7 +138,8 @@ class Catalog:
         self.table_index = {"nodes": 1, "services": 1, "checks": 1}
         self.service_index: dict[str, int] = {}
         self.extinction_index = 1
-        self.check_listeners: list[Callable[[Row], None]] = []
+        # Called with (check, removed) when a check is written or removed (sessions listen).
+        self.check_listeners: list[Callable[[Row, bool], None]] = []
         self._names_cache: tuple[int, dict[str, list[str]]] | None = None
 
     # -- writes ----------------------------------------------------------------------------
@@ -261,9 +262,7 @@ class Catalog:
         index = self._bump("services", *(["checks"] if check_keys else []))
         self._remove_service_row(key, index)
         for check_key in check_keys:
-            check = self._pop_check(check_key)
-            if check is not None:
-                self._touch_check(node, check, index)
+            self._drop_check(check_key, index)
         self.raft.touch(("node", node))
         return True
 
@@ -285,7 +284,7 @@ class Catalog:
         self._put_check(key, row)
         self._touch_check(node, row, index)
         for listener in self.check_listeners:
-            listener(row)
+            listener(row, False)
         return row
 
     def _touch_check(self, node: str, check: Row, index: int) -> None:
@@ -319,12 +318,19 @@ class Catalog:
         )
 
     def deregister_check(self, node: str, check_id: str) -> bool:
-        check = self._pop_check((node, check_id))
-        if check is None:
+        if (node, check_id) not in self.checks:
             return False
-        index = self._bump("checks")
-        self._touch_check(node, check, index)
+        self._drop_check((node, check_id), self._bump("checks"))
         return True
+
+    def _drop_check(self, key: Key, index: int) -> None:
+        """``deleteCheckTxn``: remove, move the indexes, invalidate the sessions tied to it."""
+        check = self._pop_check(key)
+        if check is None:
+            return
+        self._touch_check(key[0], check, index)
+        for listener in self.check_listeners:
+            listener(check, True)
 
     def deregister_node(self, node: str) -> bool:
         if node not in self.nodes:
@@ -333,9 +339,7 @@ class Catalog:
         for key in list(self.services_by_node.get(node, ())):
             self._remove_service_row(key, index)
         for key in list(self.checks_by_node.get(node, ())):
-            check = self._pop_check(key)
-            if check is not None:
-                self._touch_check(node, check, index)
+            self._drop_check(key, index)
         del self.nodes[node]
         self.raft.touch(("node", node))
         return True
