@@ -26,6 +26,7 @@ from .kv import SessionError
 from .kv_routes import KVRoutes
 from .operator_routes import OperatorRoutes
 from .query import DEFAULT_WAIT, MAX_WAIT, BadRequest, parse_query
+from .txn import TxnRoutes
 from .web import HTTPError, json_object, json_response, text_response
 
 __all__ = ["CONSUL_VERSION", "ConsulAPI"]
@@ -80,6 +81,7 @@ class ConsulAPI:
         catalog = CatalogRoutes(self.ctx)
         kv = KVRoutes(self.ctx)
         operator = OperatorRoutes(self.ctx)
+        txn = TxnRoutes(self.ctx)
         # The group serving each /v1/<family>/... path.
         self.groups: dict[str, Routes] = {
             "agent": agent,
@@ -87,6 +89,7 @@ class ConsulAPI:
             "health": catalog,
             "kv": kv,
             "session": kv,
+            "txn": txn,
             "status": operator,
             "operator": operator,
         }

@@ -8,6 +8,7 @@ checks; a service with no instances reads the last "extinction" index.
 
 from __future__ import annotations
 
+import copy
 import ipaddress
 import uuid
 from collections.abc import Callable
@@ -343,6 +344,41 @@ class Catalog:
         del self.nodes[node]
         self.raft.touch(("node", node))
         return True
+
+    def snapshot(self) -> tuple[Any, ...]:
+        """The tables and their indexes, to put back if a transaction fails."""
+        return copy.deepcopy(
+            (
+                self.nodes,
+                self.services,
+                self.checks,
+                self.services_by_name,
+                self.services_by_node,
+                self.checks_by_node,
+                self.checks_by_instance,
+                self.checks_by_name,
+                self.table_index,
+                self.service_index,
+                self.extinction_index,
+            )
+        )
+
+    def restore(self, snapshot: tuple[Any, ...]) -> None:
+        (
+            self.nodes,
+            self.services,
+            self.checks,
+            self.services_by_name,
+            self.services_by_node,
+            self.checks_by_node,
+            self.checks_by_instance,
+            self.checks_by_name,
+            self.table_index,
+            self.service_index,
+            self.extinction_index,
+        ) = snapshot
+        self._names_cache = None
+        self._sorted_checks = None
 
     def restore_index(self, index: int) -> None:
         """A snapshot restore: every index above ``index`` comes back down to it."""

@@ -147,6 +147,15 @@ class KVStore:
         if held:
             self.table_index = index
 
+    def snapshot(self) -> tuple[Any, ...]:
+        """What a failed transaction puts back (entries are replaced, never changed in place)."""
+        return (dict(self.entries), dict(self.tombstones), dict(self.lock_delays), self.table_index)
+
+    def restore(self, snapshot: tuple[Any, ...]) -> None:
+        entries, tombstones, lock_delays, table_index = snapshot
+        self.entries, self.tombstones, self.lock_delays = entries, tombstones, lock_delays
+        self.table_index = table_index
+
     def restore_index(self, index: int) -> None:
         for entry in self.entries.values():
             entry["CreateIndex"] = min(entry["CreateIndex"], index)
