@@ -22,6 +22,7 @@ from .catalog import CatalogError
 from .catalog_routes import CatalogRoutes
 from .connections import ConnectionLimiter
 from .context import CONSUL_VERSION, AgentConfig, Context
+from .events import EventRoutes
 from .kv import SessionError
 from .kv_routes import KVRoutes
 from .operator_routes import OperatorRoutes
@@ -69,7 +70,7 @@ class ConsulAPI:
         )
         self.max_conns_per_client = max_conns_per_client
         self.controls = Controls(
-            reset_data=self.ctx.reset,
+            reset_data=self._reset,
             extra={"restart": self._restart, "leader": self._leader, "state": self._state},
         )
         self.controls.error_body = lambda status: text_response(
@@ -82,6 +83,7 @@ class ConsulAPI:
         kv = KVRoutes(self.ctx)
         operator = OperatorRoutes(self.ctx)
         txn = TxnRoutes(self.ctx)
+        self.events = EventRoutes(self.ctx)
         # The group serving each /v1/<family>/... path.
         self.groups: dict[str, Routes] = {
             "agent": agent,
@@ -90,6 +92,7 @@ class ConsulAPI:
             "kv": kv,
             "session": kv,
             "txn": txn,
+            "event": self.events,
             "status": operator,
             "operator": operator,
         }
@@ -102,6 +105,10 @@ class ConsulAPI:
     @property
     def catalog(self) -> Any:
         return self.ctx.catalog
+
+    def _reset(self) -> None:
+        self.ctx.reset()
+        self.events.reset()
 
     # -- /_emulator/ extras ----------------------------------------------------------------
 
