@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import http.server
+import json
 import threading
 from collections.abc import Iterator
 
@@ -10,6 +11,7 @@ import consul
 import httpx
 import pytest
 
+from bridge.emulators.consul import ConsulEmulator
 from tests.helpers import eventually
 
 
@@ -322,3 +324,69 @@ def test_wan_members(consul_http: httpx.Client) -> None:
     (wan,) = consul_http.get("/v1/agent/members?wan=1").json()
     assert (lan["Name"], lan["Port"]) == ("consul-emulator", 8301)
     assert (wan["Name"], wan["Port"]) == ("consul-emulator.dc1", 8302)
+
+
+def test_reload(consul_http: httpx.Client) -> None:
+    assert consul_http.put("/v1/agent/reload").status_code == 200
+    assert consul_http.get("/v1/agent/reload").status_code == 405
+
+
+def test_leave_stops_the_agent() -> None:
+    with ConsulEmulator() as server:
+        assert httpx.put(f"{server.url}/v1/agent/leave").status_code == 200
+
+        def refused() -> bool:
+            try:
+                httpx.get(f"{server.url}/v1/status/leader", timeout=2)
+            except httpx.ConnectError:
+                return True
+            return False
+
+        eventually(refused, timeout=10)
+
+
+def test_metrics_json_and_prometheus(consul_http: httpx.Client) -> None:
+    body = consul_http.get("/v1/agent/metrics").json()
+    assert set(body) == {"Timestamp", "Gauges", "Points", "Counters", "Samples"}
+    assert body["Timestamp"].endswith("+0000 UTC")
+    names = {g["Name"] for g in body["Gauges"]}
+    assert {"consul.runtime.num_goroutines", "consul.state.nodes"} <= names
+    text = consul_http.get("/v1/agent/metrics?format=prometheus")
+    assert text.headers["content-type"].startswith("text/plain; version=0.0.4")
+    assert "# TYPE consul_state_nodes gauge\nconsul_state_nodes 1\n" in text.text
+
+
+def test_monitor_streams_logs(consul_server: ConsulEmulator, consul_http: httpx.Client) -> None:
+    opened_before = consul_http.get("/_emulator/state").json()["open_connections"]
+    bogus = consul_http.get("/v1/agent/monitor?loglevel=bogus")
+    assert (bogus.status_code, bogus.text) == (400, "Unknown log level: bogus")
+    with httpx.stream("GET", f"{consul_server.url}/v1/agent/monitor", timeout=10) as stream:
+        assert stream.status_code == 200
+        consul_http.put("/v1/agent/service/register", json={"Name": "logged"})
+        line = next(stream.iter_lines())
+    assert "[INFO]  agent: Synced service: service=logged" in line
+    with httpx.stream(
+        "GET", f"{consul_server.url}/v1/agent/monitor?logjson&loglevel=debug", timeout=10
+    ) as stream:
+        consul_http.put("/v1/agent/service/deregister/logged")
+        record = json.loads(next(stream.iter_lines()))
+    assert record["@message"] == "Deregistered service" and record["service"] == "logged"
+    state = "/_emulator/state"
+    eventually(lambda: consul_http.get(state).json()["open_connections"] == opened_before)
+
+
+def test_force_leave(consul_http: httpx.Client) -> None:
+    unknown = consul_http.put("/v1/agent/force-leave/ghost")
+    assert (unknown.status_code, unknown.text) == (500, "agent: No node found with name 'ghost'")
+    assert consul_http.put("/v1/agent/force-leave/consul-emulator").status_code == 200
+
+
+def test_agent_token_needs_acls(consul_http: httpx.Client) -> None:
+    response = consul_http.put("/v1/agent/token/default", json={"Token": "x"})
+    assert (response.status_code, response.text) == (401, "ACL support disabled")
+    with ConsulEmulator(acl_master_token="root") as server:
+        headers = {"X-Consul-Token": "root"}
+        ok = httpx.put(f"{server.url}/v1/agent/token/agent", json={"Token": "t"}, headers=headers)
+        assert ok.status_code == 200
+        bad = httpx.put(f"{server.url}/v1/agent/token/nope", json={"Token": "t"}, headers=headers)
+        assert bad.status_code == 404

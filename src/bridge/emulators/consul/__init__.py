@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from typing import Any
 
 from ..server import EmulatorServer
@@ -27,6 +29,16 @@ class ConsulEmulator(EmulatorServer):
             port=port,
             http_protocol=limited_protocol(self.api.connections),
         )
+        self.api.ctx.on_leave = self._leave
+
+    def _leave(self) -> None:
+        """After ``PUT /v1/agent/leave`` has answered, the agent stops listening."""
+
+        def stop_soon() -> None:
+            time.sleep(0.05)  # let the answer leave first
+            self.stop()
+
+        threading.Thread(target=stop_soon, daemon=True).start()
 
     def stop(self) -> None:
         # Blocked queries answer first, so the shutdown does not have to cancel them.

@@ -8,10 +8,12 @@ import json
 import os
 
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import Response, StreamingResponse
 
 from .catalog import STATUSES
 from .context import CONSUL_VERSION, Context
+from .metrics import metrics_response
+from .monitor import LEVELS
 from .normalize import check_body, service_body
 from .query import BadRequest, Query
 from .shapes import agent_service_json, check_json
@@ -26,6 +28,23 @@ from .web import (
     get_ci,
     json_object,
     json_response,
+)
+
+TOKEN_KINDS = frozenset(
+    {
+        "default",
+        "agent",
+        "agent_recovery",
+        "agent_master",
+        "replication",
+        "acl_token",
+        "acl_agent_token",
+        "acl_agent_master_token",
+        "acl_replication_token",
+        "config_file_service_registration",
+        "dns_token",
+        "dns",
+    }
 )
 
 
@@ -85,6 +104,26 @@ class AgentRoutes:
             case ["v1", "agent", "check", "update", check_id]:
                 allow(method, PUT)
                 return await self._ttl_update(request, q, check_id)
+            case ["v1", "agent", "reload"]:
+                allow(method, PUT)
+                self.ctx.require_write(q)
+                self.ctx.logs.log("info", "agent", "Reloading configuration...")
+                return empty_response()
+            case ["v1", "agent", "leave"]:
+                allow(method, PUT)
+                return self._leave(q)
+            case ["v1", "agent", "force-leave", node]:
+                allow(method, PUT)
+                return self._force_leave(q, node)
+            case ["v1", "agent", "metrics"]:
+                allow(method, GET)
+                return metrics_response(self.ctx, q)
+            case ["v1", "agent", "monitor"]:
+                allow(method, GET)
+                return self._monitor(q)
+            case ["v1", "agent", "token", kind]:
+                allow(method, PUT)
+                return self._token(q, kind)
         return None
 
     # -- identity --------------------------------------------------------------------------
@@ -230,6 +269,42 @@ class AgentRoutes:
             "serf_wan": dict(serf),
         }
 
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def _leave(self, q: Query) -> Response:
+        """Leave gracefully, then stop: the answer goes out, then the listener closes."""
+        self.ctx.require_write(q)
+        self.ctx.logs.log("info", "agent", "Gracefully shutting down agent...")
+        if self.ctx.on_leave is not None:
+            self.ctx.on_leave()
+        return empty_response()
+
+    def _force_leave(self, q: Query, node: str) -> Response:
+        self.ctx.require_write(q)
+        members = {self.ctx.config.node, f"{self.ctx.config.node}.{self.ctx.config.datacenter}"}
+        if node not in members:
+            raise HTTPError(500, f"agent: No node found with name '{node}'")
+        self.ctx.logs.log("info", "agent", "Force leaving node", node=node)
+        return empty_response()
+
+    def _monitor(self, q: Query) -> Response:
+        level = (q.params.get("loglevel") or "info").lower()
+        if level == "warning":
+            level = "warn"
+        if level not in LEVELS:
+            raise BadRequest(f"Unknown log level: {q.params.get('loglevel')}")
+        stream = self.ctx.logs.follow(level, q.flag("logjson"))
+        return StreamingResponse(stream, media_type="text/plain; charset=utf-8")
+
+    def _token(self, q: Query, kind: str) -> Response:
+        """``agent/token/:type``: only with ACLs on, and only for the known token kinds."""
+        if not self.ctx.config.acl_master_token:
+            raise HTTPError(401, "ACL support disabled")
+        self.ctx.require_write(q)
+        if kind not in TOKEN_KINDS:
+            raise HTTPError(404, f'Token "{kind}" is unknown')
+        return empty_response()
+
     # -- services --------------------------------------------------------------------------
 
     def _services(self, q: Query) -> Response:
@@ -276,12 +351,14 @@ class AgentRoutes:
     async def _register(self, request: Request, q: Query) -> Response:
         self.ctx.require_write(q)
         body = service_body(await json_object(request))
-        self.ctx.agent.register_service(body, q.bool_param("replace-existing-checks"))
+        service = self.ctx.agent.register_service(body, q.bool_param("replace-existing-checks"))
+        self.ctx.logs.log("info", "agent", "Synced service", service=service["ID"])
         return empty_response()
 
     def _deregister(self, q: Query, service_id: str) -> Response:
         self.ctx.require_write(q)
         self.ctx.agent.deregister_service(service_id)
+        self.ctx.logs.log("info", "agent", "Deregistered service", service=service_id)
         return empty_response()
 
     def _service_maintenance(self, q: Query, service_id: str) -> Response:

@@ -22,6 +22,7 @@ from .catalog import CatalogError
 from .catalog_routes import CatalogRoutes
 from .connections import ConnectionLimiter
 from .context import CONSUL_VERSION, AgentConfig, Context
+from .coordinate_routes import CoordinateRoutes
 from .events import EventRoutes
 from .kv import SessionError
 from .kv_routes import KVRoutes
@@ -82,6 +83,7 @@ class ConsulAPI:
         catalog = CatalogRoutes(self.ctx)
         kv = KVRoutes(self.ctx)
         operator = OperatorRoutes(self.ctx)
+        coordinate = CoordinateRoutes(self.ctx)
         txn = TxnRoutes(self.ctx)
         self.events = EventRoutes(self.ctx)
         # The group serving each /v1/<family>/... path.
@@ -95,6 +97,7 @@ class ConsulAPI:
             "event": self.events,
             "status": operator,
             "operator": operator,
+            "coordinate": coordinate,
         }
 
     # The state, for tests and benchmarks that load it directly.

@@ -333,7 +333,6 @@ class CatalogRoutes:
         elif check_id:
             ctx.catalog.deregister_check(node, check_id)
         else:
-            ctx.sessions.invalidate_node(node)
-            ctx.catalog.deregister_node(node)
+            ctx.deregister_node(node)
         ctx.raft.commit()
         return json_response(200, True)

@@ -15,8 +15,10 @@ from starlette.responses import Response
 
 from .agent import Agent
 from .catalog import Catalog
+from .cluster import AutopilotStore, CoordinateStore, origin_coordinate
 from .filter import FilterError, Predicate, compile_filter
 from .kv import KVStore, SessionStore
+from .monitor import LogHub
 from .query import DEFAULT_WAIT, MAX_WAIT, BadRequest, Query
 from .raft import Raft, WatchKey
 from .web import GET, Computed, HTTPError, allow, json_response
@@ -45,6 +47,8 @@ class Context:
         self.config = config
         self.no_leader_until = 0.0
         self.generation = 0  # bumped on reset/restart: blocked queries answer at once
+        self.logs = LogHub()
+        self.on_leave: Callable[[], None] | None = None  # how the server stops after a leave
         self.build()
 
     def build(self) -> None:
@@ -57,12 +61,23 @@ class Context:
         )
         self.agent = Agent(self.raft, self.catalog, self.sessions, config.node, config.address)
         self.agent.bootstrap(CONSUL_VERSION)
+        self.autopilot = AutopilotStore(self.raft)
+        self.coordinates = CoordinateStore(self.raft)
+        # The agent sends its own coordinate soon after it starts.
+        self.coordinates.update(config.node, "", origin_coordinate())
+        self.raft.commit()
 
     def reset(self) -> None:
         self.agent.runner.stop_all()
         self.abandon_blocking_queries()
         self.no_leader_until = 0.0
         self.build()
+
+    def deregister_node(self, node: str) -> bool:
+        """``deleteNodeTxn``: its sessions, coordinates, services and checks go with it."""
+        self.sessions.invalidate_node(node)
+        self.coordinates.forget(node)
+        return self.catalog.deregister_node(node)
 
     def abandon_blocking_queries(self) -> None:
         """Like a snapshot restore: every blocked query returns now."""

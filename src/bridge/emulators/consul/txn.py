@@ -170,8 +170,7 @@ class TxnRoutes:
         if verb in ("delete", "delete-cas"):
             if verb == "delete-cas" and (current or {})["ModifyIndex"] != _modify_index(node):
                 raise TxnFailed(f'failed to delete node "{name}", index is stale')
-            self.ctx.sessions.invalidate_node(name)
-            catalog.deregister_node(name)
+            self.ctx.deregister_node(name)
             return []
         raise TxnFailed(f'unknown Node verb "{verb}"')
 
