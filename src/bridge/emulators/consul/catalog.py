@@ -119,6 +119,22 @@ def build_service(body: Row, add_default_tagged: bool = True) -> Row:
     }
 
 
+# What a transaction's snapshot holds: every table, secondary index and index counter.
+_TABLES = (
+    "nodes",
+    "services",
+    "checks",
+    "services_by_name",
+    "services_by_node",
+    "checks_by_node",
+    "checks_by_instance",
+    "checks_by_name",
+    "table_index",
+    "service_index",
+    "extinction_index",
+)
+
+
 class Catalog:
     """The catalog of one datacenter: nodes, their services and checks."""
 
@@ -345,38 +361,13 @@ class Catalog:
         self.raft.touch(("node", node))
         return True
 
-    def snapshot(self) -> tuple[Any, ...]:
+    def snapshot(self) -> dict[str, Any]:
         """The tables and their indexes, to put back if a transaction fails."""
-        return copy.deepcopy(
-            (
-                self.nodes,
-                self.services,
-                self.checks,
-                self.services_by_name,
-                self.services_by_node,
-                self.checks_by_node,
-                self.checks_by_instance,
-                self.checks_by_name,
-                self.table_index,
-                self.service_index,
-                self.extinction_index,
-            )
-        )
+        return copy.deepcopy({name: getattr(self, name) for name in _TABLES})
 
-    def restore(self, snapshot: tuple[Any, ...]) -> None:
-        (
-            self.nodes,
-            self.services,
-            self.checks,
-            self.services_by_name,
-            self.services_by_node,
-            self.checks_by_node,
-            self.checks_by_instance,
-            self.checks_by_name,
-            self.table_index,
-            self.service_index,
-            self.extinction_index,
-        ) = snapshot
+    def restore(self, snapshot: dict[str, Any]) -> None:
+        for name in _TABLES:
+            setattr(self, name, snapshot[name])
         self._names_cache = None
         self._sorted_checks = None
 

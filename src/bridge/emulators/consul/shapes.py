@@ -21,19 +21,17 @@ def node_json(node: Row) -> Row:
     }
 
 
+def _service_identity(svc: Row) -> Row:
+    """The fields both service shapes open with: Kind (omitempty), ID, Service, Tags."""
+    out: Row = {"Kind": svc["Kind"]} if svc["Kind"] else {}
+    out.update({"ID": svc["ID"], "Service": svc["Service"], "Tags": list(svc["Tags"])})
+    return out
+
+
 def node_service_json(svc: Row, with_indexes: bool = True) -> Row:
     """``structs.NodeService``; Port, SocketPath, Kind and tagged addresses are omitempty."""
-    out: Row = {}
-    if svc["Kind"]:
-        out["Kind"] = svc["Kind"]
-    out.update(
-        {
-            "ID": svc["ID"],
-            "Service": svc["Service"],
-            "Tags": list(svc["Tags"]),
-            "Address": svc["Address"],
-        }
-    )
+    out = _service_identity(svc)
+    out["Address"] = svc["Address"]
     if svc["TaggedAddresses"]:
         out["TaggedAddresses"] = svc["TaggedAddresses"]
     out["Meta"] = svc["Meta"] or {}
@@ -122,19 +120,8 @@ PROXY_KINDS = frozenset(
 
 def agent_service_json(svc: Row, datacenter: str) -> Row:
     """``api.AgentService``: Port always; Proxy only for proxies and gateways, Connect if native."""
-    out: Row = {}
-    if svc["Kind"]:
-        out["Kind"] = svc["Kind"]
-    out.update(
-        {
-            "ID": svc["ID"],
-            "Service": svc["Service"],
-            "Tags": list(svc["Tags"]),
-            "Meta": svc["Meta"] or {},
-            "Port": svc["Port"],
-            "Address": svc["Address"],
-        }
-    )
+    out = _service_identity(svc)
+    out.update({"Meta": svc["Meta"] or {}, "Port": svc["Port"], "Address": svc["Address"]})
     if svc["SocketPath"]:
         out["SocketPath"] = svc["SocketPath"]
     if svc["TaggedAddresses"]:

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import base64
 import binascii
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from starlette.requests import Request
@@ -43,7 +45,7 @@ class TxnRoutes:
             return None
         allow(request.method, PUT)
         ops = _parse_ops(await _txn_body(request))
-        read_only = all(_verb(op) in READ_VERBS for op in ops)
+        read_only = all(_outer_verb(op) in READ_VERBS for op in ops)
         if read_only:
             self.ctx.require_leader(q)
         else:
@@ -90,7 +92,7 @@ class TxnRoutes:
 
     def _kv(self, op: Row) -> list[Row]:
         kv = self.ctx.kv
-        verb = str(get_ci(op, "Verb") or "")
+        verb = _verb_of(op)
         key = str(get_ci(op, "Key") or "")
         index = int(get_ci(op, "Index") or 0)
         session = str(get_ci(op, "Session") or "")
@@ -145,97 +147,116 @@ class TxnRoutes:
 
     def _node(self, op: Row) -> list[Row]:
         catalog = self.ctx.catalog
-        verb = str(get_ci(op, "Verb") or "")
         node = get_ci(op, "Node") or {}
         name = str(get_ci(node, "Node") or "")
-        current = catalog.nodes.get(name)
-        if verb in ("set", "cas"):
-            if verb == "cas" and (current or {}).get("ModifyIndex", 0) != _modify_index(node):
-                raise TxnFailed(f'failed to set node "{name}", index is stale')
+
+        def write() -> Row:
             if not name:
                 raise TxnFailed("Must provide node")
-            row = catalog.ensure_node(
+            return catalog.ensure_node(
                 name,
                 str(get_ci(node, "Address") or ""),
                 str(get_ci(node, "ID") or "") or None,
                 get_ci(node, "TaggedAddresses"),
                 get_ci(node, "Meta"),
             )
-            return [{"Node": node_json(row)}]
-        if current is None and verb in ("get", "delete-cas"):
-            raise TxnFailed(f'node "{name}" doesn\'t exist')
-        if verb == "get":
-            assert current is not None
-            return [{"Node": node_json(current)}]
-        if verb in ("delete", "delete-cas"):
-            if verb == "delete-cas" and (current or {})["ModifyIndex"] != _modify_index(node):
-                raise TxnFailed(f'failed to delete node "{name}", index is stale')
-            self.ctx.deregister_node(name)
-            return []
-        raise TxnFailed(f'unknown Node verb "{verb}"')
+
+        return _entity_op(
+            Entity("Node", f'node "{name}"', catalog.nodes.get(name), node, node_json),
+            _verb_of(op),
+            write,
+            lambda: self.ctx.deregister_node(name),
+        )
 
     def _service(self, op: Row) -> list[Row]:
         catalog = self.ctx.catalog
-        verb = str(get_ci(op, "Verb") or "")
         node = str(get_ci(op, "Node") or "")
         body = service_body(get_ci(op, "Service") or {})
         if "Service" in body and "Name" not in body:
             body["Name"] = body.pop("Service")
         sid = str(body.get("ID") or body.get("Name") or "")
-        current = catalog.services.get((node, sid))
+
+        def write() -> Row:
+            _require_node(catalog.nodes, node)
+            return catalog.register_service(node, build_service(body, add_default_tagged=False))
+
         where = f'service "{sid}" on node "{node}"'
-        if verb in ("set", "cas"):
-            if node not in catalog.nodes:
-                raise TxnFailed(f'node "{node}" doesn\'t exist')
-            if verb == "cas" and (current or {}).get("ModifyIndex", 0) != _modify_index(body):
-                raise TxnFailed(f"failed to set {where}, index is stale")
-            row = catalog.register_service(node, build_service(body, add_default_tagged=False))
-            return [{"Service": node_service_json(row)}]
-        if current is None and verb in ("get", "delete-cas"):
-            raise TxnFailed(f"{where} doesn't exist")
-        if verb == "get":
-            assert current is not None
-            return [{"Service": node_service_json(current)}]
-        if verb in ("delete", "delete-cas"):
-            if verb == "delete-cas" and (current or {})["ModifyIndex"] != _modify_index(body):
-                raise TxnFailed(f"failed to delete {where}, index is stale")
-            catalog.deregister_service(node, sid)
-            return []
-        raise TxnFailed(f'unknown Service verb "{verb}"')
+        return _entity_op(
+            Entity("Service", where, catalog.services.get((node, sid)), body, node_service_json),
+            _verb_of(op),
+            write,
+            lambda: catalog.deregister_service(node, sid),
+        )
 
     def _check(self, op: Row) -> list[Row]:
         catalog = self.ctx.catalog
-        verb = str(get_ci(op, "Verb") or "")
         body = check_body(get_ci(op, "Check") or {})
         node = str(body.get("Node") or "")
         check_id = str(body.get("CheckID") or "")
-        current = catalog.checks.get((node, check_id))
-        where = f'check "{check_id}" on node "{node}"'
-        if verb in ("set", "cas"):
-            if node not in catalog.nodes:
-                raise TxnFailed(f'node "{node}" doesn\'t exist')
-            if verb == "cas" and (current or {}).get("ModifyIndex", 0) != _modify_index(body):
-                raise TxnFailed(f"failed to set {where}, index is stale")
+
+        def write() -> Row:
+            _require_node(catalog.nodes, node)
             owner = None
             if body.get("ServiceID"):
                 owner = catalog.services.get((node, str(body["ServiceID"])))
                 if owner is None:
-                    raise TxnFailed(
-                        f'service "{body["ServiceID"]}" on node "{node}" doesn\'t exist'
-                    )
-            check = build_check(node, body, owner, check_id, str(body.get("Name") or ""), False)
-            return [{"Check": check_json(catalog.register_check(node, check))}]
-        if current is None and verb in ("get", "delete-cas"):
-            raise TxnFailed(f"{where} doesn't exist")
-        if verb == "get":
-            assert current is not None
-            return [{"Check": check_json(current)}]
-        if verb in ("delete", "delete-cas"):
-            if verb == "delete-cas" and (current or {})["ModifyIndex"] != _modify_index(body):
-                raise TxnFailed(f"failed to delete {where}, index is stale")
-            catalog.deregister_check(node, check_id)
+                    owner_id = body["ServiceID"]
+                    raise TxnFailed(f'service "{owner_id}" on node "{node}" doesn\'t exist')
+            name = str(body.get("Name") or "")
+            return catalog.register_check(
+                node, build_check(node, body, owner, check_id, name, validate=False)
+            )
+
+        where = f'check "{check_id}" on node "{node}"'
+        return _entity_op(
+            Entity("Check", where, catalog.checks.get((node, check_id)), body, check_json),
+            _verb_of(op),
+            write,
+            lambda: catalog.deregister_check(node, check_id),
+        )
+
+
+@dataclass(frozen=True)
+class Entity:
+    """A node, service or check a catalog op names: how to find, describe and render it."""
+
+    kind: str  # "Node", "Service" or "Check"
+    where: str  # 'service "web-1" on node "n1"', for the error texts
+    current: Row | None
+    body: Row  # the op's body, with the ModifyIndex a cas compares
+    render: Callable[[Row], Row]
+
+
+def _entity_op(
+    entity: Entity, verb: str, write: Callable[[], Row], delete: Callable[[], object]
+) -> list[Row]:
+    """The verbs node, service and check ops share: set, cas, get, delete, delete-cas."""
+    current, where = entity.current, entity.where
+    if verb in ("set", "cas"):
+        if verb == "cas" and (current or {}).get("ModifyIndex", 0) != _modify_index(entity.body):
+            raise TxnFailed(f"failed to set {where}, index is stale")
+        return [{entity.kind: entity.render(write())}]
+    if verb not in ("get", "delete", "delete-cas"):
+        raise TxnFailed(f'unknown {entity.kind} verb "{verb}"')
+    if current is None:
+        if verb == "delete":
             return []
-        raise TxnFailed(f'unknown Check verb "{verb}"')
+        raise TxnFailed(f"{where} doesn't exist")
+    if verb == "get":
+        return [{entity.kind: entity.render(current)}]
+    if verb == "delete-cas" and current["ModifyIndex"] != _modify_index(entity.body):
+        raise TxnFailed(f"failed to delete {where}, index is stale")
+    delete()
+    return []
+
+
+def _require_node(nodes: dict[str, Row], node: str) -> None:
+    if node not in nodes:
+        raise TxnFailed(f'node "{node}" doesn\'t exist')
+
+
+def _verb_of(op: Row) -> str:
+    return str(get_ci(op, "Verb") or "")
 
 
 async def _txn_body(request: Request) -> Any:
@@ -269,7 +290,8 @@ def _kind(op: Row) -> str:
     )
 
 
-def _verb(op: Row) -> str:
+def _outer_verb(op: Row) -> str:
+    """The verb of an operation as sent: ``{"KV": {"Verb": ...}}``."""
     body: Any = next(iter(op.values()), {})
     return str(get_ci(body, "Verb") or "") if isinstance(body, dict) else ""
 
