@@ -18,7 +18,7 @@ from starlette.types import Receive, Scope, Send
 
 from ..controls import PREFIX, Controls
 from .agent_routes import AgentRoutes
-from .catalog import CatalogError
+from .catalog import Catalog, CatalogError
 from .catalog_routes import CatalogRoutes
 from .connections import ConnectionLimiter
 from .context import CONSUL_VERSION, AgentConfig, Context
@@ -28,6 +28,7 @@ from .kv import SessionError
 from .kv_routes import KVRoutes
 from .operator_routes import OperatorRoutes
 from .query import DEFAULT_WAIT, MAX_WAIT, BadRequest, parse_query
+from .raft import Raft
 from .txn import TxnRoutes
 from .web import HTTPError, json_object, json_response, text_response
 
@@ -69,7 +70,6 @@ class ConsulAPI:
                 max_wait=max_wait,
             )
         )
-        self.max_conns_per_client = max_conns_per_client
         self.controls = Controls(
             reset_data=self._reset,
             extra={"restart": self._restart, "leader": self._leader, "state": self._state},
@@ -77,7 +77,7 @@ class ConsulAPI:
         self.controls.error_body = lambda status: text_response(
             status, "rpc error making call: injected by the emulator"
         )
-        self.connections = ConnectionLimiter(max_conns_per_client)
+        self.connections = ConnectionLimiter(self.ctx.config.max_conns_per_client)
         self._loop: asyncio.AbstractEventLoop | None = None
         agent = AgentRoutes(self.ctx)
         catalog = CatalogRoutes(self.ctx)
@@ -102,11 +102,11 @@ class ConsulAPI:
 
     # The state, for tests and benchmarks that load it directly.
     @property
-    def raft(self) -> Any:
+    def raft(self) -> Raft:
         return self.ctx.raft
 
     @property
-    def catalog(self) -> Any:
+    def catalog(self) -> Catalog:
         return self.ctx.catalog
 
     def _reset(self) -> None:
@@ -122,7 +122,7 @@ class ConsulAPI:
         drop = int(body.get("index_drop", max(1, ctx.raft.index // 2)))
         down_seconds = float(body.get("down_seconds", 0.2))
         new_index = max(2, ctx.raft.index - drop)
-        for part in (ctx.catalog, ctx.kv, ctx.sessions):
+        for part in (ctx.catalog, ctx.kv, ctx.sessions, ctx.coordinates, ctx.autopilot):
             part.restore_index(new_index)
         ctx.raft.index = new_index
         ctx.abandon_blocking_queries()

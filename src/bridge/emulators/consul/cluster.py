@@ -56,6 +56,9 @@ class CoordinateStore:
         self.coordinates[node] = {"Node": node, "Segment": segment, "Coord": coord}
         self.raft.touch(COORDINATES_KEY)
 
+    def restore_index(self, index: int) -> None:
+        self.table_index = min(self.table_index, index)
+
     def forget(self, node: str) -> None:
         self.coordinates.pop(node, None)
 
@@ -103,6 +106,10 @@ class AutopilotStore:
         index = self.raft.next_index()
         self.config = {**update, "CreateIndex": self.config["CreateIndex"], "ModifyIndex": index}
         return True
+
+    def restore_index(self, index: int) -> None:
+        for field in ("CreateIndex", "ModifyIndex"):
+            self.config[field] = min(self.config[field], index)
 
 
 def _duration(field: str, value: Any) -> str:
