@@ -241,3 +241,15 @@ def test_connect_reads_of_a_plain_service_are_empty(
     assert response.status_code == 200 and response.json() == []
     assert int(response.headers["x-consul-index"]) >= 1
     assert consul_http.get(path, params={"filter": "=="}).status_code == 400
+
+
+def test_dc_is_read_only_by_endpoints_that_go_through_rpc(consul_http: httpx.Client) -> None:
+    """Agent endpoints answer locally and never parse ?dc=; RPC-backed ones cannot route it."""
+    assert consul_http.get("/v1/agent/services?dc=dc2").status_code == 200
+    assert consul_http.get("/v1/agent/self?dc=dc2").status_code == 200
+    assert consul_http.get("/v1/event/list?dc=dc2").status_code == 200
+    for path in ("/v1/catalog/services", "/v1/status/leader", "/v1/kv/x", "/v1/session/list"):
+        response = consul_http.get(path, params={"dc": "dc2"})
+        assert (response.status_code, response.text) == (500, "No path to datacenter"), path
+    fired = consul_http.put("/v1/event/fire/x?dc=dc2")
+    assert fired.status_code == 500

@@ -193,12 +193,8 @@ class ConsulAPI:
             return faulted
         try:
             query = parse_query(request.query_params, dict(request.headers))
-            self.ctx.check_common(query)
-            group = (
-                self.groups.get(segments[1])
-                if segments[:1] == ["v1"] and len(segments) > 1
-                else None
-            )
+            self.ctx.check_common(query, datacenter_scoped=not _agent_local(segments))
+            group = self._group(segments)
             response = None if group is None else await group.route(request, query, segments)
         except BadRequest as exc:
             return text_response(400, str(exc))
@@ -216,6 +212,11 @@ class ConsulAPI:
         if len(segments) < 2 or segments[0] != "v1":
             return None
         return self.groups.get(segments[1])
+
+
+def _agent_local(segments: list[str]) -> bool:
+    """Endpoints the agent answers itself, without an RPC: they never read ``?dc=``."""
+    return segments[1:2] == ["agent"] or segments[1:3] == ["event", "list"]
 
 
 def ui_response(path: str) -> Response | None:

@@ -93,9 +93,10 @@ class Context:
     def leader_address(self) -> str:
         return f"{self.config.address}:8300" if self.has_leader else ""
 
-    def check_common(self, q: Query) -> None:
-        """What ``agent/http.go`` checks on every request: dc, Enterprise params, the token."""
-        self.check_datacenter(q.params.get("dc"))
+    def check_common(self, q: Query, datacenter_scoped: bool = True) -> None:
+        """What ``agent/http.go`` checks: the dc (for RPC-backed endpoints), CE params, token."""
+        if datacenter_scoped:
+            self.check_datacenter(q.params.get("dc"))
         if q.params.get("ns"):
             raise BadRequest(
                 'Invalid query parameter: "ns" - Namespaces are a Consul Enterprise feature'
