@@ -390,3 +390,14 @@ def test_agent_token_needs_acls(consul_http: httpx.Client) -> None:
         assert ok.status_code == 200
         bad = httpx.put(f"{server.url}/v1/agent/token/nope", json={"Token": "t"}, headers=headers)
         assert bad.status_code == 404
+
+
+def test_ids_with_slashes_take_the_rest_of_the_path(consul_http: httpx.Client) -> None:
+    consul_http.put(
+        "/v1/agent/service/register", json={"Name": "web", "ID": "web/1", "Check": {"TTL": "9s"}}
+    ).raise_for_status()
+    assert consul_http.get("/v1/agent/service/web%2F1").json()["ID"] == "web/1"
+    assert consul_http.put("/v1/agent/check/pass/service:web/1").status_code == 200
+    assert consul_http.get("/v1/agent/checks").json()["service:web/1"]["Status"] == "passing"
+    assert consul_http.put("/v1/agent/service/deregister/web/1").status_code == 200
+    assert consul_http.get("/v1/agent/services").json() == {}

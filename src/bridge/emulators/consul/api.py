@@ -186,7 +186,7 @@ class ConsulAPI:
         return await self._handle(request, path)
 
     async def _handle(self, request: Request, path: str) -> Response:
-        segments = path.split("/")[1:]
+        segments = join_tail(path.split("/")[1:])
         self.controls.counters.count(request.method, _endpoint(segments))
         faulted = await self.controls.before_request()
         if faulted is not None:
@@ -212,6 +212,50 @@ class ConsulAPI:
         if len(segments) < 2 or segments[0] != "v1":
             return None
         return self.groups.get(segments[1])
+
+
+# Endpoints that take the rest of the path as one name (Go's strings.TrimPrefix on the
+# decoded path), so a service ID or node name may hold "/" ("%2F" once decoded).
+TAIL_PREFIXES = sorted(
+    (
+        ("agent", "service", "deregister"),
+        ("agent", "service", "maintenance"),
+        ("agent", "service"),
+        ("agent", "check", "deregister"),
+        ("agent", "check", "pass"),
+        ("agent", "check", "warn"),
+        ("agent", "check", "fail"),
+        ("agent", "check", "update"),
+        ("agent", "force-leave"),
+        ("agent", "token"),
+        ("catalog", "node"),
+        ("catalog", "node-services"),
+        ("catalog", "service"),
+        ("catalog", "connect"),
+        ("health", "service"),
+        ("health", "checks"),
+        ("health", "node"),
+        ("health", "state"),
+        ("health", "connect"),
+        ("health", "ingress"),
+        ("session", "destroy"),
+        ("session", "renew"),
+        ("session", "info"),
+        ("session", "node"),
+        ("coordinate", "node"),
+    ),
+    key=len,
+    reverse=True,
+)
+
+
+def join_tail(segments: list[str]) -> list[str]:
+    """``v1/agent/service/a/b`` -> ``[v1, agent, service, "a/b"]`` for the endpoints above."""
+    for prefix in TAIL_PREFIXES:
+        size = len(prefix)
+        if len(segments) > size + 1 and tuple(segments[1 : size + 1]) == prefix:
+            return [*segments[: size + 1], "/".join(segments[size + 1 :])]
+    return segments
 
 
 def _agent_local(segments: list[str]) -> bool:
