@@ -199,7 +199,7 @@ class Agent:
         return service
 
     def deregister_service(self, service_id: str) -> None:
-        if (self.node, service_id) not in self.catalog.services or service_id == CONSUL_SERVICE:
+        if self.local_service(service_id) is None:
             # vetServiceUpdate: the service must be registered with this agent.
             raise CatalogError(f'Unknown service ID "{service_id}"', status=404)
         for check in self._checks_of(service_id):
@@ -232,7 +232,7 @@ class Agent:
         return check
 
     def deregister_check(self, check_id: str) -> None:
-        if check_id not in self.local_checks():
+        if self.local_check(check_id) is None:
             raise CatalogError(
                 f'Unknown check ID "{check_id}". Ensure that the check ID is passed, '
                 "not the check name.",
@@ -244,6 +244,17 @@ class Agent:
 
     def update_ttl(self, check_id: str, status: str, output: str) -> bool:
         return self.runner.ttl_update(check_id, status, output)
+
+    def local_service(self, service_id: str) -> Row | None:
+        """One service registered with this agent (not the server's own ``consul``)."""
+        if service_id == CONSUL_SERVICE:
+            return None
+        return self.catalog.services.get((self.node, service_id))
+
+    def local_check(self, check_id: str) -> Row | None:
+        if check_id == SERF_CHECK:
+            return None
+        return self.catalog.checks.get((self.node, check_id))
 
     def local_checks(self) -> dict[str, Row]:
         """The checks registered with this agent: serfHealth belongs to the catalog only."""

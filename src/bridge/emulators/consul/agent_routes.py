@@ -322,7 +322,7 @@ class AgentRoutes:
         ctx = self.ctx
 
         def compute() -> tuple[str, Row | None]:
-            svc = ctx.agent.local_services().get(service_id)
+            svc = ctx.agent.local_service(service_id)
             if svc is None:
                 return "", None
             body = agent_service_json(svc, ctx.config.datacenter)
