@@ -184,7 +184,10 @@ def test_deregister_removes_checks_and_unknown_ids_are_not_found(
     assert consul_client.agent.service.deregister("d")
     assert "service:d" not in consul_client.agent.checks()
     gone = consul_http.put("/v1/agent/service/deregister/d")
-    assert (gone.status_code, gone.text) == (404, 'Unknown service ID "d"')
+    assert gone.status_code == 404
+    assert gone.text == (
+        'Unknown service ID "d". Ensure that the service ID is passed, not the service name.'
+    )
     # The server's own "consul" service is in the catalog, not the agent's.
     assert consul_http.put("/v1/agent/service/deregister/consul").status_code == 404
     check = consul_http.put("/v1/agent/check/deregister/ghost")

@@ -22,6 +22,15 @@ SERVICE_MAINT_PREFIX = "_service_maintenance:"
 NEEDS_INTERVAL = ("http", "tcp", "udp", "grpc", "h2ping", "script", "docker")
 
 
+def unknown_service(service_id: str) -> CatalogError:
+    """``vetServiceUpdateWithAuthorizer``: the service is not registered with this agent."""
+    return CatalogError(
+        f'Unknown service ID "{service_id}". Ensure that the service ID is passed, '
+        "not the service name.",
+        status=404,
+    )
+
+
 def _duration_text(definition: Row, field: str) -> str:
     value = seconds(definition, field)
     return format_duration(value) if value else ""
@@ -201,7 +210,7 @@ class Agent:
     def deregister_service(self, service_id: str) -> None:
         if self.local_service(service_id) is None:
             # vetServiceUpdate: the service must be registered with this agent.
-            raise CatalogError(f'Unknown service ID "{service_id}"', status=404)
+            raise unknown_service(service_id)
         for check in self._checks_of(service_id):
             self.runner.stop(check["CheckID"])
         self.catalog.deregister_service(self.node, service_id)

@@ -10,6 +10,7 @@ import os
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
+from .agent import unknown_service
 from .catalog import STATUSES
 from .context import CONSUL_VERSION, Context
 from .metrics import metrics_response
@@ -365,7 +366,7 @@ class AgentRoutes:
         self.ctx.require_write(q)
         enable = enable_param(q)
         if not self.ctx.agent.service_maintenance(service_id, enable, q.params.get("reason", "")):
-            raise HTTPError(404, f'Unknown service ID "{service_id}"')
+            raise unknown_service(service_id)
         return empty_response()
 
     def _node_maintenance(self, q: Query) -> Response:
