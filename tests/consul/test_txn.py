@@ -131,3 +131,15 @@ def test_py_consul_txn(consul_client: consul.Consul) -> None:
     result = consul_client.txn.put([{"KV": {"Verb": "set", "Key": "py", "Value": _b64("v")}}])
     assert result["Errors"] is None
     assert consul_client.kv.get("py")[1]["Value"] == b"v"
+
+
+def test_a_field_of_the_wrong_type_is_400_and_changes_nothing(consul_http: httpx.Client) -> None:
+    response = consul_http.put(
+        "/v1/txn",
+        json=[
+            {"KV": {"Verb": "set", "Key": "t/first", "Value": _b64("1")}},
+            {"KV": {"Verb": "set", "Key": "t/second", "Flags": "many"}},
+        ],
+    )
+    assert response.status_code == 400 and response.text.startswith("Failed to parse body")
+    assert consul_http.get("/v1/kv/t/first").status_code == 404

@@ -64,16 +64,24 @@ class TxnRoutes:
         touches_catalog = any(_kind(op) != "KV" for op in ops)
         catalog_before = ctx.catalog.snapshot() if touches_catalog else None
         results: list[Row] = []
+
+        def roll_back() -> None:
+            ctx.kv.restore(kv_before)
+            if catalog_before is not None:
+                ctx.catalog.restore(catalog_before)
+            ctx.raft.discard(index_before)
+
         with ctx.raft.one_entry():
             for number, op in enumerate(ops):
                 try:
                     results.extend(self._one(op))
-                except (TxnFailed, CatalogError, SessionError, BadRequest) as exc:
-                    ctx.kv.restore(kv_before)
-                    if catalog_before is not None:
-                        ctx.catalog.restore(catalog_before)
-                    ctx.raft.discard(index_before)
+                except (TxnFailed, CatalogError, SessionError) as exc:
+                    roll_back()
                     return [], [{"OpIndex": number, "What": str(exc)}]
+                except (BadRequest, ValueError, TypeError, AttributeError) as exc:
+                    # A field of the wrong type: Consul's decoder refuses the body.
+                    roll_back()
+                    raise BadRequest(f"Failed to parse body: op {number}: {exc}") from None
         ctx.raft.commit()
         return results, []
 
