@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import sys
 import threading
@@ -81,6 +82,11 @@ BRIDGE_FLAGS = (
     "listen",
     "log_json",
     "retry_seconds",
+    "ha",
+    "ha_lock_key",
+    "ha_ttl_seconds",
+    "ha_lock_delay_seconds",
+    "instance",
 )
 
 
@@ -105,7 +111,19 @@ def _run(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     setup_logging(settings.log_json)
-    return run_daemon(settings)
+    code = run_daemon(settings)
+    _exit_now(code)
+    return code
+
+
+def _exit_now(code: int) -> None:
+    """Exit even while a thread still waits on a Kong write (interpreter exit would join it)."""
+    stuck = [t for t in threading.enumerate() if t.is_alive() and not t.daemon]
+    if len(stuck) > 1:  # the main thread, and a write-pool worker waiting on Kong
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
 
 
 def _sync(args: argparse.Namespace) -> int:
@@ -235,6 +253,24 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--listen", metavar="HOST:PORT", help="serve /healthz, /readyz and /metrics there"
     )
+    ha = run.add_argument_group("high availability (also KONG_BRIDGE_HA, KONG_BRIDGE_HA_*)")
+    ha.add_argument(
+        "--ha",
+        action="store_const",
+        const=True,
+        help="run as one of several replicas: a Consul lock elects the one that writes",
+    )
+    ha.add_argument("--ha-lock-key", help="KV key to lock (default kong-bridge/<bridge-id>/leader)")
+    ha.add_argument(
+        "--ha-ttl", dest="ha_ttl_seconds", type=int, help="session TTL in seconds (default 10)"
+    )
+    ha.add_argument(
+        "--ha-lock-delay",
+        dest="ha_lock_delay_seconds",
+        type=int,
+        help="session lock-delay in seconds (default 2)",
+    )
+    ha.add_argument("--instance", help="this replica's name in Consul (default <hostname>-<pid>)")
     run.add_argument("--host", default="0.0.0.0", help="status endpoint address (with --port)")
     run.add_argument("--port", type=int, default=None, help="status endpoint port")
     run.set_defaults(handler=_run)

@@ -48,6 +48,7 @@ class BridgeView:
     errors: dict[str, list[str]] = field(default_factory=dict)  # service -> problems
     notes: dict[str, list[str]] = field(default_factory=dict)
     held_back: str = ""
+    failing_all: bool = False  # the last apply failed for every service it touched
 
 
 class Bridge:
@@ -61,6 +62,7 @@ class Bridge:
         *,
         concurrency: int = 8,
         max_delete_share: float = 0.5,
+        may_write: Callable[[], bool] = lambda: True,
     ) -> None:
         self.kong = kong
         self.options = options
@@ -81,11 +83,14 @@ class Bridge:
         self.retry_at: dict[str, float] = {}
         self.failures: dict[str, int] = {}
         self.view = BridgeView()
+        self.may_write = may_write  # checked right before each batch of Kong writes
+        self.full_due = threading.Event()  # set by leadership_gained()
 
     # -- events ----------------------------------------------------------------------------
 
     def handle(self, event: CatalogSeen | ServiceSeen | WatchFailed) -> set[str]:
         """Fold one watcher event into the bridge's view; returns the services to revisit."""
+        self.metrics.consul_reached(not isinstance(event, WatchFailed), getattr(event, "error", ""))
         if isinstance(event, WatchFailed):
             self.metrics.watch_errors += 1
             self.view.consul_ok = False
@@ -133,6 +138,7 @@ class Bridge:
             else:
                 self.mappings.pop(name, None)
                 self.view.errors.pop(name, None)
+                self.metrics.error_reasons.pop(name, None)
                 self.snapshots.pop(name, None)
                 wanted[name] = None
         return wanted
@@ -146,8 +152,10 @@ class Bridge:
                         "service=%s action=skip outcome=invalid-tags problem=%r", name, problem
                     )
             self.view.errors[name] = problems
+            self.metrics.error_reasons[name] = "invalid-tags"
         else:
             self.view.errors.pop(name, None)
+            self.metrics.error_reasons.pop(name, None)
         if mapping.notes:
             self.view.notes[name] = mapping.notes
         else:
@@ -225,20 +233,32 @@ class Bridge:
             log.warning("action=hold-deletes outcome=held count=%d reason=%r", count, reason)
         self.view.held_back = message
 
+    def leadership_gained(self) -> None:
+        """This replica may write now: re-read Kong and reconcile everything at the next turn."""
+        self.full_due.set()
+
     def apply(self, plan: Plan) -> bool:
         """Apply a plan; failed services are scheduled for a retry. True when all succeeded."""
+        if not self.may_write():
+            self.metrics.plans_withheld += 1  # a standby keeps its plan; the leader writes
+            return False
         state = self.kong_state if self.kong_state is not None else self.refresh_kong()
         if self.db_less:
             return self._apply_declarative(plan, state)
         all_ok = True
         now = time.monotonic()
-        for outcome in apply_plan(self.kong, plan, self.concurrency):
+        outcomes = apply_plan(self.kong, plan, self.concurrency)
+        # A clash is the user's to fix, like a bad tag: it does not make us unready.
+        self.view.failing_all = bool(outcomes) and not any(o.ok or o.clash for o in outcomes)
+        for outcome in outcomes:
             record(state, outcome)
             for op, _row in outcome.done:
                 log.info("service=%s action=%s outcome=ok", outcome.name, op)
             if outcome.ok:
                 self.failures.pop(outcome.name, None)
                 self.retry_at.pop(outcome.name, None)
+                if self.metrics.error_reasons.get(outcome.name) != "invalid-tags":
+                    self.metrics.error_reasons.pop(outcome.name, None)
                 if outcome.name in self.seen_at:
                     self.metrics.observe_propagation(now - self.seen_at.pop(outcome.name))
                 continue
@@ -248,6 +268,7 @@ class Bridge:
             self.retry_at[outcome.name] = now + backoff_delay(failures, base=1.0, cap=60.0)
             problem = outcome.error or "failed"
             self.view.errors[outcome.name] = [problem]
+            self.metrics.error_reasons[outcome.name] = "clash" if outcome.clash else "kong-failed"
             log.error(
                 "service=%s action=apply outcome=%s problem=%r",
                 outcome.name,
@@ -278,14 +299,17 @@ class Bridge:
             )
             self.kong.run(post_config(config))
         except KongClientError as exc:
+            self.view.failing_all = True
             now = time.monotonic()
             for name in plan.by_service():
                 failures = self.failures.get(name, 0) + 1
                 self.failures[name] = failures
                 self.retry_at[name] = now + backoff_delay(failures, base=1.0, cap=60.0)
                 self.view.errors[name] = [f"POST /config failed: {exc}"]
+                self.metrics.error_reasons[name] = "kong-failed"
             log.error("action=post-config outcome=failed problem=%r", str(exc))
             return False
+        self.view.failing_all = False
         now = time.monotonic()
         for name, ops in plan.by_service().items():
             for op in ops:
@@ -304,13 +328,15 @@ class Bridge:
     def sync(self, names: Iterable[str] | None = None, allow_deletes: bool = True) -> Plan:
         """Plan and apply (for ``names``, or everything); returns the plan that was applied."""
         plan = self.plan(names, allow_deletes)
+        applied = True
         if plan:
-            self.apply(plan)
+            applied = self.apply(plan)
         elif names is not None:
             for name in names:
                 self.seen_at.pop(name, None)
         self.metrics.services_in_error = len(self.view.errors)
-        self.metrics.mark_success()
+        # Fresh only when every service that should be in Kong is (bad tags aside).
+        self.metrics.mark_success(complete=applied and not self.failures)
         return plan
 
     # -- the daemon ------------------------------------------------------------------------
@@ -348,6 +374,9 @@ class Bridge:
                 break
             dirty |= self.due_retries()
             full = time.monotonic() >= next_resync
+            if self.full_due.is_set():
+                self.full_due.clear()
+                full = True
             if not (dirty or full) or not self.catalog_seen:
                 continue
             try:

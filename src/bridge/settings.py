@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import socket
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
@@ -121,6 +123,28 @@ class BridgeSettings(BaseSettings):
     listen: str | None = Field(None, validation_alias=AliasChoices("KONG_BRIDGE_LISTEN", "listen"))
     log_json: bool = Field(False, validation_alias=AliasChoices("KONG_BRIDGE_LOG_JSON", "log_json"))
 
+    # -- high availability (run --ha) -------------------------------------------------------
+    ha: bool = Field(False, validation_alias=AliasChoices("KONG_BRIDGE_HA", "ha"))
+    ha_lock_key: str | None = Field(
+        None,
+        pattern=r"^[^/].*[^/]$",
+        validation_alias=AliasChoices("KONG_BRIDGE_HA_LOCK_KEY", "ha_lock_key"),
+    )
+    ha_ttl_seconds: int = Field(
+        10, ge=1, le=86400, validation_alias=AliasChoices("KONG_BRIDGE_HA_TTL", "ha_ttl_seconds")
+    )
+    ha_lock_delay_seconds: int = Field(
+        2,
+        ge=0,
+        le=60,
+        validation_alias=AliasChoices("KONG_BRIDGE_HA_LOCK_DELAY", "ha_lock_delay_seconds"),
+    )
+    instance: str = Field(
+        default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}",
+        min_length=1,
+        validation_alias=AliasChoices("KONG_BRIDGE_INSTANCE", "instance"),
+    )
+
     @field_validator("kong_admin_headers", mode="before")
     @classmethod
     def _split_headers(cls, value: Any) -> Any:
@@ -178,3 +202,8 @@ class BridgeSettings(BaseSettings):
     @property
     def owner(self) -> str:
         return self.bridge_id
+
+    @property
+    def lock_key(self) -> str:
+        """The KV key the replicas of this bridge lock (``kong-bridge/<bridge-id>/leader``)."""
+        return self.ha_lock_key or f"kong-bridge/{self.bridge_id}/leader"
