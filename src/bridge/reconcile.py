@@ -90,11 +90,12 @@ class Bridge:
 
     def handle(self, event: CatalogSeen | ServiceSeen | WatchFailed) -> set[str]:
         """Fold one watcher event into the bridge's view; returns the services to revisit."""
-        self.metrics.consul_reached(not isinstance(event, WatchFailed), getattr(event, "error", ""))
         if isinstance(event, WatchFailed):
             self.metrics.watch_errors += 1
+            self.metrics.consul_reached(False, f"{event.what}: {event.error}")
             self.view.consul_ok = False
             return set()
+        self.metrics.consul_reached(True)
         self.view.consul_ok = True
         if isinstance(event, CatalogSeen):
             if not event.trusted:
@@ -155,7 +156,8 @@ class Bridge:
             self.metrics.error_reasons[name] = "invalid-tags"
         else:
             self.view.errors.pop(name, None)
-            self.metrics.error_reasons.pop(name, None)
+            if self.metrics.error_reasons.get(name) == "invalid-tags":
+                self.metrics.error_reasons.pop(name)  # write failures stay until a success
         if mapping.notes:
             self.view.notes[name] = mapping.notes
         else:
