@@ -23,7 +23,7 @@ import httpx
 import pytest
 
 from bridge.emulators.consul import ConsulEmulator
-from tests.bridge.conftest import _emulator, free_port
+from tests.bridge.conftest import Stack, _emulator, free_port
 from tests.helpers import eventually
 
 TTL = 2
@@ -93,14 +93,21 @@ class Replica:
 
 @dataclass
 class Cluster:
-    """Kong, Consul and the replicas started by a test."""
+    """Kong, Consul and the replicas started by a test (``stack`` registers and reads)."""
 
-    kong: httpx.Client
-    consul: httpx.Client
+    stack: Stack
     consul_url: str
     kong_url: str
     logdir: Path
     replicas: list[Replica] = field(default_factory=list)
+
+    @property
+    def kong(self) -> httpx.Client:
+        return self.stack.kong
+
+    @property
+    def consul(self) -> httpx.Client:
+        return self.stack.consul
 
     def start(
         self, name: str, *extra: str, consul_url: str | None = None, ha: bool = True
@@ -166,31 +173,6 @@ class Cluster:
         info = self.consul.get(f"/v1/session/info/{session}").json()
         return str(info[0]["Name"]).removeprefix("kong-bridge ") if info else ""
 
-    def register(self, name: str, sid: str, address: str, port: int = 8080) -> None:
-        self.consul.put(
-            "/v1/agent/service/register",
-            json={
-                "Name": name,
-                "ID": sid,
-                "Address": address,
-                "Port": port,
-                "Tags": ["kong.enable=true"],
-                "Check": {"CheckID": f"check:{sid}", "TTL": "10m", "Status": "passing"},
-            },
-        ).raise_for_status()
-
-    def deregister(self, sid: str) -> None:
-        self.consul.put(f"/v1/agent/service/deregister/{sid}").raise_for_status()
-
-    def targets(self, upstream: str) -> set[str]:
-        response = self.kong.get(f"/upstreams/{upstream}/targets")
-        if response.status_code == 404:
-            return set()
-        return {t["target"] for t in response.json()["data"]}
-
-    def names(self, kind: str) -> set[str]:
-        return {row["name"] for row in self.kong.get(f"/{kind}").json()["data"]}
-
     def kong_writes(self) -> dict[str, int]:
         counters = self.kong.get("/_emulator/counters").json()["by_method_and_kind"]
         return {k: v for k, v in counters.items() if not k.startswith("GET")}
@@ -214,7 +196,8 @@ def cluster(kong_url: str, consul_server: ConsulEmulator) -> Iterator[Cluster]:
     kong.post("/_emulator/reset").raise_for_status()
     consul.post("/_emulator/reset").raise_for_status()
     with tempfile.TemporaryDirectory(prefix="kong-bridge-ha-") as logdir:
-        result = Cluster(kong, consul, consul_server.url, kong_url, Path(logdir))
+        stack = Stack(kong, consul, status=consul, env={})  # no bridge of its own here
+        result = Cluster(stack, consul_server.url, kong_url, Path(logdir))
         yield result
         for replica in result.replicas:
             if replica.alive:

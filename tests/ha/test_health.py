@@ -18,7 +18,7 @@ def _not_ready(reason: str, body: dict[str, Any]) -> bool:
 
 def test_readyz_follows_kong_reachability(cluster: Cluster) -> None:
     bridge = cluster.start("single", ha=False)
-    cluster.register("web", "web-1", "10.0.0.1")
+    cluster.stack.register("web", "web-1", "10.0.0.1")
     eventually(lambda: bridge.readyz().get("ready"), 20, "ready")
     ready = bridge.readyz()
     assert ready["role"] == "single" and ready["not_ready"] == []
@@ -36,7 +36,7 @@ def test_readyz_follows_consul_reachability(cluster: Cluster) -> None:
     proxy = CuttableProxy(int(cluster.consul_url.rsplit(":", 1)[1]))
     try:
         bridge = cluster.start("single", consul_url=proxy.url, ha=False)
-        cluster.register("web", "web-1", "10.0.0.1")
+        cluster.stack.register("web", "web-1", "10.0.0.1")
         eventually(lambda: bridge.readyz().get("ready"), 20, "ready")
         proxy.cut()
         eventually(lambda: _not_ready("Consul cannot be reached", bridge.readyz()), 10)
@@ -53,8 +53,8 @@ def test_readyz_when_every_service_fails(cluster: Cluster) -> None:
     eventually(lambda: bridge.readyz().get("ready"), 20, "ready")
     cluster.kong.put("/_emulator/faults", json={"error_rate": 1.0, "error_status": 500})
     try:
-        cluster.register("web", "web-1", "10.0.0.1")
-        cluster.register("api", "api-1", "10.0.0.2")
+        cluster.stack.register("web", "web-1", "10.0.0.1")
+        cluster.stack.register("api", "api-1", "10.0.0.2")
         eventually(
             lambda: _not_ready("failed for every service", bridge.readyz()), 15, "all failing"
         )
@@ -63,16 +63,16 @@ def test_readyz_when_every_service_fails(cluster: Cluster) -> None:
     finally:
         cluster.kong.delete("/_emulator/faults")
     eventually(lambda: bridge.readyz().get("ready"), 20, "ready once Kong answers")
-    assert bridge.metric("kong_bridge_services_in_error") == 0
+    eventually(lambda: bridge.metric("kong_bridge_services_in_error") == 0, 15, "all synced")
 
 
 def test_freshness_waits_for_every_service(cluster: Cluster) -> None:
     cluster.kong.post("/services", json={"name": "other", "host": "other.internal"})
     cluster.kong.post("/services/other/routes", json={"name": "web", "paths": ["/other"]})
-    cluster.register("web", "web-1", "10.0.0.1")  # its route clashes with one we do not own
-    cluster.register("api", "api-1", "10.0.0.2")
+    cluster.stack.register("web", "web-1", "10.0.0.1")  # its route clashes with one we do not own
+    cluster.stack.register("api", "api-1", "10.0.0.2")
     bridge = cluster.start("single", ha=False)
-    eventually(lambda: "api" in cluster.names("services"), 15)
+    eventually(lambda: "api" in cluster.stack.names("services"), 15)
     eventually(lambda: bridge.metric("kong_bridge_syncs_total") >= 3, 15, "a few syncs")
     assert bridge.metric(FRESH) == 0  # "web" is not in Kong: not fresh
     assert bridge.metric('kong_bridge_services_in_error_by_reason{reason="clash"}') == 1

@@ -34,15 +34,22 @@ def _election(url: str, name: str, changes: list[tuple[str, bool]]) -> LeaderEle
     )
 
 
+def _leader_then_standby(
+    url: str, changes: list[tuple[str, bool]]
+) -> tuple[LeaderElection, LeaderElection]:
+    first = _election(url, "first", changes)
+    first.start()
+    eventually(first.may_write, 5, "first leads")
+    second = _election(url, "second", changes)
+    second.start()
+    return first, second
+
+
 def test_one_leads_and_a_release_hands_over_without_lock_delay(
     consul: httpx.Client, consul_server: ConsulEmulator
 ) -> None:
     changes: list[tuple[str, bool]] = []
-    first = _election(consul_server.url, "first", changes)
-    first.start()
-    eventually(first.may_write, 5, "first leads")
-    second = _election(consul_server.url, "second", changes)
-    second.start()
+    first, second = _leader_then_standby(consul_server.url, changes)
     entry = eventually(lambda: consul.get(f"/v1/kv/{KEY}").json()[0], 5)
     assert json.loads(base64.b64decode(entry["Value"])) == {"instance": "first"}
     session = consul.get(f"/v1/session/info/{entry['Session']}").json()[0]
@@ -68,11 +75,7 @@ def test_a_destroyed_session_loses_the_lock_and_the_lock_delay_holds_others(
     consul: httpx.Client, consul_server: ConsulEmulator
 ) -> None:
     changes: list[tuple[str, bool]] = []
-    first = _election(consul_server.url, "first", changes)
-    first.start()
-    eventually(first.may_write, 5, "first leads")
-    second = _election(consul_server.url, "second", changes)
-    second.start()
+    first, second = _leader_then_standby(consul_server.url, changes)
     session = consul.get(f"/v1/kv/{KEY}").json()[0]["Session"]
     consul.put(f"/v1/session/destroy/{session}").raise_for_status()  # as an expiry would
     destroyed = time.monotonic()

@@ -26,12 +26,12 @@ def test_only_the_leader_writes(cluster: Cluster, count: int) -> None:
     eventually(lambda: all(r.readyz().get("ready") for r in replicas), 20, "all ready")
     cluster.kong.delete("/_emulator/counters")
 
-    cluster.register("web", "web-1", "10.0.0.1")
-    eventually(lambda: cluster.targets(UP) == {"10.0.0.1:8080"}, what="created")
-    cluster.register("web", "web-2", "10.0.0.2")
-    eventually(lambda: len(cluster.targets(UP)) == 2, what="second instance")
-    cluster.deregister("web-1")
-    eventually(lambda: cluster.targets(UP) == {"10.0.0.2:8080"}, what="first instance gone")
+    cluster.stack.register("web", "web-1", "10.0.0.1")
+    eventually(lambda: cluster.stack.targets(UP) == {"10.0.0.1:8080"}, what="created")
+    cluster.stack.register("web", "web-2", "10.0.0.2")
+    eventually(lambda: len(cluster.stack.targets(UP)) == 2, what="second instance")
+    cluster.stack.deregister("web-1")
+    eventually(lambda: cluster.stack.targets(UP) == {"10.0.0.2:8080"}, what="first instance gone")
     time.sleep(TTL)  # let the standbys see every change too: they must still write nothing
 
     assert cluster.kong_writes() == {
@@ -48,14 +48,14 @@ def test_only_the_leader_writes(cluster: Cluster, count: int) -> None:
 
 def test_sigkill_leader_fails_over_and_gap_changes_arrive(cluster: Cluster) -> None:
     replicas = [cluster.start(name) for name in ("a", "b", "c")]
-    cluster.register("web", "web-1", "10.0.0.1")
+    cluster.stack.register("web", "web-1", "10.0.0.1")
     leader = cluster.one_leader()
-    eventually(lambda: cluster.targets(UP) == {"10.0.0.1:8080"})
+    eventually(lambda: cluster.stack.targets(UP) == {"10.0.0.1:8080"})
     leader.process.kill()
     killed = time.monotonic()
     leader.process.wait(5)
-    cluster.register("web", "web-2", "10.0.0.2")  # during the gap: nobody writes it yet
-    cluster.register("api", "api-1", "10.0.1.1")
+    cluster.stack.register("web", "web-2", "10.0.0.2")  # during the gap: nobody writes it yet
+    cluster.stack.register("api", "api-1", "10.0.1.1")
     successor = cluster.one_leader(timeout=2 * TTL + LOCK_DELAY + 5)
     failover = time.monotonic() - killed
     print(f"SIGKILL failover: {failover:.2f} s (TTL {TTL} s, lock-delay {LOCK_DELAY} s)")
@@ -63,8 +63,8 @@ def test_sigkill_leader_fails_over_and_gap_changes_arrive(cluster: Cluster) -> N
     # Consul reaps the session between TTL and 2 x TTL after its last renewal (sent up to
     # TTL/2 before the kill), then the lock-delay runs.
     assert LOCK_DELAY <= failover <= 2 * TTL + LOCK_DELAY + 1
-    eventually(lambda: len(cluster.targets(UP)) == 2, 10, "gap change arrived")
-    eventually(lambda: "api" in cluster.names("services"), 10, "gap service arrived")
+    eventually(lambda: len(cluster.stack.targets(UP)) == 2, 10, "gap change arrived")
+    eventually(lambda: "api" in cluster.stack.names("services"), 10, "gap service arrived")
     assert successor.metric("kong_bridge_leadership_changes_total") == 1
     (third,) = [r for r in replicas if r.name not in (leader.name, successor.name)]
     assert third.role() == "standby" and third.kong_writes() == 0
@@ -73,9 +73,9 @@ def test_sigkill_leader_fails_over_and_gap_changes_arrive(cluster: Cluster) -> N
 def test_sigterm_leader_hands_over_at_once(cluster: Cluster) -> None:
     for name in ("a", "b"):
         cluster.start(name)
-    cluster.register("web", "web-1", "10.0.0.1")
+    cluster.stack.register("web", "web-1", "10.0.0.1")
     leader = cluster.one_leader()
-    eventually(lambda: cluster.targets(UP) == {"10.0.0.1:8080"})
+    eventually(lambda: cluster.stack.targets(UP) == {"10.0.0.1:8080"})
     began = time.monotonic()
     exit_seconds = leader.signal(signal.SIGTERM)
     successor = cluster.one_leader(timeout=5)
@@ -85,8 +85,8 @@ def test_sigterm_leader_hands_over_at_once(cluster: Cluster) -> None:
     assert exit_seconds < 2
     assert handover < 2  # released, not expired: no TTL and no lock-delay to wait for
     assert "action=release-lock outcome=ok" in leader.logs()
-    cluster.register("web", "web-2", "10.0.0.2")
-    eventually(lambda: len(cluster.targets(UP)) == 2, 10, "the new leader writes")
+    cluster.stack.register("web", "web-2", "10.0.0.2")
+    eventually(lambda: len(cluster.stack.targets(UP)) == 2, 10, "the new leader writes")
     assert successor.name != leader.name
 
 
@@ -97,8 +97,8 @@ def test_leader_cut_off_from_consul_stops_writing(cluster: Cluster) -> None:
         cluster.one_leader()  # alone: it leads
         assert cut.role() == "leader"
         other = cluster.start("other")
-        cluster.register("web", "web-1", "10.0.0.1")
-        eventually(lambda: cluster.targets(UP) == {"10.0.0.1:8080"})
+        cluster.stack.register("web", "web-1", "10.0.0.1")
+        eventually(lambda: cluster.stack.targets(UP) == {"10.0.0.1:8080"})
         eventually(lambda: cut.kong_writes() > 0, what="the leader wrote")
 
         proxy.cut()
@@ -112,8 +112,8 @@ def test_leader_cut_off_from_consul_stops_writing(cluster: Cluster) -> None:
             f"cut off: fenced after {fenced:.2f} s, taken over after "
             f"{time.monotonic() - cut_at:.2f} s"
         )
-        cluster.register("web", "web-2", "10.0.0.2")
-        eventually(lambda: len(cluster.targets(UP)) == 2, 10, "the new leader writes")
+        cluster.stack.register("web", "web-2", "10.0.0.2")
+        eventually(lambda: len(cluster.stack.targets(UP)) == 2, 10, "the new leader writes")
         assert cut.kong_writes() == writes_when_fenced
         assert cut.metric("kong_bridge_consul_up") == 0
         assert cut.readyz()["role"] == "standby"
@@ -131,13 +131,15 @@ def test_leader_cut_off_from_consul_stops_writing(cluster: Cluster) -> None:
 def test_replicas_without_ha_report_no_false_clashes(cluster: Cluster) -> None:
     names = [f"svc{n}" for n in range(5)]
     for number, name in enumerate(names):
-        cluster.register(name, f"{name}-1", f"10.0.2.{number}")
+        cluster.stack.register(name, f"{name}-1", f"10.0.2.{number}")
     replicas = [cluster.start(name, ha=False) for name in ("x", "y")]
     assert {r.role() for r in replicas} == {"single"}
-    eventually(lambda: cluster.names("services") == set(names), 20)
+    eventually(lambda: cluster.stack.names("services") == set(names), 20)
     for number, name in enumerate(names):  # both replicas race on every change
-        cluster.register(name, f"{name}-2", f"10.0.3.{number}")
-    eventually(lambda: all(len(cluster.targets(f"{n}.service.consul")) == 2 for n in names), 20)
+        cluster.stack.register(name, f"{name}-2", f"10.0.3.{number}")
+    eventually(
+        lambda: all(len(cluster.stack.targets(f"{n}.service.consul")) == 2 for n in names), 20
+    )
     time.sleep(3)  # a resync each
     for replica in replicas:
         assert replica.readyz()["services_in_error"] == {}

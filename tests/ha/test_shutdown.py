@@ -22,13 +22,13 @@ def _kong_refuses(cluster: Cluster) -> bool:
 
 def test_sigterm_while_kong_refuses_connections(cluster: Cluster) -> None:
     leader = cluster.start("a", *SLOW_RETRIES)
-    cluster.register("web", "web-1", "10.0.0.1")
-    eventually(lambda: cluster.targets(UP) == {"10.0.0.1:8080"})
+    cluster.stack.register("web", "web-1", "10.0.0.1")
+    eventually(lambda: cluster.stack.targets(UP) == {"10.0.0.1:8080"})
     standby = cluster.start("b", *SLOW_RETRIES)
     assert cluster.one_leader() is leader
     cluster.kong.put("/_emulator/faults", json={"refuse_connections_s": 4})
     eventually(lambda: _kong_refuses(cluster), what="Kong refuses")
-    cluster.register("web", "web-2", "10.0.0.2")  # the leader now retries a write
+    cluster.stack.register("web", "web-2", "10.0.0.2")  # the leader now retries a write
     eventually(
         lambda: leader.metric('kong_bridge_kong_requests_total{method="POST",status="error"}')
     )
@@ -41,18 +41,18 @@ def test_sigterm_while_kong_refuses_connections(cluster: Cluster) -> None:
     assert exit_seconds < 2
     assert handover < 2
     eventually(lambda: not _kong_refuses(cluster), 10, "Kong back")
-    eventually(lambda: len(cluster.targets(UP)) == 2, 15, "the new leader converges")
+    eventually(lambda: len(cluster.stack.targets(UP)) == 2, 15, "the new leader converges")
     assert not any(k.startswith("DELETE") for k in cluster.kong_writes())
 
 
 def test_sigterm_while_kong_answers_slowly(cluster: Cluster) -> None:
     bridge = cluster.start("slow", *SLOW_RETRIES, ha=False)
-    cluster.register("web", "web-1", "10.0.0.1")
-    eventually(lambda: cluster.targets(UP) == {"10.0.0.1:8080"})
+    cluster.stack.register("web", "web-1", "10.0.0.1")
+    eventually(lambda: cluster.stack.targets(UP) == {"10.0.0.1:8080"})
     cluster.kong.put("/_emulator/faults", json={"latency_ms": 5000})
     try:
         cluster.kong.delete("/_emulator/counters")
-        cluster.register("web", "web-2", "10.0.0.2")
+        cluster.stack.register("web", "web-2", "10.0.0.2")
         eventually(lambda: cluster.kong_writes().get("POST targets"), 10, "a write in flight")
         exit_seconds = bridge.signal(signal.SIGTERM)
     finally:
@@ -65,8 +65,8 @@ def test_sigterm_while_kong_answers_slowly(cluster: Cluster) -> None:
 
 def test_sigint_with_blocking_queries_in_flight(cluster: Cluster) -> None:
     bridge = cluster.start("idle", "--wait", "5m")
-    cluster.register("web", "web-1", "10.0.0.1")
-    eventually(lambda: cluster.targets(UP) == {"10.0.0.1:8080"})
+    cluster.stack.register("web", "web-1", "10.0.0.1")
+    eventually(lambda: cluster.stack.targets(UP) == {"10.0.0.1:8080"})
     eventually(
         lambda: cluster.consul.get("/_emulator/state").json()["blocked_queries"] >= 3,
         what="catalog, service and lock queries blocked",
@@ -76,4 +76,4 @@ def test_sigint_with_blocking_queries_in_flight(cluster: Cluster) -> None:
     assert bridge.process.returncode == 0
     assert exit_seconds < 2
     assert cluster.lock_holder() == ""  # released on the way out
-    assert cluster.targets(UP) == {"10.0.0.1:8080"}  # nothing deleted
+    assert cluster.stack.targets(UP) == {"10.0.0.1:8080"}  # nothing deleted
