@@ -333,7 +333,9 @@ class Bridge:
         applied = True
         if plan:
             applied = self.apply(plan)
-        elif names is not None:
+        else:
+            self.view.failing_all = False
+        if not plan and names is not None:
             for name in names:
                 self.seen_at.pop(name, None)
         self.metrics.services_in_error = len(self.view.errors)
@@ -392,6 +394,7 @@ class Bridge:
                 dirty = set()
             except KongClientError as exc:
                 self.view.kong_ok = False
+                self.view.failing_all = True  # not even Kong's state could be read
                 self.kong_state = None  # re-read everything once Kong is back
                 next_resync = time.monotonic() + backoff_delay(1, base=1.0, cap=5.0)
                 log.error("action=sync outcome=kong-unavailable problem=%r", str(exc))
