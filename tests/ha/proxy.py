@@ -9,13 +9,16 @@ import threading
 
 class CuttableProxy:
     """Forwards 127.0.0.1:<port> to ``target``; :meth:`cut` drops every connection until
-    :meth:`restore` (new connections are accepted and closed at once, as a dead peer's)."""
+    :meth:`restore` (new connections are accepted and closed at once, as a dead peer's);
+    :meth:`hang` keeps connections open but forwards nothing (a peer that stopped answering).
+    """
 
     def __init__(self, target_port: int) -> None:
         self.target_port = target_port
         self.listener = socket.create_server(("127.0.0.1", 0))
         self.port = int(self.listener.getsockname()[1])
         self.cut_off = threading.Event()
+        self.hung = threading.Event()
         self.closed = threading.Event()
         self.lock = threading.Lock()
         self.open: set[socket.socket] = set()
@@ -32,8 +35,12 @@ class CuttableProxy:
         for sock in sockets:
             _close(sock)
 
+    def hang(self) -> None:
+        self.hung.set()
+
     def restore(self) -> None:
         self.cut_off.clear()
+        self.hung.clear()
 
     def close(self) -> None:
         self.closed.set()
@@ -49,6 +56,10 @@ class CuttableProxy:
             if self.cut_off.is_set():
                 _close(client)
                 continue
+            if self.hung.is_set():
+                with self.lock:
+                    self.open.add(client)  # held open, never answered
+                continue
             try:
                 upstream = socket.create_connection(("127.0.0.1", self.target_port))
             except OSError:
@@ -62,7 +73,8 @@ class CuttableProxy:
     def _pump(self, source: socket.socket, sink: socket.socket) -> None:
         try:
             while data := source.recv(65536):
-                sink.sendall(data)
+                if not self.hung.is_set():
+                    sink.sendall(data)
         except OSError:
             pass
         finally:

@@ -6,6 +6,7 @@ import signal
 import time
 
 from tests.ha.conftest import Cluster
+from tests.ha.proxy import CuttableProxy
 from tests.helpers import eventually
 
 UP = "web.service.consul"
@@ -77,3 +78,21 @@ def test_sigint_with_blocking_queries_in_flight(cluster: Cluster) -> None:
     assert exit_seconds < 2
     assert cluster.lock_holder() == ""  # released on the way out
     assert cluster.stack.targets(UP) == {"10.0.0.1:8080"}  # nothing deleted
+
+
+def test_sigterm_leader_while_consul_hangs(cluster: Cluster) -> None:
+    proxy = CuttableProxy(int(cluster.consul_url.rsplit(":", 1)[1]))
+    try:
+        leader = cluster.start("hung", consul_url=proxy.url)
+        cluster.stack.register("web", "web-1", "10.0.0.1")
+        eventually(lambda: cluster.stack.targets(UP) == {"10.0.0.1:8080"})
+        assert cluster.one_leader() is leader
+        proxy.hang()  # every request to Consul, the release included, goes unanswered
+        exit_seconds = leader.signal(signal.SIGTERM)
+        print(f"Consul not answering: leader exit {exit_seconds:.2f} s")
+        assert leader.process.returncode == 0
+        assert exit_seconds < 2
+        assert "action=release-lock outcome=failed" in leader.logs()
+        assert cluster.stack.targets(UP) == {"10.0.0.1:8080"}
+    finally:
+        proxy.close()
