@@ -75,20 +75,22 @@ class ConsulEndpoint:
 
 
 class SessionLock:
-    """The four Consul calls a lock needs, with plain errors (no retries here)."""
+    """The Consul calls a lock needs, with plain errors (no retries here)."""
 
     def __init__(self, endpoint: ConsulEndpoint, options: LockOptions, timeout: float) -> None:
         self.options = options
         self.http = endpoint.client(timeout)
         self.params: dict[str, str] = {"dc": endpoint.datacenter} if endpoint.datacenter else {}
 
-    def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+    def _request(
+        self, method: str, path: str, missing_ok: bool = False, **kwargs: Any
+    ) -> httpx.Response:
         params = {**self.params, **kwargs.pop("params", {})}
         try:
             response = self.http.request(method, path, params=params, **kwargs)
         except httpx.HTTPError as exc:
             raise LeaderError(f"{method} {path}: {type(exc).__name__}: {exc}") from exc
-        if response.status_code >= 400 and response.status_code != 404:
+        if response.status_code >= 400 and not (missing_ok and response.status_code == 404):
             raise LeaderError(
                 f"{method} {path}: Consul answered {response.status_code}: "
                 f"{response.text.strip()[:200]}"
@@ -107,7 +109,8 @@ class SessionLock:
 
     def renew(self, session: str) -> bool:
         """False when Consul no longer knows the session (it expired or was destroyed)."""
-        return self._request("PUT", f"/v1/session/renew/{session}").status_code == 200
+        response = self._request("PUT", f"/v1/session/renew/{session}", missing_ok=True)
+        return response.status_code == 200
 
     def acquire(self, session: str) -> bool:
         value = json.dumps({"instance": self.options.instance}).encode()
@@ -128,7 +131,11 @@ class SessionLock:
         # The client timeout outlasts the wait plus Consul's jitter (wait/16).
         timeout = self.http.timeout.read or 0.0
         response = self._request(
-            "GET", f"/v1/kv/{self.options.key}", params=params, timeout=timeout + wait * 17 / 16
+            "GET",
+            f"/v1/kv/{self.options.key}",
+            missing_ok=True,
+            params=params,
+            timeout=timeout + wait * 17 / 16,
         )
         new_index = int(response.headers.get("X-Consul-Index", "0") or 0)
         if response.status_code == 404:
@@ -222,7 +229,7 @@ class LeaderElection:
             try:
                 index = self._turn(index)
                 self.on_consul(True, "")
-            except LeaderError as exc:
+            except Exception as exc:  # any failure (also an odd answer): report, retry
                 self.on_consul(False, str(exc))
                 log.warning("action=leader-election outcome=consul-failed problem=%r", str(exc))
                 index = 0
