@@ -262,17 +262,30 @@ def build_parser() -> argparse.ArgumentParser:
         const=True,
         help="run as one of several replicas: a Consul lock elects the one that writes",
     )
-    ha.add_argument("--ha-lock-key", help="KV key to lock (default kong-bridge/<bridge-id>/leader)")
     ha.add_argument(
-        "--ha-ttl", dest="ha_ttl_seconds", type=int, help="session TTL in seconds (default 10)"
+        "--ha-lock-key",
+        metavar="KEY",
+        help="KV key to lock (default kong-bridge/<bridge-id>/leader)",
+    )
+    ha.add_argument(
+        "--ha-ttl",
+        dest="ha_ttl_seconds",
+        type=int,
+        metavar="SECONDS",
+        help="session TTL in seconds (default 10)",
     )
     ha.add_argument(
         "--ha-lock-delay",
         dest="ha_lock_delay_seconds",
         type=int,
+        metavar="SECONDS",
         help="session lock-delay in seconds (default 2)",
     )
-    ha.add_argument("--instance", help="this replica's name in Consul (default <hostname>-<pid>)")
+    ha.add_argument(
+        "--instance",
+        metavar="NAME",
+        help="this replica's name in Consul (default <hostname>-<pid>)",
+    )
     run.add_argument("--host", default="0.0.0.0", help="status endpoint address (with --port)")
     run.add_argument("--port", type=int, default=None, help="status endpoint port")
     run.set_defaults(handler=_run)

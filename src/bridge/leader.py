@@ -225,13 +225,18 @@ class LeaderElection:
 
     def _run(self) -> None:
         index = 0
+        last_problem = ""
         while not self.stop_event.is_set():
             try:
                 index = self._turn(index)
                 self.on_consul(True, "")
+                last_problem = ""
             except Exception as exc:  # any failure (also an odd answer): report, retry
-                self.on_consul(False, str(exc))
-                log.warning("action=leader-election outcome=consul-failed problem=%r", str(exc))
+                problem = str(exc)
+                self.on_consul(False, problem)
+                if problem != last_problem:  # once per problem, not twice a second
+                    log.warning("action=leader-election outcome=consul-failed problem=%r", problem)
+                last_problem = problem
                 index = 0
                 self._fence_if_expired()
                 self.stop_event.wait(RETRY_SECONDS)
