@@ -11,6 +11,9 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from . import __version__
+from .extras import MissingExtra
+
 Handler = Callable[[argparse.Namespace], int]
 
 
@@ -25,10 +28,14 @@ def _wait_for_signal() -> None:
 def _emulate_kong(args: argparse.Namespace) -> int:
     from .emulators.kong import KongEmulator
 
-    emulator = KongEmulator(host=args.host, port=args.port, db_less=args.db_less)
+    emulator = KongEmulator(
+        host=args.host, port=args.port, db_less=args.db_less, proxy_port=args.proxy_port
+    )
     emulator.start()
     mode = "DB-less" if args.db_less else "database"
     print(f"Kong Admin API emulator ({mode} mode) listening on {emulator.url}", flush=True)
+    if args.proxy_port is not None:
+        print(f"Kong proxy emulator listening on {emulator.proxy_url}", flush=True)
     _wait_for_signal()
     emulator.stop()
     return 0
@@ -237,6 +244,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="kong-bridge",
         description="Put services registered in Consul behind the Kong API gateway.",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     emulate = commands.add_parser("emulate", help="run an emulator of Kong or Consul")
@@ -247,6 +255,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--db-less",
         action="store_true",
         help="answer as Kong with database=off (writes refused, POST /config)",
+    )
+    kong.add_argument(
+        "--proxy-port",
+        type=int,
+        default=None,
+        metavar="P",
+        help="also serve Kong's proxy there (Kong uses 8000; 0 = any free port)",
     )
     kong.set_defaults(handler=_emulate_kong)
 
@@ -346,7 +361,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     handler: Handler = args.handler
-    return handler(args)
+    try:
+        return handler(args)
+    except MissingExtra as missing:  # `pip install kong-consul-bridge` without the extra
+        print(f"kong-bridge {args.command}: {missing}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":
