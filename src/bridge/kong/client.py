@@ -130,13 +130,14 @@ class _Core:
 
     def retrying_kwargs(self, deadline: float) -> dict[str, Any]:
         remaining = max(0.0, deadline - time.monotonic())
-        kwargs: dict[str, Any] = {}
-        if self.stop is not None:
-            kwargs["sleep"] = self.stop.wait  # a backoff sleep ends when the bridge stops
+        stopping: dict[str, Any] = {"stop": stop_after_delay(remaining)}
+        if self.stop is not None:  # the bridge stops: no further attempt, no backoff sleep
+            stopping = {
+                "stop": stopping["stop"] | stop_when_event_set(self.stop),
+                "sleep": self.stop.wait,
+            }
         return {
-            **kwargs,
-            "stop": stop_after_delay(remaining)
-            | stop_when_event_set(self.stop or threading.Event()),
+            **stopping,
             "wait": wait_exponential_jitter(
                 multiplier=self.retry.initial_seconds,
                 max=self.retry.max_backoff_seconds,
