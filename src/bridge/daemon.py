@@ -7,6 +7,7 @@ import logging
 import signal
 import sys
 import threading
+import time
 from collections.abc import Callable
 from typing import TextIO
 
@@ -14,6 +15,7 @@ import consul
 
 from .actual import read_clash
 from .kong import KongClient, KongClientError
+from .leader import ConsulEndpoint, LeaderElection, LockOptions
 from .mapping import MappingOptions, map_service
 from .metrics import Metrics
 from .plan import Plan
@@ -39,6 +41,9 @@ from .watch import ConsulWatcher, read_once
 
 log = logging.getLogger("bridge")
 CONSUL_CONNECT_TIMEOUT = 10.0
+# SIGTERM: the loop gets this long to finish the write in flight, then the lock is
+# released; the whole shutdown stays under 2 s (Docker's grace period is 10 s).
+SHUTDOWN_GRACE = 0.8
 
 
 def consul_factory(settings: BridgeSettings) -> Callable[[], consul.Consul]:
@@ -60,12 +65,17 @@ def mapping_options(settings: BridgeSettings) -> MappingOptions:
     )
 
 
-def build_bridge(settings: BridgeSettings) -> Bridge:
-    metrics = Metrics()
+def build_bridge(
+    settings: BridgeSettings,
+    stop: threading.Event | None = None,
+    may_write: Callable[[], bool] = lambda: True,
+) -> Bridge:
+    metrics = Metrics(may_write=may_write)
     kong = KongClient(
         settings.kong_connection(),
         settings.kong_retry(),
-        observer=lambda call, status: metrics.kong_request(call.method, status),
+        observer=lambda call, status: metrics.kong_request(call.method, status, call.path),
+        stop=stop,
     )
     return Bridge(
         kong,
@@ -73,6 +83,27 @@ def build_bridge(settings: BridgeSettings) -> Bridge:
         metrics,
         concurrency=settings.concurrency,
         max_delete_share=settings.max_delete_share,
+        may_write=may_write,
+    )
+
+
+def consul_endpoint(settings: BridgeSettings) -> ConsulEndpoint:
+    options = settings.consul_options()
+    return ConsulEndpoint(
+        base_url=f"{options['scheme']}://{options['host']}:{options['port']}",
+        token=options["token"],
+        verify=options["verify"],
+        cert=options["cert"],
+        datacenter=options["dc"],
+    )
+
+
+def lock_options(settings: BridgeSettings) -> LockOptions:
+    return LockOptions(
+        key=settings.lock_key,
+        instance=settings.instance,
+        ttl_seconds=settings.ha_ttl_seconds,
+        lock_delay_seconds=settings.ha_lock_delay_seconds,
     )
 
 
@@ -88,12 +119,33 @@ def _read_consul(settings: BridgeSettings, bridge: Bridge) -> None:
 
 
 def run_daemon(settings: BridgeSettings, stop: threading.Event | None = None) -> int:
-    """``kong-bridge run``: watch and sync until SIGTERM/SIGINT (which deletes nothing)."""
+    """``kong-bridge run``: watch and sync until SIGTERM/SIGINT (which deletes nothing).
+
+    The loop runs in its own thread so that a stop is honoured within
+    :data:`SHUTDOWN_GRACE` whatever Kong and Consul are doing: retries are cut,
+    no new write starts, a write in flight may finish or be abandoned, and a
+    leader releases its lock so that a standby takes over at once.
+    """
     stop = stop or threading.Event()
     if threading.current_thread() is threading.main_thread():
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, lambda *_: stop.set())
-    bridge = build_bridge(settings)
+
+    def on_leadership(leading: bool) -> None:
+        bridge.metrics.leadership_changed()
+        if leading:
+            bridge.leadership_gained()
+
+    election = None
+    if settings.ha:
+        election = LeaderElection(
+            consul_endpoint(settings),
+            lock_options(settings),
+            stop,
+            on_change=on_leadership,
+            on_consul=lambda ok, problem: bridge.metrics.consul_reached(ok, problem),
+        )
+    bridge = build_bridge(settings, stop, election.may_write if election else lambda: True)
     watcher = ConsulWatcher(
         consul_factory(settings),
         wait=settings.wait,
@@ -103,11 +155,16 @@ def run_daemon(settings: BridgeSettings, stop: threading.Event | None = None) ->
     )
     status = None
     if settings.listen:
+        role = (lambda: election.role) if election else (lambda: "single")
         try:
             page = StatusPage(
-                bridge, bridge.metrics.render, settings.consul_http_addr, settings.kong_admin_url
+                bridge,
+                bridge.metrics.render,
+                settings.consul_http_addr,
+                settings.kong_admin_url,
+                role,
             )
-            status = StatusServer(settings.listen, bridge.view, bridge.metrics, page)
+            status = StatusServer(settings.listen, bridge.view, bridge.metrics, role, page)
         except OSError as exc:
             raise UsageError(
                 f"cannot listen on {settings.listen}: {exc.strerror or exc}; "
@@ -125,23 +182,48 @@ def run_daemon(settings: BridgeSettings, stop: threading.Event | None = None) ->
             "bridge_id": settings.bridge_id,
             "consul": without_credentials(settings.consul_http_addr),
             "kong": without_credentials(settings.kong_admin_url),
+            **({"instance": settings.instance, "lock": settings.lock_key} if election else {}),
         },
     )
+    failed = threading.Event()
+
+    def loop() -> None:
+        try:
+            bridge.run(
+                watcher.events,
+                stop,
+                debounce=settings.debounce_seconds,
+                resync=settings.resync_seconds,
+                watch_count=lambda: watcher.catalog.watch_count,
+            )
+        except Exception:
+            failed.set()
+            log.exception(
+                "the reconcile loop crashed", extra={"action": "run", "outcome": "crashed"}
+            )
+        finally:
+            stop.set()
+
+    worker = threading.Thread(target=loop, name="reconcile", daemon=True)
     watcher.start()
-    try:
-        bridge.run(
-            watcher.events,
-            stop,
-            debounce=settings.debounce_seconds,
-            resync=settings.resync_seconds,
-            watch_count=lambda: watcher.catalog.watch_count,
-        )
-    finally:
-        watcher.stop()
-        if status is not None:
-            status.stop()
-    log.info("stopped; nothing was deleted on the way out", extra={"outcome": "stopped"})
-    return 0
+    if election is not None:
+        election.start()
+    worker.start()
+    while not stop.wait(0.2):  # a short wait: signal handlers run in this thread
+        pass
+    began = time.monotonic()
+    worker.join(SHUTDOWN_GRACE)
+    if election is not None:
+        election.release()
+    watcher.stop()
+    if status is not None:
+        status.stop()
+    abandoned = " (a Kong request in flight was abandoned)" if worker.is_alive() else ""
+    log.info(
+        f"stopped{abandoned}; nothing was deleted on the way out",
+        extra={"outcome": "stopped", "seconds": round(time.monotonic() - began, 2)},
+    )
+    return 1 if failed.is_set() else 0
 
 
 def _findings(bridge: Bridge) -> Findings:
