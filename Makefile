@@ -16,7 +16,7 @@ install: $(STAMP)
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test,lint]'
+	$(BIN)/pip install --quiet -e '.[test,lint,emulators]'
 	touch $(STAMP)
 
 test: $(STAMP)
@@ -39,11 +39,15 @@ lint: $(STAMP)
 	  (cd go && go vet ./...); \
 	else echo "go not found: skipping gofmt and go vet"; fi
 
-compose-up:
-	docker compose -f compose/docker-compose.yml up -d
+# `docker compose` (v2) where present, else Debian's docker-compose (1.29).
+COMPOSE ?= $(shell docker compose version >/dev/null 2>&1 && echo "docker compose" || echo docker-compose)
+COMPOSE_FILES := -f compose/docker-compose.yml $(if $(DBLESS),-f compose/docker-compose.dbless.yml)
+
+compose-up:  ## DBLESS=1 for Kong with database=off
+	$(COMPOSE) $(COMPOSE_FILES) up -d --build
 
 compose-down:
-	docker compose -f compose/docker-compose.yml down -v
+	$(COMPOSE) $(COMPOSE_FILES) down -v
 
 clean:
 	rm -rf $(VENV) build *.egg-info src/*.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -8,25 +8,45 @@ import queue
 import signal
 import sys
 import threading
+import time
 from collections.abc import Callable
-from typing import Any, TextIO, cast
+from typing import TextIO, cast
 
 import consul
 
 from .actual import read_clash
 from .kong import KongClient, KongClientError
 from .kv_watch import KvSeen, KvWatcher, read_kv
+from .leader import ConsulEndpoint, LeaderElection, LockOptions
 from .mapping import MappingOptions, map_service
 from .metrics import Metrics
 from .plan import Plan
 from .reconcile import Bridge
-from .settings import BridgeSettings
+from .report import (
+    EXIT_CANNOT_RUN,
+    EXIT_OK,
+    EXIT_PARTIAL,
+    Findings,
+    findings,
+    lint_exit_code,
+    plan_document,
+    plan_exit_code,
+    render_lint,
+    render_plan,
+    render_sync,
+)
+from .settings import BridgeSettings, without_credentials
 from .snapshot import ServiceSnapshot
+from .status_page import StatusPage
 from .status_server import StatusServer
+from .usage import UsageError
 from .watch import ConsulWatcher, Event, read_once
 
 log = logging.getLogger("bridge")
 CONSUL_CONNECT_TIMEOUT = 10.0
+# SIGTERM: the loop gets this long to finish the write in flight, then the lock is
+# released; the whole shutdown stays under 2 s (Docker's grace period is 10 s).
+SHUTDOWN_GRACE = 0.8
 
 
 def consul_factory(settings: BridgeSettings) -> Callable[[], consul.Consul]:
@@ -43,17 +63,22 @@ def mapping_options(settings: BridgeSettings) -> MappingOptions:
         expose_by_default=settings.expose_by_default,
         mode=settings.mode,
         domain=settings.domain,
-        datacenter=settings.consul_datacenter,
+        datacenter=settings.upstream_datacenter,
         include_warning=settings.include_warning,
     )
 
 
-def build_bridge(settings: BridgeSettings) -> Bridge:
-    metrics = Metrics()
+def build_bridge(
+    settings: BridgeSettings,
+    stop: threading.Event | None = None,
+    may_write: Callable[[], bool] = lambda: True,
+) -> Bridge:
+    metrics = Metrics(may_write=may_write)
     kong = KongClient(
         settings.kong_connection(),
         settings.kong_retry(),
-        observer=lambda call, status: metrics.kong_request(call.method, status),
+        observer=lambda call, status: metrics.kong_request(call.method, status, call.path),
+        stop=stop,
     )
     return Bridge(
         kong,
@@ -61,6 +86,27 @@ def build_bridge(settings: BridgeSettings) -> Bridge:
         metrics,
         concurrency=settings.concurrency,
         max_delete_share=settings.max_delete_share,
+        may_write=may_write,
+    )
+
+
+def consul_endpoint(settings: BridgeSettings) -> ConsulEndpoint:
+    options = settings.consul_options()
+    return ConsulEndpoint(
+        base_url=f"{options['scheme']}://{options['host']}:{options['port']}",
+        token=options["token"],
+        verify=options["verify"],
+        cert=options["cert"],
+        datacenter=options["dc"],
+    )
+
+
+def lock_options(settings: BridgeSettings) -> LockOptions:
+    return LockOptions(
+        key=settings.lock_key,
+        instance=settings.instance,
+        ttl_seconds=settings.ha_ttl_seconds,
+        lock_delay_seconds=settings.ha_lock_delay_seconds,
     )
 
 
@@ -86,12 +132,33 @@ def _read_kv_once(
 
 
 def run_daemon(settings: BridgeSettings, stop: threading.Event | None = None) -> int:
-    """``kong-bridge run``: watch and sync until SIGTERM/SIGINT (which deletes nothing)."""
+    """``kong-bridge run``: watch and sync until SIGTERM/SIGINT (which deletes nothing).
+
+    The loop runs in its own thread so that a stop is honoured within
+    :data:`SHUTDOWN_GRACE` whatever Kong and Consul are doing: retries are cut,
+    no new write starts, a write in flight may finish or be abandoned, and a
+    leader releases its lock so that a standby takes over at once.
+    """
     stop = stop or threading.Event()
     if threading.current_thread() is threading.main_thread():
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, lambda *_: stop.set())
-    bridge = build_bridge(settings)
+
+    def on_leadership(leading: bool) -> None:
+        bridge.metrics.leadership_changed()
+        if leading:
+            bridge.leadership_gained()
+
+    election = None
+    if settings.ha:
+        election = LeaderElection(
+            consul_endpoint(settings),
+            lock_options(settings),
+            stop,
+            on_change=on_leadership,
+            on_consul=lambda ok, problem: bridge.metrics.consul_reached(ok, problem),
+        )
+    bridge = build_bridge(settings, stop, election.may_write if election else lambda: True)
     watcher = ConsulWatcher(
         consul_factory(settings),
         wait=settings.wait,
@@ -101,42 +168,89 @@ def run_daemon(settings: BridgeSettings, stop: threading.Event | None = None) ->
     )
     status = None
     if settings.listen:
-        status = StatusServer(settings.listen, bridge.view, bridge.metrics)
+        role = (lambda: election.role) if election else (lambda: "single")
+        try:
+            page = StatusPage(
+                bridge,
+                bridge.metrics.render,
+                settings.consul_http_addr,
+                settings.kong_admin_url,
+                role,
+            )
+            status = StatusServer(settings.listen, bridge.view, bridge.metrics, role, page)
+        except OSError as exc:
+            raise UsageError(
+                f"cannot listen on {settings.listen}: {exc.strerror or exc}; "
+                "stop what uses that port or choose another --listen"
+            ) from None
         status.start()
+        host = str(status.server.server_address[0])
         log.info(
-            "status endpoint on http://%s:%d (/healthz /readyz /metrics)",
-            status.server.server_address[0],
-            status.port,
+            "status page and endpoints listening",
+            extra={"url": f"http://{host}:{status.port}/"},
         )
     log.info(
-        "bridge %s: Consul %s -> Kong %s",
-        settings.bridge_id,
-        settings.consul_http_addr,
-        settings.kong_admin_url,
+        "bridge started",
+        extra={
+            "bridge_id": settings.bridge_id,
+            "consul": without_credentials(settings.consul_http_addr),
+            "kong": without_credentials(settings.kong_admin_url),
+            **({"instance": settings.instance, "lock": settings.lock_key} if election else {}),
+        },
     )
+    failed = threading.Event()
     kv_watcher = KvWatcher(
         consul_factory(settings), watcher.events, watcher.stop_event, settings.wait
     )
     bridge.on_kv_keys = kv_watcher.assign
+
+    def loop() -> None:
+        try:
+            bridge.run(
+                cast("queue.Queue[Event | KvSeen]", watcher.events),  # the KV watcher's too
+                stop,
+                debounce=settings.debounce_seconds,
+                resync=settings.resync_seconds,
+                watch_count=lambda: watcher.catalog.watch_count + kv_watcher.count,
+            )
+        except Exception:
+            failed.set()
+            log.exception(
+                "the reconcile loop crashed", extra={"action": "run", "outcome": "crashed"}
+            )
+        finally:
+            stop.set()
+
+    worker = threading.Thread(target=loop, name="reconcile", daemon=True)
     watcher.start()
-    try:
-        bridge.run(
-            cast("queue.Queue[Event | KvSeen]", watcher.events),  # the KV watcher's too
-            stop,
-            debounce=settings.debounce_seconds,
-            resync=settings.resync_seconds,
-            watch_count=lambda: watcher.catalog.watch_count + kv_watcher.count,
-        )
-    finally:
-        watcher.stop()
-        if status is not None:
-            status.stop()
-    log.info("stopped; nothing was deleted on the way out")
-    return 0
+    if election is not None:
+        election.start()
+    worker.start()
+    while not stop.wait(0.2):  # a short wait: signal handlers run in this thread
+        pass
+    began = time.monotonic()
+    worker.join(SHUTDOWN_GRACE)
+    if election is not None:
+        election.release()
+    watcher.stop()
+    if status is not None:
+        status.stop()
+    abandoned = " (a Kong request in flight was abandoned)" if worker.is_alive() else ""
+    log.info(
+        f"stopped{abandoned}; nothing was deleted on the way out",
+        extra={"outcome": "stopped", "seconds": round(time.monotonic() - began, 2)},
+    )
+    return 1 if failed.is_set() else 0
+
+
+def _findings(bridge: Bridge) -> Findings:
+    return findings(
+        bridge.mappings, bridge.snapshots, bridge.view.held_back, errors=bridge.view.errors
+    )
 
 
 def sync_once(settings: BridgeSettings, out: TextIO = sys.stdout) -> int:
-    """``kong-bridge sync --once``: one read of Consul, one guarded apply."""
+    """``kong-bridge sync --once``: one read of Consul, one guarded apply (exit codes: report)."""
     bridge = build_bridge(settings)
     try:
         _read_consul(settings, bridge)
@@ -144,63 +258,29 @@ def sync_once(settings: BridgeSettings, out: TextIO = sys.stdout) -> int:
         plan = bridge.sync(None)
     except (KongClientError, consul.ConsulException, OSError) as exc:
         print(f"kong-bridge: sync failed: {exc}", file=sys.stderr)
-        return 1
-    for operation in plan.operations:
-        print(f"{operation.service}: {operation}", file=out)
-    print(f"applied {len(plan.operations)} change(s)", file=out)
-    _print_problems(bridge, out)
-    return 1 if bridge.view.errors else 0
+        return EXIT_CANNOT_RUN
+    found = _findings(bridge)
+    out.write(render_sync(plan, found))
+    return EXIT_PARTIAL if found.partial else EXIT_OK
 
 
 def plan_command(settings: BridgeSettings, as_json: bool = False, out: TextIO = sys.stdout) -> int:
-    """``kong-bridge plan``: what sync would do. Exit 0: nothing; 2: changes pending."""
+    """``kong-bridge plan``: what sync would do, field by field (exit codes: report)."""
     bridge = build_bridge(settings)
     try:
         _read_consul(settings, bridge)
-        bridge.refresh_kong()
+        state = bridge.refresh_kong()
         plan = bridge.plan(None)
         clashes = _clashes(bridge.kong, plan)
     except (KongClientError, consul.ConsulException, OSError) as exc:
         print(f"kong-bridge: plan failed: {exc}", file=sys.stderr)
-        return 1
+        return EXIT_CANNOT_RUN
+    found = _findings(bridge)
     if as_json:
-        print(
-            json.dumps(
-                {
-                    "changes": [
-                        {
-                            "service": op.service,
-                            "kind": op.kind[:-1],
-                            "action": op.action,
-                            "name": op.name,
-                            "fields": list(op.changes),
-                            "method": op.call.method,
-                            "path": op.call.path,
-                            "clash": (op.kind, op.name) in clashes,
-                        }
-                        for op in plan.operations
-                    ],
-                    "errors": bridge.view.errors,
-                    "held_back": bridge.view.held_back,
-                },
-                indent=2,
-            ),
-            file=out,
-        )
+        print(json.dumps(plan_document(plan, state, found, clashes), indent=2), file=out)
     else:
-        for service, ops in plan.by_service().items():
-            print(f"{service}:", file=out)
-            for op in ops:
-                mark = {"create": "+", "update": "~", "delete": "-"}[op.action]
-                clash = (
-                    "  (CLASH: exists in Kong without our owner tag)"
-                    if (op.kind, op.name) in clashes
-                    else ""
-                )
-                print(f"  {mark} {op}{clash}", file=out)
-        print(f"{len(plan.operations)} change(s) pending" if plan else "no changes", file=out)
-        _print_problems(bridge, out)
-    return 2 if plan else 0
+        out.write(render_plan(plan, state, found, clashes))
+    return plan_exit_code(plan, found)
 
 
 def _clashes(kong: KongClient, plan: Plan) -> set[tuple[str, str]]:
@@ -213,7 +293,7 @@ def _clashes(kong: KongClient, plan: Plan) -> set[tuple[str, str]]:
 
 
 def lint_command(settings: BridgeSettings, out: TextIO = sys.stdout) -> int:
-    """``kong-bridge lint``: every problem in every opted-in service; exit 1 if any."""
+    """``kong-bridge lint``: every problem in every opted-in service (exit 2 if any)."""
     try:
         client = consul_factory(settings)()
         _catalog, services = read_once(
@@ -222,27 +302,10 @@ def lint_command(settings: BridgeSettings, out: TextIO = sys.stdout) -> int:
         kv = _read_kv_once(settings, [seen.snapshot for seen in services])
     except (consul.ConsulException, OSError) as exc:
         print(f"kong-bridge: cannot read Consul: {exc}", file=sys.stderr)
-        return 1
+        return EXIT_CANNOT_RUN
     options = mapping_options(settings)
-    problems = 0
-    for seen in services:
-        mapping = map_service(seen.snapshot, options, kv)
-        for error in mapping.problems:
-            problems += 1
-            print(f"error: {error}", file=out)
-        for note in mapping.notes:
-            print(f"warning: {seen.snapshot.name}: {note}", file=out)
-    print(f"{len(services)} service(s) checked, {problems} problem(s)", file=out)
-    return 1 if problems else 0
-
-
-def _print_problems(bridge: Bridge, out: TextIO) -> None:
-    for _service, problems in sorted(bridge.view.errors.items()):
-        for problem in problems:
-            print(f"skipped: {problem}", file=out)
-    if bridge.view.held_back:
-        print(bridge.view.held_back, file=out)
-
-
-def settings_from(overrides: dict[str, Any]) -> BridgeSettings:
-    return BridgeSettings(**{k: v for k, v in overrides.items() if v is not None})
+    snapshots = {seen.snapshot.name: seen.snapshot for seen in services}
+    mappings = {name: map_service(snapshot, options, kv) for name, snapshot in snapshots.items()}
+    found = findings(mappings, snapshots)
+    out.write(render_lint(len(services), found))
+    return lint_exit_code(found)

@@ -39,6 +39,14 @@ class Guard:
     held: int = 0
 
 
+@dataclass(frozen=True)
+class LastChange:
+    """The last write applied for a service, and when (Unix time), for the status page."""
+
+    change: str
+    at: float
+
+
 @dataclass
 class BridgeView:
     """What the status endpoint and ``lint`` show."""
@@ -49,6 +57,8 @@ class BridgeView:
     errors: dict[str, list[str]] = field(default_factory=dict)  # service -> problems
     notes: dict[str, list[str]] = field(default_factory=dict)
     held_back: str = ""
+    last_change: dict[str, LastChange] = field(default_factory=dict)
+    failing_all: bool = False  # the last apply failed for every service it touched
 
 
 class Bridge:
@@ -62,6 +72,7 @@ class Bridge:
         *,
         concurrency: int = 8,
         max_delete_share: float = 0.5,
+        may_write: Callable[[], bool] = lambda: True,
     ) -> None:
         self.kong = kong
         self.options = options
@@ -82,6 +93,8 @@ class Bridge:
         self.retry_at: dict[str, float] = {}
         self.failures: dict[str, int] = {}
         self.view = BridgeView()
+        self.may_write = may_write  # checked right before each batch of Kong writes
+        self.full_due = threading.Event()  # set by leadership_gained()
         self.kv: dict[str, str | None] = {}  # Consul KV values the convention names
         self.kv_keys: dict[str, set[str]] = {}  # service -> the KV keys it reads
         self.on_kv_keys: Callable[[set[str]], None] | None = None  # the daemon's KV watcher
@@ -95,8 +108,10 @@ class Bridge:
             return {name for name, keys in self.kv_keys.items() if event.key in keys}
         if isinstance(event, WatchFailed):
             self.metrics.watch_errors += 1
+            self.metrics.consul_reached(False, f"{event.what}: {event.error}")
             self.view.consul_ok = False
             return set()
+        self.metrics.consul_reached(True)
         self.view.consul_ok = True
         if isinstance(event, CatalogSeen):
             if not event.trusted:
@@ -141,6 +156,7 @@ class Bridge:
             else:
                 self.mappings.pop(name, None)
                 self.view.errors.pop(name, None)
+                self.metrics.error_reasons.pop(name, None)
                 self.snapshots.pop(name, None)
                 self._note_kv_keys(name, set())
                 wanted[name] = None
@@ -163,11 +179,20 @@ class Bridge:
             if self.view.errors.get(name) != problems:
                 for problem in problems:
                     log.error(
-                        "service=%s action=skip outcome=invalid-tags problem=%r", name, problem
+                        "service skipped: invalid tags",
+                        extra={
+                            "service": name,
+                            "action": "skip",
+                            "outcome": "invalid-tags",
+                            "problem": problem,
+                        },
                     )
             self.view.errors[name] = problems
+            self.metrics.error_reasons[name] = "invalid-tags"
         else:
             self.view.errors.pop(name, None)
+            if self.metrics.error_reasons.get(name) == "invalid-tags":
+                self.metrics.error_reasons.pop(name)  # write failures stay until a success
         if mapping.notes:
             self.view.notes[name] = mapping.notes
         else:
@@ -180,7 +205,10 @@ class Bridge:
         if self.db_less is None:
             self.db_less = self.kong.run(read_database()) == "off"
             if self.db_less:
-                log.info("Kong runs DB-less: changes are applied with POST /config")
+                log.info(
+                    "Kong runs DB-less: changes are applied with POST /config",
+                    extra={"kong_database": "off"},
+                )
         self.kong_state = self.kong.run(read_owned(self.options.owner))
         self.view.kong_ok = True
         self.metrics.owned = self.kong_state.counts()
@@ -242,23 +270,43 @@ class Bridge:
         self.metrics.held_back_deletes += count
         message = f"held back {count} deletion(s): {reason}"
         if self.view.held_back != message:
-            log.warning("action=hold-deletes outcome=held count=%d reason=%r", count, reason)
+            log.warning(
+                "deletions held back",
+                extra={
+                    "action": "hold-deletes",
+                    "outcome": "held",
+                    "count": count,
+                    "reason": reason,
+                },
+            )
         self.view.held_back = message
+
+    def leadership_gained(self) -> None:
+        """This replica may write now: re-read Kong and reconcile everything at the next turn."""
+        self.full_due.set()
 
     def apply(self, plan: Plan) -> bool:
         """Apply a plan; failed services are scheduled for a retry. True when all succeeded."""
+        if not self.may_write():
+            self.metrics.plans_withheld += 1  # a standby keeps its plan; the leader writes
+            return False
         state = self.kong_state if self.kong_state is not None else self.refresh_kong()
         if self.db_less:
             return self._apply_declarative(plan, state)
         all_ok = True
         now = time.monotonic()
-        for outcome in apply_plan(self.kong, plan, self.concurrency):
+        outcomes = apply_plan(self.kong, plan, self.concurrency)
+        # A clash is the user's to fix, like a bad tag: it does not make us unready.
+        self.view.failing_all = bool(outcomes) and not any(o.ok or o.clash for o in outcomes)
+        for outcome in outcomes:
             record(state, outcome)
             for op, _row in outcome.done:
-                log.info("service=%s action=%s outcome=ok", outcome.name, op)
+                self._applied(op, "applied")
             if outcome.ok:
                 self.failures.pop(outcome.name, None)
                 self.retry_at.pop(outcome.name, None)
+                if self.metrics.error_reasons.get(outcome.name) != "invalid-tags":
+                    self.metrics.error_reasons.pop(outcome.name, None)
                 if outcome.name in self.seen_at:
                     self.metrics.observe_propagation(now - self.seen_at.pop(outcome.name))
                 continue
@@ -268,15 +316,32 @@ class Bridge:
             self.retry_at[outcome.name] = now + backoff_delay(failures, base=1.0, cap=60.0)
             problem = outcome.error or "failed"
             self.view.errors[outcome.name] = [problem]
+            self.metrics.error_reasons[outcome.name] = "clash" if outcome.clash else "kong-failed"
             log.error(
-                "service=%s action=apply outcome=%s problem=%r",
-                outcome.name,
-                "clash" if outcome.clash else "failed",
-                problem,
+                "apply failed",
+                extra={
+                    "service": outcome.name,
+                    "action": "apply",
+                    "outcome": "clash" if outcome.clash else "failed",
+                    "problem": problem,
+                },
             )
         self.metrics.owned = state.counts()
         self.metrics.services_in_error = len(self.view.errors)
         return all_ok
+
+    def _applied(self, op: Operation, message: str) -> None:
+        log.info(
+            message,
+            extra={
+                "service": op.service,
+                "action": op.action,
+                "entity": f"{op.kind[:-1]} {op.name}",
+                "fields": list(op.changes) or None,
+                "outcome": "ok",
+            },
+        )
+        self.view.last_change[op.service] = LastChange(str(op), time.time())
 
     def _apply_declarative(self, plan: Plan, state: KongState) -> bool:
         """DB-less: one ``POST /config`` with our entities in place of the old ones.
@@ -298,18 +363,24 @@ class Bridge:
             )
             self.kong.run(post_config(config))
         except KongClientError as exc:
+            self.view.failing_all = True
             now = time.monotonic()
             for name in plan.by_service():
                 failures = self.failures.get(name, 0) + 1
                 self.failures[name] = failures
                 self.retry_at[name] = now + backoff_delay(failures, base=1.0, cap=60.0)
                 self.view.errors[name] = [f"POST /config failed: {exc}"]
-            log.error("action=post-config outcome=failed problem=%r", str(exc))
+                self.metrics.error_reasons[name] = "kong-failed"
+            log.error(
+                "POST /config failed",
+                extra={"action": "post-config", "outcome": "failed", "problem": str(exc)},
+            )
             return False
+        self.view.failing_all = False
         now = time.monotonic()
         for name, ops in plan.by_service().items():
             for op in ops:
-                log.info("service=%s action=%s outcome=ok (POST /config)", name, op)
+                self._applied(op, "applied with POST /config")
             self.failures.pop(name, None)
             self.retry_at.pop(name, None)
             if name in self.seen_at:
@@ -324,13 +395,17 @@ class Bridge:
     def sync(self, names: Iterable[str] | None = None, allow_deletes: bool = True) -> Plan:
         """Plan and apply (for ``names``, or everything); returns the plan that was applied."""
         plan = self.plan(names, allow_deletes)
+        applied = True
         if plan:
-            self.apply(plan)
-        elif names is not None:
+            applied = self.apply(plan)
+        else:
+            self.view.failing_all = False
+        if not plan and names is not None:
             for name in names:
                 self.seen_at.pop(name, None)
         self.metrics.services_in_error = len(self.view.errors)
-        self.metrics.mark_success()
+        # Fresh only when every service that should be in Kong is (bad tags aside).
+        self.metrics.mark_success(complete=applied and not self.failures)
         return plan
 
     # -- the daemon ------------------------------------------------------------------------
@@ -368,6 +443,9 @@ class Bridge:
                 break
             dirty |= self.due_retries()
             full = time.monotonic() >= next_resync
+            if self.full_due.is_set():
+                self.full_due.clear()
+                full = True
             if not (dirty or full) or not self.catalog_seen:
                 continue
             try:
@@ -381,6 +459,10 @@ class Bridge:
                 dirty = set()
             except KongClientError as exc:
                 self.view.kong_ok = False
+                self.view.failing_all = True  # not even Kong's state could be read
                 self.kong_state = None  # re-read everything once Kong is back
                 next_resync = time.monotonic() + backoff_delay(1, base=1.0, cap=5.0)
-                log.error("action=sync outcome=kong-unavailable problem=%r", str(exc))
+                log.error(
+                    "Kong unavailable; will retry",
+                    extra={"action": "sync", "outcome": "kong-unavailable", "problem": str(exc)},
+                )

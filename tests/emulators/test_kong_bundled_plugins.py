@@ -227,14 +227,20 @@ def test_unknown_plugin_is_not_enabled(kong: httpx.Client) -> None:
 
 def test_schemas_endpoints(kong: httpx.Client) -> None:
     schema = kong.get("/schemas/plugins/basic-auth").json()
+    assert set(schema) == {"entity_checks", "fields"}  # api_helpers.schema_to_jsonable
     names = [next(iter(item)) for item in schema["fields"]]
     assert names == ["consumer", "protocols", "config"]
+    checks = kong.get("/schemas/plugins/acl").json()["entity_checks"]
+    assert {"only_one_of": ["config.allow", "config.deny"]} in checks
     config = kong.get("/plugins/schema/basic-auth").json()
-    assert config["type"] == "record"
+    assert config["type"] == "record" and config["required"] is True
+    realm = next(item["realm"] for item in config["fields"] if "realm" in item)
+    assert realm["default"] == "service" and realm["type"] == "string"
     assert kong.get("/schemas/plugins/nope").json() == {"message": "No plugin named 'nope'"}
     services = kong.get("/schemas/services").json()
     fields = {name: spec for item in services["fields"] for name, spec in item.items()}
     assert fields["host"]["required"] is True and fields["port"]["default"] == 80
+    assert fields["name"]["unique"] is True and fields["created_at"]["timestamp"] is True
     assert kong.get("/schemas/nope").status_code == 404
 
 
@@ -248,3 +254,12 @@ def test_schemas_validate_answers_without_writing(kong: httpx.Client) -> None:
     assert kong.get("/plugins").json()["data"] == []
     route = kong.post("/schemas/routes/validate", json={"protocols": ["http"]})
     assert route.status_code == 400
+
+
+def test_form_encoded_patch_without_name_is_typed_by_the_stored_plugin(
+    kong: httpx.Client,
+) -> None:
+    plugin = _create(kong, {"name": "rate-limiting", "config": {"minute": 5}}).json()
+    response = kong.patch(f"/plugins/{plugin['id']}", data={"config.minute": "7"})
+    assert response.status_code == 200, response.text
+    assert response.json()["config"]["minute"] == 7

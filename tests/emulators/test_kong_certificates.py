@@ -206,3 +206,10 @@ def test_dbless_config_with_certificates_and_nested_snis(kong_dbless: httpx.Clie
     assert kong_dbless.get("/snis/a.example").json()["certificate"] == {"id": certificate["id"]}
     bad = {"_format_version": "3.0", "certificates": [{"cert": CERT_A, "key": KEY_B}]}
     assert kong_dbless.post("/config", json=bad).status_code == 400
+
+
+def test_a_single_sni_string_is_a_list_of_one_on_put_and_patch(kong: httpx.Client) -> None:
+    certificate = _certificate(kong)
+    patched = kong.patch(f"/certificates/{certificate['id']}", json={"snis": "s.example"})
+    assert patched.status_code == 200, patched.text
+    assert patched.json()["snis"] == ["s.example"]

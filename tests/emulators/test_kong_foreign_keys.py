@@ -210,3 +210,23 @@ def test_dbless_config_reference_objects_use_their_id(kong_dbless: httpx.Client)
     response = kong_dbless.post("/config", json=config)
     assert response.status_code == 201, response.text
     assert kong_dbless.get("/routes/r").json()["service"] == {"id": service_id}
+
+
+@pytest.mark.parametrize(
+    ("reference", "shown"),
+    [("nope", "nope"), ({"name": "s"}, '{"name":"s"}'), ({"id": str(uuid.UUID(int=7))}, None)],
+)
+def test_dbless_unknown_reference_is_reported_where_kong_files_it(
+    kong_dbless: httpx.Client, reference: Any, shown: str | None
+) -> None:
+    """validate_references: an object counts by its ``id`` only; errors go by route name."""
+    config = {
+        "_format_version": "3.0",
+        "services": [{"name": "s", "host": "a.example"}],
+        "routes": [{"name": "r", "paths": ["/"], "service": reference}],
+    }
+    response = kong_dbless.post("/config", json=config)
+    assert response.status_code == 400
+    shown = shown or f'{{"id":"{reference["id"]}"}}'
+    message = f"invalid reference 'service: {shown}' (no such entry in 'services')"
+    assert response.json()["fields"] == {"routes": {"r": [message]}}

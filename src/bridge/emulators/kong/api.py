@@ -113,8 +113,8 @@ class KongAdminAPI:
                 return ("GET",), lambda r, m: self.schemas.plugin_config_schema(name)
             case ["consumers", consumer, "acls", group]:
                 return rw, lambda r, m: self.consumer_acl(r, m, consumer, group)
-            case ["certificates", key] if not is_uuid(key):
-                return rw, lambda r, m: self.certificate_by_sni(r, m, key)
+            case ["certificates", key]:
+                return rw, lambda r, m: self.certificate(r, m, key)
             case [url] if url in TOP_LEVEL:
                 return ("GET", "POST"), lambda r, m: self.collection(r, m, TOP_LEVEL[url])
             case [url] if url in EMPTY_COLLECTIONS:
@@ -157,7 +157,9 @@ class KongAdminAPI:
 
     # -- bodies and query options ----------------------------------------------------------
 
-    async def body(self, request: Request, kind: str) -> Row:
+    async def body(self, request: Request, kind: str, stored: Row | None = None) -> Row:
+        """The request body as a dict; form values typed by the schema (``stored`` names
+        the plugin a PATCH without ``name`` is about, as patch_plugin reads it first)."""
         if len(request.headers.getlist("content-type")) > 1:
             raise e.plain_error(400, "Cannot parse request body: multiple content-type headers")
         mime = request.headers.get("content-type", "").split(";")[0].strip().lower()
@@ -172,21 +174,22 @@ class KongAdminAPI:
             return data
         if mime == "application/x-www-form-urlencoded":
             pairs = parse_qsl(raw.decode(), keep_blank_values=True)
-            return self._coerce(kind, nest_form_pairs(pairs))
+            return self._coerce(kind, nest_form_pairs(pairs), stored)
         if mime == "multipart/form-data":
             form = await request.form()
             pairs = [(k, v) for k, v in form.multi_items() if isinstance(v, str)]
-            return self._coerce(kind, nest_form_pairs(pairs))
+            return self._coerce(kind, nest_form_pairs(pairs), stored)
         if not raw and not mime:
             return {}
         raise e.plain_error(415, "Unsupported Media Type")
 
     @staticmethod
-    def _coerce(kind: str, data: Row) -> Row:
+    def _coerce(kind: str, data: Row, stored: Row | None = None) -> Row:
         if kind not in ENTITIES:
             return data
         fields = dict(ENTITIES[kind].fields)
-        spec = plugin(data.get("name")) if kind == "plugins" else None
+        name = data.get("name") or (stored or {}).get("name")
+        spec = plugin(name) if kind == "plugins" else None
         if spec is not None:
             fields.update(spec.fields)
         return coerce_form(fields, data)
@@ -283,7 +286,8 @@ class KongAdminAPI:
                 self._refuse_write(method, kind, next(iter(key)))
                 self.store.delete(kind, row)
             return empty(204)
-        data = {**(await self.body(request, kind)), **(forced or {})}
+        stored = self.store.get(kind, key, parent) if method == "PATCH" else None
+        data = {**(await self.body(request, kind, stored)), **(forced or {})}
         if method == "PATCH":
             if self.db_less:
                 self.store.validate_update(kind, key, data, parent)
@@ -387,21 +391,25 @@ class KongAdminAPI:
             forced["group"] = body.get("group") or group
         return await self.entity(request, method, "acls", acl_id, forced=forced)
 
-    async def certificate_by_sni(self, request: Request, method: str, name: str) -> Response:
-        """``/certificates/{sni}``: a certificate found by one of its SNI names."""
-        sni = self.store.find_unique("snis", "name", name)
-        if sni is None and method != "PUT":
-            raise e.plain_error(404, "SNI not found")
-        cert_id = sni["certificate"]["id"] if sni else str(uuid.uuid4())
+    async def certificate(self, request: Request, method: str, key: str) -> Response:
+        """``/certificates/{id or sni}``, as kong/api/routes/certificates.lua prepares it."""
+        name: str | None = None
+        cert_id = key
+        if not is_uuid(key):
+            name = key
+            sni = self.store.find_unique("snis", "name", name)
+            if sni is None and method != "PUT":
+                raise e.plain_error(404, "SNI not found")
+            cert_id = sni["certificate"]["id"] if sni else str(uuid.uuid4())
         forced: Row | None = None
         if method in ("PUT", "PATCH"):
             body = await self.body(request, "certificates")
             names = body.get("snis")
             if isinstance(names, str):
                 names = [names]
-            # prepare_args in kong/api/routes/certificates.lua: a PUT adds the URL's name
-            # to a given list; without a list the PUT clears them.
-            if method == "PUT" and isinstance(names, list) and name not in names:
+            # prepare_args: a PUT by SNI adds the URL's name to a given list; a PUT
+            # without a list clears them.
+            if method == "PUT" and name and isinstance(names, list) and name not in names:
                 names = [*names, name]
             forced = {"snis": names} if isinstance(names, list) else None
         return await self.entity(request, method, "certificates", cert_id, forced=forced)

@@ -75,8 +75,9 @@ def pbkdf2_secret(secret: str) -> str:
 
 
 def _hash_oauth2_secret(row: Row, given: Row) -> Row:
+    # input = {"hash_secret"}: only a write that carries hash_secret (true) hashes.
     secret = row.get("client_secret")
-    if row.get("hash_secret") and isinstance(secret, str) and not secret.startswith("$"):
+    if given.get("hash_secret") and isinstance(secret, str):
         row["client_secret"] = pbkdf2_secret(secret)
     return row
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import uuid
 from dataclasses import dataclass, field
@@ -34,6 +35,7 @@ class _Entry:
     kind: str
     data: Row
     where: list[tuple[str, int]]  # path of (list key, index) from the top of the config
+    refs: dict[str, Any] = field(default_factory=dict)  # foreign keys as written
 
 
 @dataclass
@@ -103,13 +105,17 @@ def _flatten(config: dict[str, Any], migrate: bool) -> list[_Entry]:
             children = {key: data.pop(key) for key in NESTED.get(kind, {}) if key in data}
             if parent is not None and parent_key is not None:
                 data[parent_key] = {"id": parent["id"]}
-            for fk in _foreign_fields(kind):
-                if fk in data and fk != parent_key:
-                    data[fk] = _reference(data[fk])
+            refs = {
+                fk: data[fk]
+                for fk in _foreign_fields(kind)
+                if data.get(fk) is not None and fk != parent_key
+            }
+            for fk, value in refs.items():
+                data[fk] = _reference(value)
             if migrate and kind == "routes" and isinstance(data.get("paths"), list):
                 data["paths"] = [_migrate_path(p) for p in data["paths"]]
             data.setdefault("id", _stable_id(kind, data, here))
-            entries.append(_Entry(kind, data, here))
+            entries.append(_Entry(kind, data, here, refs))
             for child_key, child_items in children.items():
                 walk(child_key, child_items, here, data, NESTED[kind][child_key])
 
@@ -189,10 +195,15 @@ def load(config: Any, flatten_errors: bool = False) -> Loaded:
     entries = _flatten(config, migrate=version != "3.0")
     store = Store()
     errors: dict[str, Any] = {}
+    reference_errors: dict[str, dict[str, list[str]]] = {}
     flattened: list[dict[str, Any]] = []
     for entry in entries:
         if "__invalid__" in entry.data:
             _set_error(errors, entry.where, "expected a record")
+            continue
+        missing = _invalid_references(store, entry)
+        if missing:
+            reference_errors.setdefault(entry.kind, {})[_reference_site(entry)] = missing
             continue
         try:
             store.insert(entry.kind, entry.data)
@@ -202,12 +213,41 @@ def load(config: Any, flatten_errors: bool = False) -> Loaded:
             flattened.append(_flattened_error(entry, detail))
     if errors:
         raise _invalid(errors, flattened if flatten_errors else None)
+    if reference_errors:  # Kong checks references once the schema is satisfied
+        raise _invalid(reference_errors, [] if flatten_errors else None)
     loaded = Loaded(store)
     for kind in ORDER:
         rows = store.all(kind)
         if rows:
             loaded.entities[kind] = {row["id"]: row for row in rows}
     return loaded
+
+
+def _invalid_references(store: Store, entry: _Entry) -> list[str]:
+    """``validate_references``: each reference must name an entry by id or endpoint key."""
+    messages = []
+    for fk, value in entry.refs.items():
+        kind = ENTITIES[entry.kind].fields[fk].reference or ""
+        key = value.get("id", value) if isinstance(value, dict) else value
+        if isinstance(key, str) and _find(store, kind, key) is not None:
+            continue
+        shown = value if isinstance(value, str) else json.dumps(value, separators=(",", ":"))
+        messages.append(f"invalid reference '{fk}: {shown}' (no such entry in '{kind}')")
+    return messages
+
+
+def _find(store: Store, kind: str, key: str) -> Row | None:
+    if is_uuid(key):
+        return store.get(kind, {"id": key})
+    endpoint = ENTITIES[kind].endpoint_key
+    return store.find_unique(kind, endpoint, key) if endpoint else None
+
+
+def _reference_site(entry: _Entry) -> str:
+    """Where Kong files a reference error: the endpoint key's value, else the id."""
+    endpoint = ENTITIES[entry.kind].endpoint_key
+    value = entry.data.get(endpoint) if endpoint else None
+    return str(value if value is not None else entry.data["id"])
 
 
 def _invalid(fields: dict[str, Any], flattened: list[dict[str, Any]] | None) -> e.KongError:

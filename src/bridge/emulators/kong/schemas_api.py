@@ -24,17 +24,21 @@ from .store import Row, Store
 BodyReader = Callable[[Request, str], Awaitable[Row]]
 
 
-def field_to_kong(spec: Field) -> dict[str, Any]:
+def field_to_kong(spec: Field, unique: bool = False) -> dict[str, Any]:
     """A field as Kong's ``schema_to_jsonable`` renders it."""
     out: dict[str, Any] = {"type": spec.type}
     if spec.required:
         out["required"] = True
+    if unique:
+        out["unique"] = True
     if spec.default is not NO_DEFAULT:
         out["default"] = spec.default
     if spec.auto:
         out["auto"] = True
     if spec.auto == "uuid":
         out["uuid"] = True
+    if spec.auto in ("ts", "ts_ms"):
+        out["timestamp"] = True
     if spec.reference:
         out["reference"] = spec.reference
     if spec.on_delete:
@@ -83,12 +87,12 @@ class SchemasAPI:
         schema = ENTITIES.get(name)
         if schema is None:
             return json_response(404, {"message": f"No entity named '{name}'"})
-        body: dict[str, Any] = {
-            "fields": [{key: field_to_kong(spec)} for key, spec in schema.fields.items()]
-        }
-        if schema.endpoint_key:
-            body["endpoint_key"] = schema.endpoint_key
-        return json_response(200, body)
+        fields = [
+            {key: field_to_kong(spec, unique=key in schema.unique)}
+            for key, spec in schema.fields.items()
+        ]
+        # The emulator's entity checks are Python, not Kong's tables: none are listed.
+        return json_response(200, {"entity_checks": [], "fields": fields})
 
     def plugin_schema(self, name: str) -> Response:
         spec = plugin(name)

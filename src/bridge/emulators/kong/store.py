@@ -253,7 +253,7 @@ class Store:
         }
         for field, value in data.items():
             spec = schema.fields.get(field)
-            if (spec is not None and spec.type == "record") or field == "config":
+            if spec is not None and spec.type == "record":
                 merged[field] = _deep_merge(existing.get(field), value)
             else:
                 merged[field] = value

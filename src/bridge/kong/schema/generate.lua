@@ -9,6 +9,8 @@
 -- e.g. a default computed at load time). Functions cannot be serialised: a custom validator
 -- becomes its Lua name ("validate_header_name"), a shorthand becomes the path it is
 -- "replaced_with", so the emulator can implement the ones it knows.
+-- Lists Kong itself builds with pairs() (the tracing propagation one_of lists) come out
+-- in hash order, which varies between runs, in Kong as here.
 local GIT_DIR, TAG = arg[1], arg[2]
 
 local function git_show(path)

@@ -58,9 +58,22 @@ def plugin(name: object) -> PluginSpec | None:
 
 
 def jsonable_schema(spec: PluginSpec) -> dict[str, Any]:
-    """``GET /schemas/plugins/{name}``: Kong's schema table without its Lua functions."""
+    """``GET /schemas/plugins/{name}``: Kong's schema table without its Lua functions,
+    records marked required as ``Entity.new_subschema`` (make_records_required) does."""
     stripped: dict[str, Any] = _strip_functions(spec.schema)
-    return stripped
+    _require_records(stripped.get("fields"))
+    # api_helpers.schema_to_jsonable keeps only these two keys.
+    return {
+        "entity_checks": stripped.get("entity_checks") or [],
+        "fields": stripped.get("fields") or [],
+    }
+
+
+def _require_records(fields: Any) -> None:
+    for _name, data in kong_field_items(fields):
+        if data.get("type") == "record":
+            data.setdefault("required", True)
+            _require_records(data.get("fields"))
 
 
 _FUNCTION_KEYS = ("custom_validator", "func", "fn", "custom_entity_check")
