@@ -270,3 +270,30 @@ def test_certificate_snis_are_the_route_hosts_and_meta_names_the_key_too() -> No
     assert "EC PRIVATE KEY" in certificate.key and "B" not in repr(certificate)
     no_hosts = mapped("kong.tls.certificate=kv:certs/api", kv={"certs/api": pem})
     assert "route hosts" in str(no_hosts.problems[0]) and no_hosts.state.keep_certificate
+
+
+def test_plan_output_shows_plugin_fields_by_path_and_hides_kv_values() -> None:
+    from bridge.actual import KongState
+    from bridge.report import HIDDEN, field_changes
+
+    result = mapped(
+        "kong.plugin.rate-limiting.minute=100",
+        "kong.plugin.rate-limiting.redis.password=kv:secrets/redis",
+        kv={"secrets/redis": "hunter2"},
+    )
+    row = {
+        "id": "p1",
+        "name": "rate-limiting",
+        "enabled": True,
+        "tags": ["managed-by:kong-bridge", "consul-service:web"],
+        "config": {**defaults_tree(RATE), "minute": 5, "redis": {"password": "old-secret"}},
+    }
+    state = KongState()
+    state.of("web").service = {"id": "s1", "name": "web"}
+    state.of("web").plugins[("", "rate-limiting")] = row
+    (op,) = plugin_operations("web", result.state, state.of("web"))
+    shown = {change.name: (change.old, change.new) for change in field_changes(op, state)}
+    assert shown["config.minute"] == (5, 100)
+    assert shown["config.redis.password"] == (HIDDEN, HIDDEN)
+    (create,) = plugin_operations("web", result.state, OwnedService(service={"id": "s1"}))
+    assert "hunter2" not in repr([c.new for c in field_changes(create, state)])
