@@ -18,9 +18,12 @@ from .desired import OWNER_TAG_PREFIX
 from .kong import Call, KongClient, KongClientError
 from .kong.calls import segment
 from .plan import Operation, Plan
+from .plugins_plan import record_extra
 
 Row = dict[str, Any]
 ACCEPT = {"create": (200, 201), "update": (200,), "delete": (204, 404)}
+# Nothing else depends on these: when one fails, the service's other steps still run.
+INDEPENDENT = frozenset({"plugins", "certificates"})
 
 
 @dataclass
@@ -63,7 +66,10 @@ def apply_service(kong: KongClient, name: str, ops: list[Operation]) -> ServiceO
             conflict = op.action == "create" and reply.status == 409
             row = _ours_already(kong, op) if conflict else None
             if row is None:
-                outcome.error, outcome.clash = _describe_failure(op, reply.status, reply.message)
+                message = op.redacted(reply.message)
+                outcome.error, outcome.clash = _describe_failure(op, reply.status, message)
+                if op.kind in INDEPENDENT:
+                    continue
                 return outcome
         outcome.done.append((op, row))
     return outcome
@@ -115,5 +121,7 @@ def record(state: KongState, outcome: ServiceOutcome) -> None:
                 owned.targets.pop(op.name, None)
             elif row is not None:
                 owned.targets[op.name] = row
+        else:
+            record_extra(owned, op, row)
     if owned.entity_count() == 0:
         state.services.pop(outcome.name, None)

@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import json
 import logging
+import queue
 import signal
 import sys
 import threading
 import time
 from collections.abc import Callable
-from typing import TextIO
+from typing import TextIO, cast
 
 import consul
 
 from .actual import read_clash
 from .kong import KongClient, KongClientError
+from .kv_watch import KvSeen, KvWatcher, read_kv
 from .leader import ConsulEndpoint, LeaderElection, LockOptions
 from .mapping import MappingOptions, map_service
 from .metrics import Metrics
@@ -34,10 +36,11 @@ from .report import (
     render_sync,
 )
 from .settings import BridgeSettings, without_credentials
+from .snapshot import ServiceSnapshot
 from .status_page import StatusPage
 from .status_server import StatusServer
 from .usage import UsageError
-from .watch import ConsulWatcher, read_once
+from .watch import ConsulWatcher, Event, read_once
 
 log = logging.getLogger("bridge")
 CONSUL_CONNECT_TIMEOUT = 10.0
@@ -116,6 +119,16 @@ def _read_consul(settings: BridgeSettings, bridge: Bridge) -> None:
     bridge.handle(catalog)
     for seen in services:
         bridge.handle(seen)
+    bridge.kv.update(_read_kv_once(settings, list(bridge.snapshots.values())))
+
+
+def _read_kv_once(
+    settings: BridgeSettings, snapshots: list[ServiceSnapshot]
+) -> dict[str, str | None]:
+    """The KV keys the services' settings name (secrets, certificates), read once."""
+    options = mapping_options(settings)
+    keys = set().union(*(map_service(s, options).kv_keys for s in snapshots))
+    return read_kv(consul_factory(settings)(), keys) if keys else {}
 
 
 def run_daemon(settings: BridgeSettings, stop: threading.Event | None = None) -> int:
@@ -186,15 +199,19 @@ def run_daemon(settings: BridgeSettings, stop: threading.Event | None = None) ->
         },
     )
     failed = threading.Event()
+    kv_watcher = KvWatcher(
+        consul_factory(settings), watcher.events, watcher.stop_event, settings.wait
+    )
+    bridge.on_kv_keys = kv_watcher.assign
 
     def loop() -> None:
         try:
             bridge.run(
-                watcher.events,
+                cast("queue.Queue[Event | KvSeen]", watcher.events),  # the KV watcher's too
                 stop,
                 debounce=settings.debounce_seconds,
                 resync=settings.resync_seconds,
-                watch_count=lambda: watcher.catalog.watch_count,
+                watch_count=lambda: watcher.catalog.watch_count + kv_watcher.count,
             )
         except Exception:
             failed.set()
@@ -269,7 +286,7 @@ def plan_command(settings: BridgeSettings, as_json: bool = False, out: TextIO = 
 def _clashes(kong: KongClient, plan: Plan) -> set[tuple[str, str]]:
     found = set()
     for op in plan.operations:
-        creates_named = op.action == "create" and op.kind != "targets"
+        creates_named = op.action == "create" and op.kind in ("services", "routes", "upstreams")
         if creates_named and kong.run(read_clash(op.kind, op.name)) is not None:
             found.add((op.kind, op.name))
     return found
@@ -282,12 +299,13 @@ def lint_command(settings: BridgeSettings, out: TextIO = sys.stdout) -> int:
         _catalog, services = read_once(
             client, prefix=settings.tag_prefix, expose_by_default=settings.expose_by_default
         )
+        kv = _read_kv_once(settings, [seen.snapshot for seen in services])
     except (consul.ConsulException, OSError) as exc:
         print(f"kong-bridge: cannot read Consul: {exc}", file=sys.stderr)
         return EXIT_CANNOT_RUN
     options = mapping_options(settings)
     snapshots = {seen.snapshot.name: seen.snapshot for seen in services}
-    mappings = {name: map_service(snapshot, options) for name, snapshot in snapshots.items()}
+    mappings = {name: map_service(snapshot, options, kv) for name, snapshot in snapshots.items()}
     found = findings(mappings, snapshots)
     out.write(render_lint(len(services), found))
     return lint_exit_code(found)

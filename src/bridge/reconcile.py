@@ -21,6 +21,7 @@ from .apply import apply_plan, record
 from .dbless import post_config, read_config, render
 from .desired import ServiceState
 from .kong import KongClient, KongClientError
+from .kv_watch import KvSeen
 from .mapping import MappingOptions, ServiceMapping, map_service
 from .metrics import Metrics
 from .plan import Operation, Plan, diff
@@ -94,11 +95,17 @@ class Bridge:
         self.view = BridgeView()
         self.may_write = may_write  # checked right before each batch of Kong writes
         self.full_due = threading.Event()  # set by leadership_gained()
+        self.kv: dict[str, str | None] = {}  # Consul KV values the convention names
+        self.kv_keys: dict[str, set[str]] = {}  # service -> the KV keys it reads
+        self.on_kv_keys: Callable[[set[str]], None] | None = None  # the daemon's KV watcher
 
     # -- events ----------------------------------------------------------------------------
 
-    def handle(self, event: CatalogSeen | ServiceSeen | WatchFailed) -> set[str]:
+    def handle(self, event: CatalogSeen | ServiceSeen | WatchFailed | KvSeen) -> set[str]:
         """Fold one watcher event into the bridge's view; returns the services to revisit."""
+        if isinstance(event, KvSeen):
+            self.kv[event.key] = event.value
+            return {name for name, keys in self.kv_keys.items() if event.key in keys}
         if isinstance(event, WatchFailed):
             self.metrics.watch_errors += 1
             self.metrics.consul_reached(False, f"{event.what}: {event.error}")
@@ -139,7 +146,8 @@ class Bridge:
                 snapshot = self.snapshots.get(name)
                 if snapshot is None:
                     continue  # its first read has not arrived: touch nothing yet
-                mapping = map_service(snapshot, self.options)
+                mapping = map_service(snapshot, self.options, self.kv)
+                self._note_kv_keys(name, mapping.kv_keys)
                 self.mappings[name] = mapping
                 self._record_problems(name, mapping)
                 if mapping.skipped:
@@ -150,12 +158,24 @@ class Bridge:
                 self.view.errors.pop(name, None)
                 self.metrics.error_reasons.pop(name, None)
                 self.snapshots.pop(name, None)
+                self._note_kv_keys(name, set())
                 wanted[name] = None
         return wanted
 
+    def _note_kv_keys(self, name: str, keys: set[str]) -> None:
+        """Track which KV keys each service reads; the KV watcher follows their union."""
+        if keys == self.kv_keys.get(name, set()):
+            return  # the common case, kept O(1) for large catalogs
+        if keys:
+            self.kv_keys[name] = keys
+        else:
+            self.kv_keys.pop(name, None)
+        if self.on_kv_keys is not None:
+            self.on_kv_keys(set().union(*self.kv_keys.values()))
+
     def _record_problems(self, name: str, mapping: ServiceMapping) -> None:
-        if mapping.errors:
-            problems = [str(error) for error in mapping.errors]
+        if mapping.problems:
+            problems = [str(error) for error in mapping.problems]
             if self.view.errors.get(name) != problems:
                 for problem in problems:
                     log.error(
@@ -392,7 +412,7 @@ class Bridge:
 
     def run(
         self,
-        events: queue.Queue[CatalogSeen | ServiceSeen | WatchFailed],
+        events: queue.Queue[CatalogSeen | ServiceSeen | WatchFailed | KvSeen],
         stop: threading.Event,
         *,
         debounce: float = 0.2,
