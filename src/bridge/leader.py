@@ -72,8 +72,7 @@ class LockOptions:
     @property
     def pass_lease(self) -> float:
         """How long after a check pass was sent the leader may write: the check lapses at its
-        TTL at the earliest; the last two fifths are the margin (a pass goes to the agent, which
-        forwards the lapse to the servers without delay)."""
+        TTL at the earliest; the last two fifths, plus the lock-delay, cover a write in flight."""
         return self.check_ttl_seconds * 3 / 5
 
     @property
@@ -153,7 +152,7 @@ class SessionLock:
         response = self._request("PUT", f"/v1/session/renew/{session}", missing_ok=True)
         return response.status_code == 200
 
-    def register_check(self) -> None:
+    def register_service_check(self) -> None:
         """(Re)register our service and its TTL check, passing, on the agent we talk to."""
         options = self.options
         body = {
@@ -178,7 +177,7 @@ class SessionLock:
         path = f"/v1/agent/check/pass/{self.options.check_id}"
         return self._request("PUT", path, missing_ok=True).status_code == 200
 
-    def deregister_check(self, service_id: str | None = None) -> None:
+    def deregister_service_check(self, service_id: str | None = None) -> None:
         service_id = service_id or self.options.service_id
         self._request("PUT", f"/v1/agent/service/deregister/{service_id}", missing_ok=True)
 
@@ -189,12 +188,15 @@ class SessionLock:
         checks = self._request("GET", "/v1/agent/checks").json() or {}
         stale = []
         for service_id, service in services.items():
-            ours = service.get("Service") == SERVICE_NAME and (service.get("Meta") or {}).get(
-                "lock_key"
-            ) == self.options.key
+            ours = (
+                service.get("Service") == SERVICE_NAME
+                and (service.get("Meta") or {}).get("lock_key") == self.options.key
+            )
             if not ours or service_id == self.options.service_id:
                 continue
-            statuses = [c.get("Status") for c in checks.values() if c.get("ServiceID") == service_id]
+            statuses = [
+                c.get("Status") for c in checks.values() if c.get("ServiceID") == service_id
+            ]
             if statuses and all(status == "critical" for status in statuses):
                 stale.append(str(service_id))
         return stale
@@ -305,7 +307,7 @@ class LeaderElection:
             api.release(session)
             api.destroy(session)
             if self.options.check_ttl_seconds:
-                api.deregister_check()
+                api.deregister_service_check()
             log.info(
                 "lock released",
                 extra={"action": "release-lock", "outcome": "ok", "key": self.options.key},
@@ -376,8 +378,11 @@ class LeaderElection:
         """When the session is next renewed or the check next passed, whichever comes first."""
         due = self.renewed_at + self.options.renew_every
         if self.options.check_ttl_seconds:
-            due = min(due, self.passed_at + self.options.pass_every)
+            due = min(due, self._next_pass())
         return due
+
+    def _next_pass(self) -> float:
+        return self.passed_at + self.options.pass_every
 
     def _lease_end(self) -> float:
         """Until when the leader may write: before Consul can invalidate its session."""
@@ -394,12 +399,16 @@ class LeaderElection:
             return
         now = time.monotonic()
         alive = True
-        if self.options.check_ttl_seconds and now >= self.passed_at + self.options.pass_every:
+        pass_due = bool(self.options.check_ttl_seconds) and now >= self._next_pass()
+        # Passed too late (e.g. the process was paused): the check may have lapsed and taken
+        # the session with it, which a pass does not tell. The renewal right after does.
+        lapsed = pass_due and now >= self.passed_at + self.options.check_ttl_seconds
+        if pass_due:
             alive = self.api.pass_check()
             if alive:
                 with self.lock:
                     self.passed_at = now
-        if alive and now >= self.renewed_at + self.options.renew_every:
+        if alive and (lapsed or now >= self.renewed_at + self.options.renew_every):
             alive = self.api.renew(self.session)
             if alive:
                 with self.lock:
@@ -416,10 +425,11 @@ class LeaderElection:
 
     def _create_session(self) -> None:
         """Register (or re-register) our check, passing, then a session tied to it."""
-        sent = time.monotonic()
         if self.options.check_ttl_seconds:
             self._sweep_stale_registrations()
-            self.api.register_check()
+        sent = time.monotonic()
+        if self.options.check_ttl_seconds:
+            self.api.register_service_check()
         session = self.api.create()
         with self.lock:
             self.session, self.renewed_at, self.passed_at = session, sent, sent
@@ -429,7 +439,7 @@ class LeaderElection:
         if self.swept:
             return
         for service_id in self.api.stale_registrations():
-            self.api.deregister_check(service_id)
+            self.api.deregister_service_check(service_id)
             log.info(
                 "removed the registration of a dead replica",
                 extra={"action": "leader-election", "outcome": "ok", "service": service_id},
