@@ -234,6 +234,7 @@ def timed_changes(consul: httpx.Client, kong: httpx.Client, changes: list[Change
 
 def change_series(consul: httpx.Client, kong: httpx.Client, services: int, samples: int) -> Row:
     """Adds, health failures and deregistrations, each on its own service."""
+    samples = min(samples, services)  # each change on a service of its own
     picks = [service_name(i * max(1, services // samples) % services) for i in range(samples)]
 
     def upstream(name: str) -> str:

@@ -12,6 +12,7 @@ from .kong.calls import Call, Flow
 from .kong.calls import segment as seg
 from .kong.flows import paginate
 from .mapping import SERVICE_TAG_PREFIX
+from .plugins_actual import read_owned_extras
 
 Row = dict[str, Any]
 
@@ -24,9 +25,18 @@ class OwnedService:
     routes: dict[str, Row] = field(default_factory=dict)
     upstream: Row | None = None
     targets: dict[str, Row] = field(default_factory=dict)
+    plugins: dict[tuple[str, str], Row] = field(default_factory=dict)  # (route, name)
+    certificate: Row | None = None
 
     def entity_count(self) -> int:
-        return bool(self.service) + len(self.routes) + bool(self.upstream) + len(self.targets)
+        return (
+            bool(self.service)
+            + len(self.routes)
+            + bool(self.upstream)
+            + len(self.targets)
+            + len(self.plugins)
+            + bool(self.certificate)
+        )
 
 
 @dataclass
@@ -45,6 +55,8 @@ class KongState:
             "routes": sum(len(o.routes) for o in owned),
             "upstreams": sum(1 for o in owned if o.upstream),
             "targets": sum(len(o.targets) for o in owned),
+            "plugins": sum(len(o.plugins) for o in owned),
+            "certificates": sum(1 for o in owned if o.certificate),
         }
 
 
@@ -97,6 +109,7 @@ def read_owned(owner: str) -> Flow[KongState]:
     for owned, row in owned_rows(state, services, routes, upstreams):
         targets = yield from paginate(f"/upstreams/{seg(row['id'])}/targets")
         owned.targets = own_targets(targets, tag)
+    yield from read_owned_extras(tag, state, consul_name)
     return state
 
 
@@ -124,6 +137,7 @@ async def read_owned_concurrently(
 
     pending = owned_rows(state, services, routes, upstreams)
     await asyncio.gather(*(targets_of(owned, row) for owned, row in pending))
+    await kong.run(read_owned_extras(tag, state, consul_name), per_call=True)
     return state
 
 

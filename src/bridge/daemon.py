@@ -6,26 +6,59 @@ import asyncio
 import contextlib
 import json
 import logging
+import queue
 import signal
 import sys
 import threading
+import time
 from collections.abc import Callable
 from typing import Any, TextIO
+
+import consul
 
 from .actual import read_clash
 from .consul_http import ConsulReader, ConsulReadError, wait_seconds
 from .kong import AsyncKongClient, KongClientError
+from .kv_watch import KvWatcher, read_kv
+from .leader import ConsulEndpoint, LeaderElection, LockOptions
 from .mapping import MappingOptions, map_service
 from .metrics import Metrics
 from .plan import Plan
 from .reconcile import Bridge
-from .settings import BridgeSettings
+from .report import (
+    EXIT_CANNOT_RUN,
+    EXIT_OK,
+    EXIT_PARTIAL,
+    Findings,
+    findings,
+    lint_exit_code,
+    plan_document,
+    plan_exit_code,
+    render_lint,
+    render_plan,
+    render_sync,
+)
+from .settings import BridgeSettings, without_credentials
+from .snapshot import ServiceSnapshot
+from .status_page import StatusPage
 from .status_server import StatusServer
+from .usage import UsageError
 from .watch import FETCH_WORKERS, ConsulWatcher, read_all
 
 log = logging.getLogger("bridge")
+CONSUL_CONNECT_TIMEOUT = 10.0
 STOP_POLL_SECONDS = 0.1
-CONSUL_FAILURES = (KongClientError, ConsulReadError, OSError)
+FAILURES = (KongClientError, ConsulReadError, consul.ConsulException, OSError)
+# SIGTERM: the loop gets this long to finish the write in flight, then the lock is
+# released; the whole shutdown stays under 2 s (Docker's grace period is 10 s).
+SHUTDOWN_GRACE = 0.8
+
+
+def consul_factory(settings: BridgeSettings) -> Callable[[], consul.Consul]:
+    """A new py-consul client per thread (its requests session is not shared)."""
+    options = settings.consul_options()
+    # py-consul >= 1.8 adds wait + wait/16 to this for blocking calls.
+    return lambda: consul.Consul(connections_timeout=CONSUL_CONNECT_TIMEOUT, **options)
 
 
 def consul_reader(settings: BridgeSettings) -> ConsulReader:
@@ -40,17 +73,18 @@ def mapping_options(settings: BridgeSettings) -> MappingOptions:
         expose_by_default=settings.expose_by_default,
         mode=settings.mode,
         domain=settings.domain,
-        datacenter=settings.consul_datacenter,
+        datacenter=settings.upstream_datacenter,
         include_warning=settings.include_warning,
     )
 
 
 def build_bridge(settings: BridgeSettings, may_write: Callable[[], bool] = lambda: True) -> Bridge:
-    metrics = Metrics()
+    """The loop and its Kong client; stopping cancels its tasks, which cuts Kong retries."""
+    metrics = Metrics(may_write=may_write)
     kong = AsyncKongClient(
         settings.kong_connection(),
         settings.kong_retry(),
-        observer=lambda call, status: metrics.kong_request(call.method, status),
+        observer=lambda call, status: metrics.kong_request(call.method, status, call.path),
         max_connections=settings.concurrency,
     )
     return Bridge(
@@ -63,52 +97,183 @@ def build_bridge(settings: BridgeSettings, may_write: Callable[[], bool] = lambd
     )
 
 
+def consul_endpoint(settings: BridgeSettings) -> ConsulEndpoint:
+    options = settings.consul_options()
+    return ConsulEndpoint(
+        base_url=f"{options['scheme']}://{options['host']}:{options['port']}",
+        token=options["token"],
+        verify=options["verify"],
+        cert=options["cert"],
+        datacenter=options["dc"],
+    )
+
+
+def lock_options(settings: BridgeSettings) -> LockOptions:
+    return LockOptions(
+        key=settings.lock_key,
+        instance=settings.instance,
+        ttl_seconds=settings.ha_ttl_seconds,
+        lock_delay_seconds=settings.ha_lock_delay_seconds,
+        check_ttl_seconds=settings.ha_check_ttl_seconds,
+        service_tags=(f"{settings.tag_prefix}.enable=false",),  # never exposed in Kong
+    )
+
+
 async def _read_consul(settings: BridgeSettings, bridge: Bridge) -> None:
+    catalog, services = await _read_all(settings)
+    bridge.handle(catalog)
+    for seen in services:
+        bridge.handle(seen)
+    snapshots = list(bridge.snapshots.values())
+    bridge.kv.update(await asyncio.to_thread(_read_kv_once, settings, snapshots))
+
+
+async def _read_all(settings: BridgeSettings) -> Any:
     reader = consul_reader(settings)
     try:
-        catalog, services = await read_all(
+        return await read_all(
             reader, prefix=settings.tag_prefix, expose_by_default=settings.expose_by_default
         )
     finally:
         await reader.aclose()
-    bridge.handle(catalog)
-    for seen in services:
-        bridge.handle(seen)
+
+
+def _read_kv_once(
+    settings: BridgeSettings, snapshots: list[ServiceSnapshot]
+) -> dict[str, str | None]:
+    """The KV keys the services' settings name (secrets, certificates), read once."""
+    options = mapping_options(settings)
+    keys = set().union(*(map_service(s, options).kv_keys for s in snapshots))
+    return read_kv(consul_factory(settings)(), keys) if keys else {}
 
 
 def run_daemon(settings: BridgeSettings, stop: threading.Event | None = None) -> int:
-    """``kong-bridge run``: watch and sync until SIGTERM/SIGINT (which deletes nothing)."""
+    """``kong-bridge run``: watch and sync until SIGTERM/SIGINT (which deletes nothing).
+
+    The loop runs in its own thread so that a stop is honoured within
+    :data:`SHUTDOWN_GRACE` whatever Kong and Consul are doing: retries are cut,
+    no new write starts, a write in flight may finish or be abandoned, and a
+    leader releases its lock so that a standby takes over at once.
+    """
     stop = stop or threading.Event()
     if threading.current_thread() is threading.main_thread():
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, lambda *_: stop.set())
-    bridge = build_bridge(settings)
+
+    def on_leadership(leading: bool) -> None:
+        bridge.metrics.leadership_changed()
+        if leading:
+            bridge.leadership_gained()
+
+    election = None
+    if settings.ha:
+        election = LeaderElection(
+            consul_endpoint(settings),
+            lock_options(settings),
+            stop,
+            on_change=on_leadership,
+            on_consul=lambda ok, problem: bridge.metrics.consul_reached(ok, problem),
+        )
+    bridge = build_bridge(settings, election.may_write if election else lambda: True)
     status = None
     if settings.listen:
-        status = StatusServer(settings.listen, bridge.view, bridge.metrics)
+        role = (lambda: election.role) if election else (lambda: "single")
+        try:
+            page = StatusPage(
+                bridge,
+                bridge.metrics.render,
+                settings.consul_http_addr,
+                settings.kong_admin_url,
+                role,
+            )
+            status = StatusServer(settings.listen, bridge.view, bridge.metrics, role, page)
+        except OSError as exc:
+            raise UsageError(
+                f"cannot listen on {settings.listen}: {exc.strerror or exc}; "
+                "stop what uses that port or choose another --listen"
+            ) from None
         status.start()
+        host = str(status.server.server_address[0])
         log.info(
-            "status endpoint on http://%s:%d (/healthz /readyz /metrics)",
-            status.server.server_address[0],
-            status.port,
+            "status page and endpoints listening",
+            extra={"url": f"http://{host}:{status.port}/"},
         )
     log.info(
-        "bridge %s: Consul %s -> Kong %s",
-        settings.bridge_id,
-        settings.consul_http_addr,
-        settings.kong_admin_url,
+        "bridge started",
+        extra={
+            "bridge_id": settings.bridge_id,
+            "consul": without_credentials(settings.consul_http_addr),
+            "kong": without_credentials(settings.kong_admin_url),
+            **({"instance": settings.instance, "lock": settings.lock_key} if election else {}),
+        },
     )
-    try:
-        asyncio.run(serve(settings, bridge, stop))
-    finally:
-        if status is not None:
-            status.stop()
-    log.info("stopped; nothing was deleted on the way out")
-    return 0
+    failed = threading.Event()
+    kv_stop = threading.Event()
+    kv_events = ForwardToLoop()
+    kv_watcher = KvWatcher(consul_factory(settings), kv_events, kv_stop, settings.wait)
+    bridge.on_kv_keys = kv_watcher.assign
+
+    abandoned = threading.Event()
+
+    def loop() -> None:
+        try:
+            if asyncio.run(serve(settings, bridge, stop, kv_watcher, kv_events)):
+                abandoned.set()
+        except Exception:
+            failed.set()
+            log.exception(
+                "the reconcile loop crashed", extra={"action": "run", "outcome": "crashed"}
+            )
+        finally:
+            stop.set()
+
+    worker = threading.Thread(target=loop, name="reconcile", daemon=True)
+    if election is not None:
+        election.start()
+    worker.start()
+    while not stop.wait(0.2):  # a short wait: signal handlers run in this thread
+        pass
+    began = time.monotonic()
+    worker.join(SHUTDOWN_GRACE)
+    if election is not None:
+        election.release()
+    kv_stop.set()
+    if status is not None:
+        status.stop()
+    cut = worker.is_alive() or abandoned.is_set()
+    abandoned_text = " (a Kong request in flight was abandoned)" if cut else ""
+    log.info(
+        f"stopped{abandoned_text}; nothing was deleted on the way out",
+        extra={"outcome": "stopped", "seconds": round(time.monotonic() - began, 2)},
+    )
+    return 1 if failed.is_set() else 0
 
 
-async def serve(settings: BridgeSettings, bridge: Bridge, stop: threading.Event) -> None:
-    """The watcher and the loop until ``stop``; stopping cancels every request in flight."""
+class ForwardToLoop(queue.Queue[Any]):
+    """A queue the KV watcher's threads put into, delivering into the loop's asyncio queue."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.target: tuple[asyncio.AbstractEventLoop, asyncio.Queue[Any]] | None = None
+
+    def put(self, item: Any, block: bool = True, timeout: float | None = None) -> None:
+        if self.target is not None:
+            loop, events = self.target
+            with contextlib.suppress(RuntimeError):  # the loop has closed: we are stopping
+                loop.call_soon_threadsafe(events.put_nowait, item)
+
+
+async def serve(
+    settings: BridgeSettings,
+    bridge: Bridge,
+    stop: threading.Event,
+    kv_watcher: KvWatcher | None = None,
+    kv_events: ForwardToLoop | None = None,
+) -> bool:
+    """The watcher and the loop until ``stop``; stopping cancels every request in flight.
+
+    Returns whether a Kong request was in flight (and abandoned) when it stopped.
+    """
     reader = consul_reader(settings)
     watcher = ConsulWatcher(
         reader,
@@ -116,16 +281,18 @@ async def serve(settings: BridgeSettings, bridge: Bridge, stop: threading.Event)
         prefix=settings.tag_prefix,
         expose_by_default=settings.expose_by_default,
     )
+    if kv_events is not None:
+        kv_events.target = (asyncio.get_running_loop(), watcher.events)
     stopped = asyncio.Event()
     tasks = [
         asyncio.create_task(watcher.run(), name="watch"),
         asyncio.create_task(
             bridge.run(
-                watcher.events,
+                watcher.events,  # the KV watcher's events arrive there too
                 stopped,
                 debounce=settings.debounce_seconds,
                 resync=settings.resync_seconds,
-                watch_count=lambda: watcher.open_queries,
+                watch_count=lambda: watcher.open_queries + (kv_watcher.count if kv_watcher else 0),
             ),
             name="reconcile",
         ),
@@ -133,145 +300,95 @@ async def serve(settings: BridgeSettings, bridge: Bridge, stop: threading.Event)
     try:
         while not stop.is_set() and not any(task.done() for task in tasks):
             await asyncio.sleep(STOP_POLL_SECONDS)
+        abandoned = bridge.kong.in_flight > 0
         stopped.set()
         for task in tasks:
             task.cancel()
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        return abandoned
     finally:
+        if kv_events is not None:
+            kv_events.target = None
         await reader.aclose()
         await bridge.kong.aclose()
 
 
-def sync_once(settings: BridgeSettings, out: TextIO = sys.stdout) -> int:
-    """``kong-bridge sync --once``: one read of Consul, one guarded apply."""
+def _findings(bridge: Bridge) -> Findings:
+    return findings(
+        bridge.mappings, bridge.snapshots, bridge.view.held_back, errors=bridge.view.errors
+    )
 
-    async def once() -> Any:
-        bridge = build_bridge(settings)
+
+def sync_once(settings: BridgeSettings, out: TextIO = sys.stdout) -> int:
+    """``kong-bridge sync --once``: one read of Consul, one guarded apply (exit codes: report)."""
+    bridge = build_bridge(settings)
+
+    async def once() -> Plan:
         try:
             await _read_consul(settings, bridge)
             await bridge.refresh_kong()
-            return bridge, await bridge.sync(None)
+            return await bridge.sync(None)
         finally:
             await bridge.kong.aclose()
 
     try:
-        bridge, plan = asyncio.run(once())
-    except CONSUL_FAILURES as exc:
+        plan = asyncio.run(once())
+    except FAILURES as exc:
         print(f"kong-bridge: sync failed: {exc}", file=sys.stderr)
-        return 1
-    for operation in plan.operations:
-        print(f"{operation.service}: {operation}", file=out)
-    print(f"applied {len(plan.operations)} change(s)", file=out)
-    _print_problems(bridge, out)
-    return 1 if bridge.view.errors else 0
+        return EXIT_CANNOT_RUN
+    found = _findings(bridge)
+    out.write(render_sync(plan, found))
+    return EXIT_PARTIAL if found.partial else EXIT_OK
 
 
 def plan_command(settings: BridgeSettings, as_json: bool = False, out: TextIO = sys.stdout) -> int:
-    """``kong-bridge plan``: what sync would do. Exit 0: nothing; 2: changes pending."""
+    """``kong-bridge plan``: what sync would do, field by field (exit codes: report)."""
+    bridge = build_bridge(settings)
 
     async def dry_run() -> Any:
-        bridge = build_bridge(settings)
         try:
             await _read_consul(settings, bridge)
-            await bridge.refresh_kong()
+            state = await bridge.refresh_kong()
             plan = bridge.plan(None)
-            return bridge, plan, await _clashes(bridge.kong, plan)
+            return state, plan, await _clashes(bridge.kong, plan)
         finally:
             await bridge.kong.aclose()
 
     try:
-        bridge, plan, clashes = asyncio.run(dry_run())
-    except CONSUL_FAILURES as exc:
+        state, plan, clashes = asyncio.run(dry_run())
+    except FAILURES as exc:
         print(f"kong-bridge: plan failed: {exc}", file=sys.stderr)
-        return 1
+        return EXIT_CANNOT_RUN
+    found = _findings(bridge)
     if as_json:
-        print(
-            json.dumps(
-                {
-                    "changes": [
-                        {
-                            "service": op.service,
-                            "kind": op.kind[:-1],
-                            "action": op.action,
-                            "name": op.name,
-                            "fields": list(op.changes),
-                            "method": op.call.method,
-                            "path": op.call.path,
-                            "clash": (op.kind, op.name) in clashes,
-                        }
-                        for op in plan.operations
-                    ],
-                    "errors": bridge.view.errors,
-                    "held_back": bridge.view.held_back,
-                },
-                indent=2,
-            ),
-            file=out,
-        )
+        print(json.dumps(plan_document(plan, state, found, clashes), indent=2), file=out)
     else:
-        for service, ops in plan.by_service().items():
-            print(f"{service}:", file=out)
-            for op in ops:
-                mark = {"create": "+", "update": "~", "delete": "-"}[op.action]
-                clash = (
-                    "  (CLASH: exists in Kong without our owner tag)"
-                    if (op.kind, op.name) in clashes
-                    else ""
-                )
-                print(f"  {mark} {op}{clash}", file=out)
-        print(f"{len(plan.operations)} change(s) pending" if plan else "no changes", file=out)
-        _print_problems(bridge, out)
-    return 2 if plan else 0
+        out.write(render_plan(plan, state, found, clashes))
+    return plan_exit_code(plan, found)
 
 
 async def _clashes(kong: AsyncKongClient, plan: Plan) -> set[tuple[str, str]]:
     found = set()
     for op in plan.operations:
-        creates_named = op.action == "create" and op.kind != "targets"
+        creates_named = op.action == "create" and op.kind in ("services", "routes", "upstreams")
         if creates_named and await kong.run(read_clash(op.kind, op.name)) is not None:
             found.add((op.kind, op.name))
     return found
 
 
 def lint_command(settings: BridgeSettings, out: TextIO = sys.stdout) -> int:
-    """``kong-bridge lint``: every problem in every opted-in service; exit 1 if any."""
-
-    async def read() -> Any:
-        reader = consul_reader(settings)
-        try:
-            return await read_all(
-                reader, prefix=settings.tag_prefix, expose_by_default=settings.expose_by_default
-            )
-        finally:
-            await reader.aclose()
-
+    """``kong-bridge lint``: every problem in every opted-in service (exit 2 if any)."""
     try:
-        _catalog, services = asyncio.run(read())
-    except (ConsulReadError, OSError) as exc:
+        _catalog, services = asyncio.run(_read_all(settings))
+        kv = _read_kv_once(settings, [seen.snapshot for seen in services])
+    except (ConsulReadError, consul.ConsulException, OSError) as exc:
         print(f"kong-bridge: cannot read Consul: {exc}", file=sys.stderr)
-        return 1
+        return EXIT_CANNOT_RUN
     options = mapping_options(settings)
-    problems = 0
-    for seen in services:
-        mapping = map_service(seen.snapshot, options)
-        for error in mapping.errors:
-            problems += 1
-            print(f"error: {error}", file=out)
-        for note in mapping.notes:
-            print(f"warning: {seen.snapshot.name}: {note}", file=out)
-    print(f"{len(services)} service(s) checked, {problems} problem(s)", file=out)
-    return 1 if problems else 0
-
-
-def _print_problems(bridge: Bridge, out: TextIO) -> None:
-    for _service, problems in sorted(bridge.view.errors.items()):
-        for problem in problems:
-            print(f"skipped: {problem}", file=out)
-    if bridge.view.held_back:
-        print(bridge.view.held_back, file=out)
-
-
-def settings_from(overrides: dict[str, Any]) -> BridgeSettings:
-    return BridgeSettings(**{k: v for k, v in overrides.items() if v is not None})
+    snapshots = {seen.snapshot.name: seen.snapshot for seen in services}
+    mappings = {name: map_service(snapshot, options, kv) for name, snapshot in snapshots.items()}
+    found = findings(mappings, snapshots)
+    out.write(render_lint(len(services), found))
+    return lint_exit_code(found)

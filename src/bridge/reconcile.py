@@ -24,26 +24,38 @@ from dataclasses import dataclass, field
 
 from .actual import KongState, read_database, read_owned_concurrently
 from .apply import ServiceOutcome, apply_plan, record
-from .dbless import owned_from_flattened, post_config, read_config, render
+from .dbless import post_config, read_config, render
 from .desired import ServiceState
 from .kong import AsyncKongClient, KongClientError
+from .kv_watch import KvSeen
 from .mapping import MappingOptions, ServiceMapping, map_service
 from .metrics import Metrics
 from .plan import Operation, Plan, diff
 from .services import ServiceTable
+from .snapshot import ServiceSnapshot
 from .watch import (
     CatalogSeen,
-    Event,
     ServiceSeen,
     WatchDisbelieved,
     WatchFailed,
     backoff_delay,
 )
+from .watch import Event as WatchEvent
 
 log = logging.getLogger("bridge")
 Wanted = dict[str, ServiceState | None]
+Event = WatchEvent | KvSeen
 CHUNK = 500  # services planned between two looks at the incoming changes
 FIRST_LOAD_GRACE = 10.0  # DB-less: how long the first writes may wait for every first read
+KONG_SILENCE = 10.0  # failing writes make us unready once Kong accepted nothing this long
+
+
+@dataclass(frozen=True)
+class LastChange:
+    """The last write applied for a service, and when (Unix time), for the status page."""
+
+    change: str
+    at: float
 
 
 @dataclass
@@ -56,6 +68,8 @@ class BridgeView:
     errors: dict[str, list[str]] = field(default_factory=dict)  # service -> problems
     notes: dict[str, list[str]] = field(default_factory=dict)
     held_back: str = ""
+    last_change: dict[str, LastChange] = field(default_factory=dict)
+    failing_all: bool = False  # the last apply failed for every service it touched
 
 
 def _deleting(plan: Plan) -> set[str]:
@@ -99,11 +113,28 @@ class Bridge:
         self._written_since_read: set[str] = set()
         self._read_failures = 0
         self._first_catalog_at = 0.0
+        self._kong_ok_at = 0.0  # the last successful read or write
+        self.held_services: set[str] = set()  # deletions held back in the last plan
+        self.kv: dict[str, str | None] = {}  # Consul KV values the convention names
+        self.kv_keys: dict[str, set[str]] = {}  # service -> the KV keys it reads
+        self.on_kv_keys: Callable[[set[str]], None] | None = None  # the daemon's KV watcher
 
     @property
     def names(self) -> frozenset[str]:
         """The opted-in services of the last trusted catalog answer."""
         return frozenset(self.table.listed())
+
+    @property
+    def snapshots(self) -> dict[str, ServiceSnapshot]:
+        """What Consul said of each listed service (a copy: the status page reads it)."""
+        records = list(self.table.records.values())
+        return {r.name: r.snapshot for r in records if r.listed and r.snapshot is not None}
+
+    @property
+    def mappings(self) -> dict[str, ServiceMapping]:
+        """The mapping of each listed service, as last computed (a copy)."""
+        records = list(self.table.records.values())
+        return {r.name: r.mapping for r in records if r.listed and r.mapping is not None}
 
     def leadership_gained(self) -> None:
         """Re-read Kong and reconcile everything at the next turn (a new leader trusts nothing)."""
@@ -113,13 +144,17 @@ class Bridge:
 
     def handle(self, event: Event) -> set[str]:
         """Fold one watcher event into the bridge's view; returns the services to revisit."""
+        if isinstance(event, KvSeen):
+            return self._kv_seen(event)
         if isinstance(event, WatchFailed):
             self.metrics.watch_errors += 1
+            self.metrics.consul_reached(False, f"{event.what}: {event.error}")
             self.view.consul_ok = False
             return set()
         if isinstance(event, WatchDisbelieved):
             self.metrics.watch_resets += 1
             return set()
+        self.metrics.consul_reached(True)
         self.view.consul_ok = True
         if isinstance(event, CatalogSeen):
             return self._catalog_seen(event)
@@ -138,6 +173,26 @@ class Bridge:
         if not self.catalog_seen:
             self.catalog_seen, self._first_catalog_at = True, time.monotonic()
         return before ^ event.names
+
+    def _kv_seen(self, event: KvSeen) -> set[str]:
+        self.kv[event.key] = event.value
+        readers = {name for name, keys in self.kv_keys.items() if event.key in keys}
+        for name in readers:
+            record = self.table.get(name)
+            record.mapping = None  # its settings read that key: map it again
+            record.touch()
+        return readers
+
+    def _note_kv_keys(self, name: str, keys: set[str]) -> None:
+        """Track which KV keys each service reads; the KV watcher follows their union."""
+        if keys == self.kv_keys.get(name, set()):
+            return  # the common case, kept O(1) for large catalogs
+        if keys:
+            self.kv_keys[name] = keys
+        else:
+            self.kv_keys.pop(name, None)
+        if self.on_kv_keys is not None:
+            self.on_kv_keys(set().union(*self.kv_keys.values()))
 
     def _service_seen(self, event: ServiceSeen) -> set[str]:
         snapshot = event.snapshot
@@ -166,7 +221,8 @@ class Bridge:
                 if record.snapshot is None:
                     continue  # its first read has not arrived: touch nothing yet
                 if record.mapping is None:
-                    record.mapping = map_service(record.snapshot, self.options)
+                    record.mapping = map_service(record.snapshot, self.options, self.kv)
+                    self._note_kv_keys(name, record.mapping.kv_keys)
                     self._record_problems(name, record.mapping)
                 if record.mapping.skipped:
                     continue
@@ -174,20 +230,31 @@ class Bridge:
             else:
                 self.view.errors.pop(name, None)
                 self.view.notes.pop(name, None)
+                self.metrics.error_reasons.pop(name, None)
+                self._note_kv_keys(name, set())
                 wanted[name] = None
         return wanted
 
     def _record_problems(self, name: str, mapping: ServiceMapping) -> None:
-        if mapping.errors:
-            problems = [str(error) for error in mapping.errors]
+        if mapping.problems:
+            problems = [str(error) for error in mapping.problems]
             if self.view.errors.get(name) != problems:
                 for problem in problems:
                     log.error(
-                        "service=%s action=skip outcome=invalid-tags problem=%r", name, problem
+                        "service skipped: invalid tags",
+                        extra={
+                            "service": name,
+                            "action": "skip",
+                            "outcome": "invalid-tags",
+                            "problem": problem,
+                        },
                     )
             self.view.errors[name] = problems
+            self.metrics.error_reasons[name] = "invalid-tags"
         else:
             self.view.errors.pop(name, None)
+            if self.metrics.error_reasons.get(name) == "invalid-tags":
+                self.metrics.error_reasons.pop(name)  # write failures stay until a success
         if mapping.notes:
             self.view.notes[name] = mapping.notes
         else:
@@ -208,7 +275,8 @@ class Bridge:
         wanted = self.desired(every)
         raw = diff(wanted, state, wanted.keys())
         guarded = self._guard(raw, allow_deletes)
-        return guarded, wanted, _deleting(raw) - _deleting(guarded)
+        self.held_services = _deleting(raw) - _deleting(guarded)
+        return guarded, wanted, self.held_services
 
     def _state(self) -> KongState:
         if self.kong_state is None:
@@ -262,7 +330,15 @@ class Bridge:
         self.metrics.held_back_deletes += count
         message = f"held back {count} deletion(s): {reason}"
         if self.view.held_back != message:
-            log.warning("action=hold-deletes outcome=held count=%d reason=%r", count, reason)
+            log.warning(
+                "deletions held back",
+                extra={
+                    "action": "hold-deletes",
+                    "outcome": "held",
+                    "count": count,
+                    "reason": reason,
+                },
+            )
         self.view.held_back = message
 
     # -- Kong ------------------------------------------------------------------------------
@@ -271,7 +347,10 @@ class Bridge:
         if self.db_less is None:
             self.db_less = await self.kong.run(read_database()) == "off"
             if self.db_less:
-                log.info("Kong runs DB-less: changes are applied with POST /config")
+                log.info(
+                    "Kong runs DB-less: changes are applied with POST /config",
+                    extra={"kong_database": "off"},
+                )
         return await read_owned_concurrently(self.kong, self.options.owner, self.concurrency)
 
     async def refresh_kong(self) -> KongState:
@@ -291,6 +370,7 @@ class Bridge:
         self._written_since_read = set()
         self.kong_state = fresh
         self.view.kong_ok = True
+        self._kong_ok_at = time.monotonic()
         self.metrics.owned = fresh.counts()
 
     def _claim(self, generations: dict[str, int] | None) -> Callable[[str], bool]:
@@ -318,20 +398,28 @@ class Bridge:
         if not plan:
             return True
         if not self.may_write():
-            log.debug("action=apply outcome=standby changes=%d", len(plan.operations))
+            self.metrics.plans_withheld += 1  # a standby keeps its plan; the leader writes
             return False
         if self.db_less:
             return await self._apply_declarative(plan, wanted, held)
-        all_ok = True
+        all_ok, any_ok_or_clash, any_outcome = True, False, False
         async for outcome in apply_plan(
             self.kong, plan, self.concurrency, self._claim(generations)
         ):
             if outcome.skipped:
                 self._dirty.add(outcome.name)  # someone else had it, or it changed: look again
                 continue
+            any_outcome = True
+            any_ok_or_clash |= outcome.ok or outcome.clash
             all_ok &= self._settle(outcome)
             if serve_between:
                 await self._serve()
+        # A clash is the user's to fix, like a bad tag: it does not make us unready; and one
+        # service failing alone while Kong answers others is that service's problem.
+        if any_ok_or_clash:
+            self.view.failing_all = False
+        elif any_outcome and time.monotonic() - self._kong_ok_at > KONG_SILENCE:
+            self.view.failing_all = True
         self.metrics.services_in_error = len(self.view.errors)
         return all_ok
 
@@ -343,7 +431,7 @@ class Bridge:
         service.touch()
         now = time.monotonic()
         for op, _row in outcome.done:
-            log.info("service=%s action=%s outcome=ok", outcome.name, op)
+            self._applied(op, "applied")
         if outcome.ok:
             self._succeeded(outcome.name, now)
             return True
@@ -352,19 +440,39 @@ class Bridge:
         )
         problem = outcome.error or "failed"
         self.view.errors[outcome.name] = [problem]
+        self.metrics.error_reasons[outcome.name] = "clash" if outcome.clash else "kong-failed"
         log.error(
-            "service=%s action=apply outcome=%s problem=%r",
-            outcome.name,
-            "clash" if outcome.clash else "failed",
-            problem,
+            "apply failed",
+            extra={
+                "service": outcome.name,
+                "action": "apply",
+                "outcome": "clash" if outcome.clash else "failed",
+                "problem": problem,
+            },
         )
         return False
 
+    def _applied(self, op: Operation, message: str) -> None:
+        log.info(
+            message,
+            extra={
+                "service": op.service,
+                "action": op.action,
+                "entity": f"{op.kind[:-1]} {op.name}",
+                "fields": list(op.changes) or None,
+                "outcome": "ok",
+            },
+        )
+        self.view.last_change[op.service] = LastChange(str(op), time.time())
+
     def _succeeded(self, name: str, now: float) -> None:
+        self._kong_ok_at = now
         service = self.table.get(name)
         self.table.succeeded(name)
-        if service.mapping is None or not service.mapping.errors:
+        if service.mapping is None or not service.mapping.problems:
             self.view.errors.pop(name, None)
+        if self.metrics.error_reasons.get(name) != "invalid-tags":
+            self.metrics.error_reasons.pop(name, None)
         if service.seen_at is not None:
             self.metrics.observe_propagation(now - service.seen_at)
             service.seen_at = None
@@ -388,22 +496,28 @@ class Bridge:
                 state.services,
                 set(state.services) | set(rendered),
             )
-            answer = await self.kong.run(post_config(config))
+            await self.kong.run(post_config(config))
         except KongClientError as exc:
             now = time.monotonic()
             for name in plan.by_service():
                 failures = self.table.get(name).failures
                 self.table.failed(name, now + backoff_delay(failures + 1, base=1.0, cap=60.0))
                 self.view.errors[name] = [f"POST /config failed: {exc}"]
-            log.error("action=post-config outcome=failed problem=%r", str(exc))
+                self.metrics.error_reasons[name] = "kong-failed"
+            self.view.failing_all = True
+            log.error(
+                "POST /config failed",
+                extra={"action": "post-config", "outcome": "failed", "problem": str(exc)},
+            )
             return False
+        self.view.failing_all = False
         now = time.monotonic()
         for name, ops in plan.by_service().items():
             for op in ops:
-                log.info("service=%s action=%s outcome=ok (POST /config)", name, op)
+                self._applied(op, "applied with POST /config")
             self._succeeded(name, now)
-        # New entities got their ids from Kong: its answer lists them (else read them back).
-        fresh = owned_from_flattened(answer, self.options.owner) or await self._read_kong()
+        # New entities got their ids from Kong: read them back (plugins and certificates too).
+        fresh = await self._read_kong()
         newer = set(fresh.services) | set(state.services)
         self.kong_state = fresh  # newer than any read still under way:
         self._written_since_read |= newer
@@ -413,18 +527,22 @@ class Bridge:
     async def sync(self, names: Iterable[str] | None = None, allow_deletes: bool = True) -> Plan:
         """Plan and apply (for ``names``, or everything); returns the plan that was applied."""
         plan, wanted, held = self._plan(names, allow_deletes)
-        await self.apply(plan, wanted, held)
-        self._mark_synced(names or (), plan)
+        applied = await self.apply(plan, wanted, held)
+        self._mark_synced(names or (), plan, applied)
         return plan
 
-    def _mark_synced(self, names: Iterable[str], plan: Plan) -> None:
+    def _mark_synced(self, names: Iterable[str], plan: Plan, applied: bool) -> None:
         planned = plan.by_service()
+        if not plan:
+            self.view.failing_all = False
         for name in names:
             service = self.table.records.get(name)
             if service is not None and name not in planned:
                 service.seen_at = None  # nothing to write: already as Consul says
         self.metrics.services_in_error = len(self.view.errors)
-        self.metrics.mark_success()
+        # Fresh only when every service that should be in Kong is (bad tags aside).
+        complete = applied and not self.table.failing and not self._dirty
+        self.metrics.mark_success(complete=complete and self._all_read())
 
     # -- the daemon ------------------------------------------------------------------------
 
@@ -513,10 +631,13 @@ class Bridge:
         except Exception as exc:  # any failed read (even a malformed answer) is retried later
             self._read_failures += 1
             self.view.kong_ok = False
-            log.error("action=resync outcome=kong-unavailable problem=%r", str(exc))
+            self.view.failing_all = True  # not even Kong's state could be read
+            log.error(
+                "Kong unavailable; will retry",
+                extra={"action": "resync", "outcome": "kong-unavailable", "problem": str(exc)},
+            )
             return False
         self._read_failures = 0
-        self._first_catalog_at = 0.0
         self._adopt(fresh)
         return True
 
@@ -535,8 +656,8 @@ class Bridge:
         if not names:
             return False
         plan, wanted, held = self._plan(names)
-        await self.apply(plan, wanted, held)
-        self._mark_synced(names, plan)
+        applied = await self.apply(plan, wanted, held)
+        self._mark_synced(names, plan, applied)
         return bool(plan)
 
     async def _full_pass(self) -> None:
@@ -556,18 +677,23 @@ class Bridge:
             await self._serve()
         raw = Plan(operations)
         guarded = self._guard(raw)
-        held = _deleting(raw) - _deleting(guarded)
-        await self.apply(guarded, wanted, held, generations, serve_between=True)
-        self._mark_synced((), guarded)
+        held = self.held_services = _deleting(raw) - _deleting(guarded)
+        applied = await self.apply(guarded, wanted, held, generations, serve_between=True)
+        self._mark_synced((), guarded, applied)
+
+    def _all_read(self) -> bool:
+        """Every listed service has had its first read (so none is missing from a plan)."""
+        records = self.table.records
+        return all(records[name].snapshot is not None for name in self.table.listed())
 
     def _waiting_first_load(self) -> bool:
         """DB-less: one ``POST /config`` for the whole first load, not one per batch of reads."""
         if not self.db_less or time.monotonic() - self._first_catalog_at > FIRST_LOAD_GRACE:
             return False
-        return any(self.table.records[n].snapshot is None for n in self.table.listed())
+        return not self._all_read()
 
     def _update_ready(self) -> None:
-        if not self.view.ready and self.kong_state is not None and self.catalog_seen:
-            listed = [self.table.records[name] for name in self.table.listed()]
-            if all(record.snapshot is not None for record in listed) and not self._dirty:
-                self.view.ready = self.view.consul_ok and self.view.kong_ok
+        if self.view.ready or self.kong_state is None or not self.catalog_seen:
+            return
+        if self._all_read() and not self._dirty:
+            self.view.ready = self.view.consul_ok and self.view.kong_ok

@@ -35,6 +35,7 @@ class ServiceTable:
     def __init__(self) -> None:
         self.records: dict[str, ServiceRecord] = {}
         self.retries: dict[str, float] = {}  # service -> when to try its writes again
+        self.failing: set[str] = set()  # services whose last writes failed
 
     def get(self, name: str) -> ServiceRecord:
         record = self.records.get(name)
@@ -49,10 +50,12 @@ class ServiceTable:
         """Count a failure of ``name``'s writes; they are tried again at ``at``."""
         self.get(name).failures += 1
         self.retries[name] = at
+        self.failing.add(name)
 
     def succeeded(self, name: str) -> None:
         self.get(name).failures = 0
         self.retries.pop(name, None)
+        self.failing.discard(name)
 
     def take_due_retries(self, now: float) -> set[str]:
         """The services whose retry time has come (no longer scheduled once taken)."""
@@ -68,3 +71,4 @@ class ServiceTable:
         """Drop a service that is neither listed in Consul nor owned in Kong."""
         self.records.pop(name, None)
         self.retries.pop(name, None)
+        self.failing.discard(name)

@@ -1,26 +1,59 @@
-"""``--listen``: ``/healthz``, ``/readyz`` and ``/metrics`` on a small HTTP server."""
+"""``--listen``: the status page (``/``), ``/healthz``, ``/readyz`` and ``/metrics``."""
 
 from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Callable
+from dataclasses import replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
 from .metrics import Metrics
 from .reconcile import BridgeView
+from .settings import split_listen
+from .status_page import StatusPage
 
 
-def parse_listen(listen: str) -> tuple[str, int]:
-    host, _, port = listen.rpartition(":")
-    return (host.strip("[]") or "0.0.0.0"), int(port)
+def readiness(view: BridgeView, metrics: Metrics, role: str) -> dict[str, Any]:
+    """The ``/readyz`` body: ready unless a reason below applies (``not_ready`` lists them)."""
+    with metrics.lock:
+        kong, consul = replace(metrics.kong), replace(metrics.consul)
+    reasons = []
+    if not view.ready:
+        reasons.append("no full reconciliation has completed yet")
+    if not kong.up:
+        reasons.append(f"Kong cannot be reached: {kong.problem}")
+    if not consul.up:
+        reasons.append(f"Consul cannot be reached: {consul.problem}")
+    if view.failing_all:
+        reasons.append("the last reconciliation failed for every service it changed")
+    return {
+        "ready": not reasons,
+        "role": role,
+        "not_ready": reasons,
+        "consul": consul.up,
+        "kong": kong.up,
+        "services_in_error": view.errors,
+        "notes": view.notes,
+        "held_back": view.held_back,
+    }
 
 
 class StatusServer:
     """Serves the bridge's health, readiness (with problems) and Prometheus metrics."""
 
-    def __init__(self, listen: str, view: BridgeView, metrics: Metrics) -> None:
-        host, port = parse_listen(listen)
+    def __init__(
+        self,
+        listen: str,
+        view: BridgeView,
+        metrics: Metrics,
+        role: Callable[[], str] = lambda: "single",
+        page: StatusPage | None = None,
+    ) -> None:
+        host, port = split_listen(listen)
         status = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -32,8 +65,14 @@ class StatusServer:
 
         self.view = view
         self.metrics = metrics
+        self.page = page
+        self.role = role
+        self.registry = metrics.registry()
         self.server = ThreadingHTTPServer((host, port), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        # A short poll keeps stop() (part of the 2 s shutdown budget) quick.
+        self.thread = threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True
+        )
 
     @property
     def port(self) -> int:
@@ -51,23 +90,18 @@ class StatusServer:
         if path == "/healthz":
             self._send(handler, 200, "text/plain", "ok\n")
         elif path == "/readyz":
-            view = self.view
-            body = {
-                "ready": view.ready,
-                "consul": view.consul_ok,
-                "kong": view.kong_ok,
-                "services_in_error": view.errors,
-                "notes": view.notes,
-                "held_back": view.held_back,
-            }
+            body = readiness(self.view, self.metrics, self.role())
             self._send(
                 handler,
-                200 if view.ready else 503,
+                200 if body["ready"] else 503,
                 "application/json",
                 json.dumps(body, indent=2) + "\n",
             )
         elif path == "/metrics":
-            self._send(handler, 200, "text/plain; version=0.0.4", self.metrics.render())
+            text = self.metrics.render(self.registry)
+            self._send(handler, 200, CONTENT_TYPE_LATEST, text)
+        elif self.page is not None and path in self.page.paths:
+            self._send(handler, 200, *self.page.render(path))
         else:
             self._send(handler, 404, "text/plain", "not found\n")
 

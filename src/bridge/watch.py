@@ -197,7 +197,8 @@ class ConsulWatcher:
         self.wait = wait
         self.filter = None if expose_by_default else opt_in_filter(prefix)
         self.workers = workers
-        self.events: asyncio.Queue[Event] = asyncio.Queue()
+        # Other watchers (the daemon's KV watcher) may put their events here too.
+        self.events: asyncio.Queue[Any] = asyncio.Queue()
         self.names: dict[str, tuple[str, ...]] = {}
         self.catalog_index = 0
         self.checks: dict[CheckKey, CheckValue] | None = None

@@ -32,6 +32,18 @@ def _spawn(args: list[str], env: dict[str, str] | None = None) -> subprocess.Pop
     )
 
 
+def run_cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    """``python -m bridge <args>`` to completion, with ``env`` over this environment."""
+    return subprocess.run(
+        [sys.executable, "-m", "bridge", *args],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
 def _emulator(kind: str) -> Iterator[str]:
     process = _spawn(["emulate", kind, "--port", "0"])
     assert process.stdout is not None
@@ -86,6 +98,19 @@ class Stack:
                 "Check": {"CheckID": f"check:{sid}", "Name": "ttl", "TTL": "10m", "Status": status},
             },
         ).raise_for_status()
+
+    def lose_three_of_four(self) -> None:
+        """Start with services a, b, c (on one node) and d, then drop that node at once."""
+        for name in ("a", "b", "c"):
+            service = {"Service": name, "ID": f"{name}-1", "Port": 80, "Tags": ["kong.enable=true"]}
+            self.consul.put(
+                "/v1/catalog/register",
+                json={"Node": "doomed", "Address": "10.0.0.7", "Service": service},
+            ).raise_for_status()
+        self.register("d", "d-1", "10.0.0.1")
+        self.start()
+        eventually(lambda: self.names("services") == {"a", "b", "c", "d"})
+        self.consul.put("/v1/catalog/deregister", json={"Node": "doomed"}).raise_for_status()
 
     def deregister(self, sid: str) -> None:
         self.consul.put(f"/v1/agent/service/deregister/{sid}").raise_for_status()

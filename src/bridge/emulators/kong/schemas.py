@@ -5,35 +5,30 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlsplit
 
-from . import validators as v
-from .fields import (
+from ...kong.schema import validators as v
+from ...kong.schema.fields import (
     EntitySchema,
     Field,
     boolean,
+    common_fields,
     foreign,
     integer,
     record,
     string,
     string_array,
     string_set,
+    tags_field,
 )
+from ...kong.schema.upstreams import HEALTHCHECKS
+from .certificates import CERTIFICATES, SNIS
+from .credentials import CREDENTIALS
 
 TIMEOUT = (1, 2**31 - 2)
 PROTOCOLS = ("grpc", "grpcs", "http", "https", "tcp", "tls", "tls_passthrough", "udp")
-HTTP_STATUS = integer(between=(100, 999))
 
 
-def _common(ms: bool = False) -> dict[str, Field]:
-    kind = "ts_ms" if ms else "ts"
-    return {
-        "id": string(checks=(v.check_uuid,), auto="uuid"),
-        "created_at": Field("number" if ms else "integer", auto=kind),
-        "updated_at": Field("number" if ms else "integer", auto=kind),
-    }
-
-
-def _tags() -> Field:
-    return string_set(string(checks=(v.check_tag,)))
+_common = common_fields
+_tags = tags_field
 
 
 def _name() -> Field:
@@ -207,67 +202,6 @@ ROUTES = EntitySchema(
 # -- upstreams ----------------------------------------------------------------------------
 
 HASH_ON = ("none", "consumer", "ip", "header", "cookie", "path", "query_arg", "uri_capture")
-_HEALTHCHECKS = record(
-    {
-        "active": record(
-            {
-                "type": string(default="http", one_of=("tcp", "http", "https", "grpc", "grpcs")),
-                "timeout": Field("number", default=1),
-                "concurrency": integer(default=10, between=(1, 2**31 - 1)),
-                "http_path": string(default="/"),
-                "https_sni": string(),
-                "https_verify_certificate": boolean(default=True),
-                "headers": Field("map", values=string_array()),
-                "healthy": record(
-                    {
-                        "interval": Field("number", default=0),
-                        "http_statuses": string_array(HTTP_STATUS, default=[200, 302]),
-                        "successes": integer(default=0, between=(0, 255)),
-                    }
-                ),
-                "unhealthy": record(
-                    {
-                        "interval": Field("number", default=0),
-                        "http_statuses": string_array(
-                            HTTP_STATUS, default=[429, 404, 500, 501, 502, 503, 504, 505]
-                        ),
-                        "tcp_failures": integer(default=0, between=(0, 255)),
-                        "timeouts": integer(default=0, between=(0, 255)),
-                        "http_failures": integer(default=0, between=(0, 255)),
-                    }
-                ),
-            }
-        ),
-        "passive": record(
-            {
-                "type": string(default="http", one_of=("tcp", "http", "https", "grpc", "grpcs")),
-                "healthy": record(
-                    {
-                        "http_statuses": string_array(
-                            HTTP_STATUS,
-                            default=[
-                                *range(200, 209),
-                                226,
-                                *range(300, 309),
-                            ],
-                        ),
-                        "successes": integer(default=0, between=(0, 255)),
-                    }
-                ),
-                "unhealthy": record(
-                    {
-                        "http_statuses": string_array(HTTP_STATUS, default=[429, 500, 503]),
-                        "tcp_failures": integer(default=0, between=(0, 255)),
-                        "timeouts": integer(default=0, between=(0, 255)),
-                        "http_failures": integer(default=0, between=(0, 255)),
-                    }
-                ),
-            }
-        ),
-        "threshold": Field("number", default=0, between=(0, 100)),
-    }
-)
-
 UPSTREAM_FIELDS: dict[str, Field] = {
     **_common(),
     "name": string(required=True, checks=(v.check_upstream_name,)),
@@ -286,7 +220,7 @@ UPSTREAM_FIELDS: dict[str, Field] = {
     "hash_on_uri_capture": string(),
     "hash_fallback_uri_capture": string(),
     "slots": integer(default=10000, between=(10, 2**16)),
-    "healthchecks": _HEALTHCHECKS,
+    "healthchecks": HEALTHCHECKS,
     "tags": _tags(),
     "host_header": string(checks=(v.check_service_host,)),
     "client_certificate": foreign("certificates"),
@@ -353,7 +287,7 @@ UPSTREAMS = EntitySchema(
 
 TARGET_FIELDS: dict[str, Field] = {
     **_common(ms=True),
-    "upstream": foreign("upstreams", required=True),
+    "upstream": foreign("upstreams", required=True, on_delete="cascade"),
     "target": string(required=True, checks=(v.check_target,)),
     "weight": integer(default=100, between=(0, 65535)),
     "tags": _tags(),
@@ -398,9 +332,9 @@ PLUGIN_FIELDS: dict[str, Field] = {
     **_common(),
     "name": string(required=True),
     "instance_name": _name(),
-    "route": foreign("routes"),
-    "service": foreign("services"),
-    "consumer": foreign("consumers"),
+    "route": foreign("routes", on_delete="cascade"),
+    "service": foreign("services", on_delete="cascade"),
+    "consumer": foreign("consumers", on_delete="cascade"),
     "config": Field("record"),  # replaced per plugin, see plugins.py
     "protocols": string_set(
         string(one_of=PROTOCOLS), default=["grpc", "grpcs", "http", "https"], required=True
@@ -418,7 +352,18 @@ PLUGINS = EntitySchema(
 )
 
 ENTITIES: dict[str, EntitySchema] = {
-    schema.name: schema for schema in (SERVICES, ROUTES, UPSTREAMS, TARGETS, CONSUMERS, PLUGINS)
+    schema.name: schema
+    for schema in (
+        CERTIFICATES,
+        SNIS,
+        SERVICES,
+        ROUTES,
+        UPSTREAMS,
+        TARGETS,
+        CONSUMERS,
+        PLUGINS,
+        *CREDENTIALS,
+    )
 }
 
 # Foreign keys: (child kind, field) pairs, used for nested endpoints and cascades.
