@@ -22,6 +22,9 @@ _HOST = re.compile(
     r"[A-Za-z0-9])?)*(\.\*)?(:\d{1,5})?$"
 )
 _METHOD = re.compile(r"^[A-Z]+$")
+# C0 controls, DEL and C1 controls: never meaningful in a tag value, and a NUL
+# or newline would reach Kong (or a log line) as something else than it looks.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 class ValueProblem(ValueError):
@@ -217,8 +220,13 @@ class _Collector:
     instance: str
     errors: list[ConventionError] = field(default_factory=list)
     values: dict[tuple[str, ...], tuple[str, Any]] = field(default_factory=dict)
+    raws: dict[tuple[str, ...], tuple[str, str]] = field(default_factory=dict)
+    conflicted: set[tuple[str, ...]] = field(default_factory=set)
 
     def set(self, path: tuple[str, ...], source_key: str, parser: Parser, raw: str) -> None:
+        if _CONTROL.search(raw):
+            self.error(source_key, raw, "a value without control characters (NUL, newline...)")
+            return
         try:
             value = parser(raw)
         except ValueProblem as problem:
@@ -227,6 +235,24 @@ class _Collector:
             )
             return
         self.values[path] = (source_key, value)
+
+    def set_once(self, path: tuple[str, ...], source_key: str, parser: Parser, raw: str) -> None:
+        """Like :meth:`set`, for tags: the same key twice with different values is an error.
+
+        Consul keeps every tag it is given, so ``kong.paths=/one`` and
+        ``kong.paths=/two`` can both be there; picking one would be a guess.
+        """
+        earlier = self.raws.setdefault(path, (source_key, raw))
+        if earlier[1] != raw or path in self.conflicted:
+            self.conflicted.add(path)
+            self.values.pop(path, None)
+            self.error(
+                source_key,
+                raw,
+                f"one value per key (also given as {earlier[0]}={earlier[1]!r})",
+            )
+            return
+        self.set(path, source_key, parser, raw)
 
     def error(self, key: str, raw: str, expected: str) -> None:
         self.errors.append(ConventionError(self.service, key, raw, expected, self.instance))
@@ -295,7 +321,7 @@ def parse_instance(
         if isinstance(destination, str):
             collector.error(key, raw, destination)
             continue
-        collector.set(destination[0], key, destination[1], raw)
+        collector.set_once(destination[0], key, destination[1], raw)
     meta_prefix = prefix + "_"
     for key, raw in sorted(meta.items()):
         if not key.startswith(meta_prefix):
