@@ -77,6 +77,9 @@ BRIDGE_FLAGS = (
     "debounce_seconds",
     "resync_seconds",
     "max_delete_share",
+    "delete_window_seconds",
+    "delete_settle_seconds",
+    "confirm_deletes_after_seconds",
     "concurrency",
     "listen",
     "log_json",
@@ -116,7 +119,7 @@ def _sync(args: argparse.Namespace) -> int:
         raise SystemExit("kong-bridge: sync needs --once (use 'kong-bridge run' for the daemon)")
     settings = _settings(args)
     setup_logging(settings.log_json, logging.WARNING)
-    return sync_once(settings)
+    return sync_once(settings, release_deletes=args.release_deletes)
 
 
 def _plan(args: argparse.Namespace) -> int:
@@ -132,6 +135,12 @@ def _lint(args: argparse.Namespace) -> int:
     from .daemon import lint_command
 
     return lint_command(_settings(args))
+
+
+def _release_deletes(args: argparse.Namespace) -> int:
+    from .release import release_command
+
+    return release_command(args.status, args.service)
 
 
 def _add_bridge_options(parser: argparse.ArgumentParser) -> None:
@@ -182,6 +191,25 @@ def _add_bridge_options(parser: argparse.ArgumentParser) -> None:
         "--max-delete-share",
         type=float,
         help="hold back plans deleting more than this share (default 0.5)",
+    )
+    bridge.add_argument(
+        "--delete-window",
+        dest="delete_window_seconds",
+        type=float,
+        help="seconds over which removals are counted against --max-delete-share (600)",
+    )
+    bridge.add_argument(
+        "--delete-settle",
+        dest="delete_settle_seconds",
+        type=float,
+        help="run: seconds a removal waits so a burst is judged whole (default 5)",
+    )
+    bridge.add_argument(
+        "--confirm-deletes-after",
+        dest="confirm_deletes_after_seconds",
+        type=float,
+        help="release held removals after this long with a trusted, stable catalog "
+        "(default 0: only an operator releases them)",
     )
     bridge.add_argument("--concurrency", type=int, help="services written in parallel")
     bridge.add_argument(
@@ -241,6 +269,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     sync = commands.add_parser("sync", help="one reconciliation, then exit")
     sync.add_argument("--once", action="store_true", required=True)
+    sync.add_argument(
+        "--release-deletes",
+        action="store_true",
+        help="confirm the removals the deletion guard would hold (run 'plan' first)",
+    )
     _add_bridge_options(sync)
     sync.set_defaults(handler=_sync)
 
@@ -250,6 +283,21 @@ def build_parser() -> argparse.ArgumentParser:
     plan.add_argument("--json", action="store_true", help="machine-readable output")
     _add_bridge_options(plan)
     plan.set_defaults(handler=_plan)
+
+    release = commands.add_parser(
+        "release-deletes",
+        help="release the deletions a running bridge holds (from its host: loopback only)",
+    )
+    release.add_argument(
+        "--status",
+        default="http://127.0.0.1:9100",
+        metavar="URL",
+        help="the bridge's status endpoint (default http://127.0.0.1:9100)",
+    )
+    release.add_argument(
+        "--service", action="append", default=[], help="release only this service (repeatable)"
+    )
+    release.set_defaults(handler=_release_deletes)
 
     lint = commands.add_parser("lint", help="check the kong tags/meta of Consul services")
     _add_bridge_options(lint)

@@ -8,16 +8,19 @@ import signal
 import sys
 import threading
 from collections.abc import Callable
+from dataclasses import asdict
 from typing import Any, TextIO
 
 import consul
 
 from .actual import read_clash
+from .guard import DeletionGuard, GuardPolicy, HeldDeletion
 from .kong import KongClient, KongClientError
 from .mapping import MappingOptions, map_service
 from .metrics import Metrics
 from .plan import Plan
 from .reconcile import Bridge
+from .release import release_handler
 from .settings import BridgeSettings
 from .status_server import StatusServer
 from .watch import ConsulWatcher, read_once
@@ -45,7 +48,20 @@ def mapping_options(settings: BridgeSettings) -> MappingOptions:
     )
 
 
-def build_bridge(settings: BridgeSettings) -> Bridge:
+def guard_policy(
+    settings: BridgeSettings, *, daemon: bool = False, release: bool = False
+) -> GuardPolicy:
+    """One-shot runs read the whole catalog at once: removals need no time to settle."""
+    return GuardPolicy(
+        max_delete_share=settings.max_delete_share,
+        window_seconds=settings.delete_window_seconds,
+        settle_seconds=settings.delete_settle_seconds if daemon else 0.0,
+        confirm_after_seconds=settings.confirm_deletes_after_seconds,
+        operator_confirmed=release,
+    )
+
+
+def build_bridge(settings: BridgeSettings, policy: GuardPolicy | None = None) -> Bridge:
     metrics = Metrics()
     kong = KongClient(
         settings.kong_connection(),
@@ -57,7 +73,7 @@ def build_bridge(settings: BridgeSettings) -> Bridge:
         mapping_options(settings),
         metrics,
         concurrency=settings.concurrency,
-        max_delete_share=settings.max_delete_share,
+        guard=DeletionGuard(policy or guard_policy(settings)),
     )
 
 
@@ -78,7 +94,7 @@ def run_daemon(settings: BridgeSettings, stop: threading.Event | None = None) ->
     if threading.current_thread() is threading.main_thread():
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, lambda *_: stop.set())
-    bridge = build_bridge(settings)
+    bridge = build_bridge(settings, guard_policy(settings, daemon=True))
     watcher = ConsulWatcher(
         consul_factory(settings),
         wait=settings.wait,
@@ -88,7 +104,9 @@ def run_daemon(settings: BridgeSettings, stop: threading.Event | None = None) ->
     )
     status = None
     if settings.listen:
-        status = StatusServer(settings.listen, bridge.view, bridge.metrics)
+        status = StatusServer(
+            settings.listen, bridge.view, bridge.metrics, release_handler(bridge.guard)
+        )
         status.start()
         log.info(
             "status endpoint on http://%s:%d (/healthz /readyz /metrics)",
@@ -118,9 +136,15 @@ def run_daemon(settings: BridgeSettings, stop: threading.Event | None = None) ->
     return 0
 
 
-def sync_once(settings: BridgeSettings, out: TextIO = sys.stdout) -> int:
-    """``kong-bridge sync --once``: one read of Consul, one guarded apply."""
-    bridge = build_bridge(settings)
+def sync_once(
+    settings: BridgeSettings, out: TextIO = sys.stdout, release_deletes: bool = False
+) -> int:
+    """``kong-bridge sync --once``: one read of Consul, one guarded apply.
+
+    ``release_deletes``: the operator confirms removals the guard would hold
+    (deletions on a doubtful Consul read stay held).
+    """
+    bridge = build_bridge(settings, guard_policy(settings, release=release_deletes))
     try:
         _read_consul(settings, bridge)
         bridge.refresh_kong()
@@ -131,8 +155,12 @@ def sync_once(settings: BridgeSettings, out: TextIO = sys.stdout) -> int:
     for operation in plan.operations:
         print(f"{operation.service}: {operation}", file=out)
     print(f"applied {len(plan.operations)} change(s)", file=out)
+    for held in bridge.view.held:
+        print(f"held: {held}", file=out)
     _print_problems(bridge, out)
-    return 1 if bridge.view.errors else 0
+    if bridge.view.errors:
+        return 1
+    return 3 if bridge.view.held else 0
 
 
 def plan_command(settings: BridgeSettings, as_json: bool = False, out: TextIO = sys.stdout) -> int:
@@ -165,6 +193,7 @@ def plan_command(settings: BridgeSettings, as_json: bool = False, out: TextIO = 
                     ],
                     "errors": bridge.view.errors,
                     "held_back": bridge.view.held_back,
+                    "held": [asdict(held) for held in bridge.view.held],
                 },
                 indent=2,
             ),
@@ -181,9 +210,23 @@ def plan_command(settings: BridgeSettings, as_json: bool = False, out: TextIO = 
                     else ""
                 )
                 print(f"  {mark} {op}{clash}", file=out)
-        print(f"{len(plan.operations)} change(s) pending" if plan else "no changes", file=out)
+        for held in bridge.view.held:
+            print(f"  - {held}", file=out)
+        print(_plan_summary(plan, bridge.view.held), file=out)
         _print_problems(bridge, out)
-    return 2 if plan else 0
+    return 2 if plan or bridge.view.held else 0
+
+
+def _plan_summary(plan: Plan, held: tuple[HeldDeletion, ...]) -> str:
+    if not plan and not held:
+        return "no changes"
+    summary = f"{len(plan.operations)} change(s) pending"
+    if held:
+        summary += (
+            f", {len(held)} deletion(s) held (release: kong-bridge sync --once "
+            "--release-deletes, or kong-bridge release-deletes for a running bridge)"
+        )
+    return summary
 
 
 def _clashes(kong: KongClient, plan: Plan) -> set[tuple[str, str]]:

@@ -28,6 +28,7 @@ class Metrics:
     owned: dict[str, int] = field(default_factory=dict)
     services_in_error: int = 0
     held_back_deletes: int = 0
+    held_deletes: int = 0  # held now (guard.py), until released or confirmed
     last_success: float = 0.0
     syncs: int = 0
     propagation: list[int] = field(default_factory=lambda: [0] * len(PROPAGATION_BUCKETS))
@@ -89,6 +90,9 @@ class Metrics:
                 "# HELP kong_bridge_deletes_held_back_total Deletions held back by a guard.",
                 "# TYPE kong_bridge_deletes_held_back_total counter",
                 f"kong_bridge_deletes_held_back_total {self.held_back_deletes}",
+                "# HELP kong_bridge_deletes_held Deletions held now, awaiting release.",
+                "# TYPE kong_bridge_deletes_held gauge",
+                f"kong_bridge_deletes_held {self.held_deletes}",
                 "# HELP kong_bridge_syncs_total Reconciliations completed.",
                 "# TYPE kong_bridge_syncs_total counter",
                 f"kong_bridge_syncs_total {self.syncs}",

@@ -59,12 +59,6 @@ class Plan:
             groups.setdefault(operation.service, []).append(operation)
         return groups
 
-    def deletes(self) -> list[Operation]:
-        return [op for op in self.operations if op.action == "delete"]
-
-    def without_deletes(self) -> Plan:
-        return Plan([op for op in self.operations if op.action != "delete"])
-
     def __bool__(self) -> bool:
         return bool(self.operations)
 

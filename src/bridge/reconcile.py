@@ -20,22 +20,15 @@ from .actual import KongState, read_database, read_owned
 from .apply import apply_plan, record
 from .dbless import post_config, read_config, render
 from .desired import ServiceState
+from .guard import DeletionGuard, HeldDeletion
 from .kong import KongClient, KongClientError
 from .mapping import MappingOptions, ServiceMapping, map_service
 from .metrics import Metrics
-from .plan import Operation, Plan, diff
+from .plan import Plan, diff
 from .snapshot import ServiceSnapshot
 from .watch import CatalogSeen, ServiceSeen, WatchFailed, backoff_delay
 
 log = logging.getLogger("bridge")
-
-
-@dataclass
-class Guard:
-    """Why deletions were held back in the last reconciliation, if they were."""
-
-    reason: str = ""
-    held: int = 0
 
 
 @dataclass
@@ -47,7 +40,8 @@ class BridgeView:
     kong_ok: bool = False
     errors: dict[str, list[str]] = field(default_factory=dict)  # service -> problems
     notes: dict[str, list[str]] = field(default_factory=dict)
-    held_back: str = ""
+    held_back: str = ""  # one line: what is held and why
+    held: tuple[HeldDeletion, ...] = ()  # every held deletion (see guard.py)
 
 
 class Bridge:
@@ -60,13 +54,13 @@ class Bridge:
         metrics: Metrics,
         *,
         concurrency: int = 8,
-        max_delete_share: float = 0.5,
+        guard: DeletionGuard | None = None,
     ) -> None:
         self.kong = kong
         self.options = options
         self.metrics = metrics
         self.concurrency = concurrency
-        self.max_delete_share = max_delete_share
+        self.guard = guard or DeletionGuard()
         self.names: frozenset[str] = frozenset()
         self.catalog_trusted = False
         self.catalog_seen = False
@@ -177,34 +171,19 @@ class Bridge:
         return self._guard(plan, state, allow_deletes)
 
     def _guard(self, plan: Plan, state: KongState, allow_deletes: bool) -> Plan:
-        deletes = plan.deletes()
-        if not deletes:
-            self.view.held_back = ""
-            return plan
-        reason = ""
-        doubtful = {op.service for op in deletes if not self._trusted_for_deletes(op.service)}
-        owned_services = sum(1 for o in state.services.values() if o.service)
-        deleted_services = sum(1 for op in deletes if op.kind == "services")
-        if not allow_deletes:
-            reason = "deletions are not allowed in this run"
-        elif deleted_services > max(1.0, self.max_delete_share * owned_services):
-            reason = (
-                f"the plan deletes {deleted_services} of {owned_services} owned services, "
-                f"more than {self.max_delete_share:.0%}"
-            )
-        if reason:
-            return self._hold(plan, deletes, reason)
-        if doubtful:
-            held = [op for op in deletes if op.service in doubtful]
-            self.held_services = set(doubtful)
-            kept = [op for op in plan.operations if op not in held]
-            self._report_held(
-                len(held),
-                f"the Consul read they come from is not trusted ({', '.join(sorted(doubtful))})",
-            )
-            return Plan(kept)
-        self.view.held_back = ""
-        return plan
+        """The deletion guard's verdict (guard.py), and its report on the view and metrics."""
+        guarded = self.guard.review(
+            plan,
+            considered=self.last_wanted.keys(),
+            owned=[name for name, owned in state.services.items() if owned.service],
+            trusted=self._trusted_for_deletes,
+            allow_deletes=allow_deletes,
+        )
+        self.held_services = set(self.guard.withheld)
+        self.view.held, self.view.held_back = self.guard.held, self.guard.summary()
+        self.metrics.held_deletes = len(self.view.held)
+        self.metrics.held_back_deletes = self.guard.new_holds
+        return guarded
 
     def _trusted_for_deletes(self, name: str) -> bool:
         if not self.catalog_seen or not self.catalog_trusted:
@@ -212,18 +191,6 @@ class Bridge:
         if name not in self.names:
             return True
         return self.trusted.get(name, False)
-
-    def _hold(self, plan: Plan, deletes: list[Operation], reason: str) -> Plan:
-        self.held_services = {op.service for op in deletes}
-        self._report_held(len(deletes), reason)
-        return plan.without_deletes()
-
-    def _report_held(self, count: int, reason: str) -> None:
-        self.metrics.held_back_deletes += count
-        message = f"held back {count} deletion(s): {reason}"
-        if self.view.held_back != message:
-            log.warning("action=hold-deletes outcome=held count=%d reason=%r", count, reason)
-        self.view.held_back = message
 
     def apply(self, plan: Plan) -> bool:
         """Apply a plan; failed services are scheduled for a retry. True when all succeeded."""
@@ -299,7 +266,7 @@ class Bridge:
 
     def due_retries(self) -> set[str]:
         now = time.monotonic()
-        return {name for name, at in self.retry_at.items() if at <= now}
+        return {name for name, at in self.retry_at.items() if at <= now} | self.guard.due()
 
     def sync(self, names: Iterable[str] | None = None, allow_deletes: bool = True) -> Plan:
         """Plan and apply (for ``names``, or everything); returns the plan that was applied."""

@@ -112,6 +112,24 @@ class BridgeSettings(BaseSettings):
         le=1,
         validation_alias=AliasChoices("KONG_BRIDGE_MAX_DELETE_SHARE", "max_delete_share"),
     )
+    # The deletion guard (guard.py): window, settling time, automatic confirmation.
+    delete_window_seconds: float = Field(
+        600.0,
+        gt=0,
+        validation_alias=AliasChoices("KONG_BRIDGE_DELETE_WINDOW", "delete_window_seconds"),
+    )
+    delete_settle_seconds: float = Field(
+        5.0,
+        ge=0,
+        validation_alias=AliasChoices("KONG_BRIDGE_DELETE_SETTLE", "delete_settle_seconds"),
+    )
+    confirm_deletes_after_seconds: float = Field(
+        0.0,
+        ge=0,
+        validation_alias=AliasChoices(
+            "KONG_BRIDGE_CONFIRM_DELETES_AFTER", "confirm_deletes_after_seconds"
+        ),
+    )
     concurrency: int = Field(
         8, ge=1, le=64, validation_alias=AliasChoices("KONG_BRIDGE_CONCURRENCY", "concurrency")
     )

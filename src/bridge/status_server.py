@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 import threading
+from dataclasses import asdict
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from .metrics import Metrics
 from .reconcile import BridgeView
+from .release import PATH as RELEASE_PATH
+from .release import ReleaseHandler
 
 
 def parse_listen(listen: str) -> tuple[str, int]:
@@ -19,7 +22,13 @@ def parse_listen(listen: str) -> tuple[str, int]:
 class StatusServer:
     """Serves the bridge's health, readiness (with problems) and Prometheus metrics."""
 
-    def __init__(self, listen: str, view: BridgeView, metrics: Metrics) -> None:
+    def __init__(
+        self,
+        listen: str,
+        view: BridgeView,
+        metrics: Metrics,
+        release: ReleaseHandler | None = None,
+    ) -> None:
         host, port = parse_listen(listen)
         status = self
 
@@ -27,11 +36,15 @@ class StatusServer:
             def do_GET(self) -> None:
                 status.serve(self)
 
+            def do_POST(self) -> None:
+                status.serve_release(self)
+
             def log_message(self, *args: Any) -> None:
                 pass
 
         self.view = view
         self.metrics = metrics
+        self.release = release
         self.server = ThreadingHTTPServer((host, port), Handler)
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
@@ -59,6 +72,7 @@ class StatusServer:
                 "services_in_error": view.errors,
                 "notes": view.notes,
                 "held_back": view.held_back,
+                "held": [asdict(held) for held in view.held],
             }
             self._send(
                 handler,
@@ -70,6 +84,20 @@ class StatusServer:
             self._send(handler, 200, "text/plain; version=0.0.4", self.metrics.render())
         else:
             self._send(handler, 404, "text/plain", "not found\n")
+
+    def serve_release(self, handler: BaseHTTPRequestHandler) -> None:
+        """``POST /release-deletes`` (release.py decides who may, and what)."""
+        if handler.path.split("?", 1)[0] != RELEASE_PATH or self.release is None:
+            self._send(handler, 404, "text/plain", "not found\n")
+            return
+        declared = handler.headers.get("Content-Length") or "0"
+        length = min(int(declared), 1 << 20) if declared.isdigit() else 0
+        code, answer = self.release(
+            handler.client_address[0],
+            handler.headers.get("Content-Type") or "",
+            handler.rfile.read(length),
+        )
+        self._send(handler, code, "application/json", json.dumps(answer) + "\n")
 
     @staticmethod
     def _send(handler: BaseHTTPRequestHandler, status: int, content_type: str, text: str) -> None:

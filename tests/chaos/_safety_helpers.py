@@ -1,0 +1,136 @@
+"""Fixtures and checks shared by the safety chaos tests (issue 8, items 4-9).
+
+The emulators and the bridge run as separate processes, as in
+``tests/bridge``; every scenario ends by comparing Kong's whole state with
+what Consul says.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.bridge.conftest import Stack, _emulator, free_port
+
+OWNER = "managed-by:kong-bridge"
+
+
+@pytest.fixture(scope="module")
+def kong_url() -> Iterator[str]:
+    yield from _emulator("kong")
+
+
+@pytest.fixture(scope="module")
+def consul_url() -> Iterator[str]:
+    yield from _emulator("consul")
+
+
+class ChaosStack(Stack):
+    """The bridge's stack, plus what the chaos scenarios need."""
+
+    @staticmethod
+    def pause(seconds: float) -> None:
+        """Pace a scenario (e.g. 4 changes per second); never used to await a condition."""
+        time.sleep(seconds)
+
+    def names(self, kind: str) -> set[str]:
+        rows = self.kong.get(f"/{kind}", params={"size": 1000}).json()["data"]
+        return {row["name"] for row in rows}
+
+
+@pytest.fixture
+def chaos_stack(kong_url: str, consul_url: str) -> Iterator[ChaosStack]:
+    kong = httpx.Client(base_url=kong_url, timeout=10)
+    consul = httpx.Client(base_url=consul_url, timeout=10)
+    status = httpx.Client(base_url=f"http://127.0.0.1:{free_port()}", timeout=5)
+    kong.post("/_emulator/reset").raise_for_status()
+    consul.post("/_emulator/reset").raise_for_status()
+    env = {"CONSUL_HTTP_ADDR": consul_url, "KONG_ADMIN_URL": kong_url, "CONSUL_HTTP_TOKEN": ""}
+    stack = ChaosStack(kong, consul, status, env)
+    yield stack
+    if stack.process is not None:
+        stack.process.kill()
+        stack.process.wait(10)
+
+
+def cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    """``kong-bridge ARGS`` in a separate process with ``env``."""
+    return subprocess.run(
+        [sys.executable, "-m", "bridge", *args],
+        env={**env, "PATH": ""},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def _pages(client: httpx.Client, path: str, **params: Any) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    query: dict[str, Any] = {"size": 1000, **params}
+    while True:
+        body = client.get(path, params=query).json()
+        rows += body["data"]
+        if not body.get("offset"):
+            return rows
+        query["offset"] = body["offset"]
+
+
+def consul_view(consul: httpx.Client) -> dict[str, set[str]]:
+    """Opted-in service -> the targets its passing instances should be."""
+    wanted: dict[str, set[str]] = {}
+    for name, tags in consul.get("/v1/catalog/services").json().items():
+        if "kong.enable=true" not in tags:
+            continue
+        entries = consul.get(f"/v1/health/service/{name}", params={"passing": "1"}).json()
+        wanted[name] = {
+            f"{e['Service']['Address'] or e['Node']['Address']}:{e['Service']['Port']}"
+            for e in entries
+        }
+    return wanted
+
+
+def assert_kong_matches_consul(
+    stack: Stack,
+    held: set[str] = frozenset(),
+    unowned: dict[str, Any] | None = None,  # type: ignore[assignment]
+) -> None:
+    """Every healthy opted-in instance a target, nothing extra, no duplicates.
+
+    ``held``: services whose removal is held (they may stay); ``unowned``: a
+    :func:`snapshot_unowned` taken before, which must be unchanged.
+    """
+    wanted = consul_view(stack.consul)
+    services = {r["name"] for r in _pages(stack.kong, "/services", tags=OWNER)}
+    assert set(wanted) <= services, f"missing in Kong: {set(wanted) - services}"
+    assert services - set(wanted) <= held, f"extra in Kong: {services - set(wanted) - held}"
+    for name, targets in wanted.items():
+        rows = _pages(stack.kong, f"/upstreams/{name}.service.consul/targets")
+        found = [r["target"] for r in rows]
+        assert len(found) == len(set(found)), f"{name}: duplicate targets {found}"
+        assert set(found) == targets, f"{name}: Kong {sorted(found)} != Consul {sorted(targets)}"
+    if unowned is not None:
+        assert snapshot_unowned(stack.kong) == unowned, "an entity we do not own changed"
+
+
+def snapshot_unowned(kong: httpx.Client) -> dict[str, Any]:
+    """Every entity without our owner tag (targets of every upstream included), as Kong has it."""
+    snapshot: dict[str, Any] = {}
+    for kind in ("services", "routes", "upstreams", "plugins"):
+        snapshot[kind] = sorted(
+            (r for r in _pages(kong, f"/{kind}") if OWNER not in (r.get("tags") or [])),
+            key=lambda r: str(r["id"]),
+        )
+    targets = []
+    for upstream in _pages(kong, "/upstreams"):
+        for row in _pages(kong, f"/upstreams/{upstream['id']}/targets"):
+            if OWNER not in (row.get("tags") or []):
+                targets.append(row)
+    snapshot["targets"] = sorted(targets, key=lambda r: str(r["id"]))
+    return snapshot
