@@ -31,6 +31,7 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
+from .children import KeptParent, keep_parents, parent_deletions
 from .plan import Operation, Plan
 
 log = logging.getLogger("bridge")
@@ -113,6 +114,7 @@ class DeletionGuard:
         self._logged_at = 0.0
         self.new_holds = 0  # deletions newly held, ever (for the counter metric)
         self._fresh: dict[str, set[str]] = {}  # reason -> services newly held (to log)
+        self._previous: dict[tuple[str, str, str], float] = {}  # held at the review's start
 
     # -- the one call the loop makes -------------------------------------------------------
 
@@ -124,17 +126,23 @@ class DeletionGuard:
         owned: Iterable[str],
         trusted: Callable[[str], bool],
         allow_deletes: bool = True,
+        children: Callable[[list[Operation]], list[KeptParent]] | None = None,
     ) -> Plan:
         """The plan without the deletions that must wait.
 
         ``considered``: the services this plan covers (held state of the others
         is kept); ``owned``: the services we own in Kong now; ``trusted(name)``:
-        whether the Consul read behind a deletion for ``name`` is believed.
+        whether the Consul read behind a deletion for ``name`` is believed;
+        ``children(parents)``: reads Kong for the parent deletions let through
+        and returns those holding children we do not own (children.py).
         """
         now = self._clock()
         by_service = plan.by_service()
         considered, owned = set(considered), set(owned)
         with self._lock:
+            self._previous = {
+                (h.service, h.kind, h.name): h.since for held in self._held.values() for h in held
+            }
             self._window.observe(now, len(owned), self.policy.window_seconds)
             for name in set(self._held) - considered - owned:
                 self._forget(name)  # gone from Kong by other hands: nothing left to hold
@@ -157,7 +165,27 @@ class DeletionGuard:
                     self._forget(name)  # targets or routes of a service that stays
             withheld |= self._judge_removals(removals, now)
             self._report(now)
-        return Plan([op for op in plan.operations if op.service not in withheld])
+        guarded = Plan([op for op in plan.operations if op.service not in withheld])
+        parents = parent_deletions(guarded)
+        if children is None or not parents:
+            return guarded
+        kept = children(parents)  # reads Kong: outside the lock
+        with self._lock:
+            for parent in kept:
+                self._keep(parent)
+            self._report(now)
+        return keep_parents(guarded, kept)
+
+    def _keep(self, kept: KeptParent) -> None:
+        """Report a parent kept for its unowned children (judged again at every review)."""
+        op = kept.parent
+        key = (op.service, op.kind, op.name)
+        if key not in self._previous:
+            self.new_holds += 1
+            self._fresh.setdefault(kept.reason, set()).add(op.service)
+        since = self._previous.get(key, time.time())
+        record = HeldDeletion(op.service, op.kind, op.name, kept.reason, since)
+        self._held[op.service] = (*self._held.get(op.service, ()), record)
 
     def _judge_removals(self, removals: dict[str, list[Operation]], now: float) -> set[str]:
         """Let removals through, or defer (settling) or hold them; returns the withheld."""
@@ -216,7 +244,7 @@ class DeletionGuard:
     # -- held state ------------------------------------------------------------------------
 
     def _hold(self, name: str, deletes: list[Operation], reason: str) -> None:
-        earlier = {(h.kind, h.name): h.since for h in self._held.get(name, ())}
+        earlier = {(k, n): since for (s, k, n), since in self._previous.items() if s == name}
         fresh = [op for op in deletes if (op.kind, op.name) not in earlier]
         if fresh:
             self.new_holds += len(fresh)

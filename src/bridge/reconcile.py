@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 from .actual import KongState, read_database, read_owned
 from .apply import apply_plan, record
+from .children import read_kept_parents
 from .dbless import post_config, read_config, render
 from .desired import ServiceState
 from .guard import DeletionGuard, HeldDeletion
@@ -178,6 +179,7 @@ class Bridge:
             owned=[name for name, owned in state.services.items() if owned.service],
             trusted=self._trusted_for_deletes,
             allow_deletes=allow_deletes,
+            children=lambda parents: self.kong.run(read_kept_parents(parents, self.options.owner)),
         )
         self.held_services = set(self.guard.withheld)
         self.view.held, self.view.held_back = self.guard.held, self.guard.summary()

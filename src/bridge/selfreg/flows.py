@@ -16,6 +16,7 @@ from ..kong.calls import Call, Flow, Reply
 from ..kong.calls import segment as seg
 from ..kong.errors import KongRejected, require
 from ..kong.flows import paginate
+from ..ownership import children, describe, is_owned, unowned_children
 from .errors import OwnershipConflict
 
 Row = dict[str, Any]
@@ -50,10 +51,6 @@ class Result:
         self.actions.append(Action(kind, name, outcome, detail))
 
 
-def _owned(row: Row, owner: str) -> bool:
-    return owner_tag(owner) in (row.get("tags") or [])
-
-
 def _adopted_tags(row: Row, desired: Row) -> list[str]:
     others = [t for t in row.get("tags") or [] if not t.startswith(OWNER_TAG_PREFIX)]
     return sorted({*others, *desired.get("tags", [])})
@@ -82,7 +79,7 @@ def ensure(
             continue
         row: Row = require(Call("GET", path), reply, 200).body
         patch = changed_fields(desired, row)
-        if not _owned(row, owner):
+        if not is_owned(row, owner):
             if not adopt:
                 raise OwnershipConflict(
                     f"{kind} '{name}' exists in Kong without the owner tag "
@@ -171,7 +168,7 @@ def unregister_flow(state: ServiceState, owner: str, remove_service: bool = Fals
             reply = yield Call("GET", path)
             if reply.status == 404:
                 result.add("target", target.target, "absent")
-            elif _owned(require(Call("GET", path), reply, 200).body, owner):
+            elif is_owned(require(Call("GET", path), reply, 200).body, owner):
                 yield from _delete("target", target.target, path, result)
             else:
                 result.add("target", target.target, "kept", "not ours")
@@ -186,25 +183,38 @@ def unregister_flow(state: ServiceState, owner: str, remove_service: bool = Fals
     return result
 
 
+def _not_ours(foreign: list[str]) -> str:
+    return f"holds what is not ours: {', '.join(foreign)}"
+
+
+def _remove_route(route: Row, owner: str, result: Result) -> Flow[None]:
+    """Delete our route, unless a plugin someone attached to it would go with it."""
+    name = route.get("name") or route["id"]
+    foreign = yield from unowned_children("routes", route["id"], owner)
+    if foreign:
+        result.add("route", name, "kept", _not_ours(foreign))
+        return
+    yield from _delete("route", name, f"/routes/{route['id']}", result)
+
+
 def _remove_service(state: ServiceState, owner: str, result: Result) -> Flow[None]:
     """Routes, then the service, then the upstream: each only if it carries our tag."""
     name = state.service.name
     path = f"/services/{seg(name)}"
     reply = yield Call("GET", path)
-    if reply.status == 200 and not _owned(reply.body, owner):
+    if reply.status == 200 and not is_owned(reply.body, owner):
         result.add("service", name, "kept", "not ours")
         return
     if reply.status == 200:
         service = reply.body
         routes = yield from paginate(f"/services/{service['id']}/routes")
-        foreign = [r for r in routes if not _owned(r, owner)]
         for route in routes:
-            if _owned(route, owner):
-                yield from _delete(
-                    "route", route.get("name") or route["id"], f"/routes/{route['id']}", result
-                )
-        if foreign:
-            result.add("service", name, "kept", f"{len(foreign)} route(s) not ours remain")
+            if is_owned(route, owner):
+                yield from _remove_route(route, owner, result)
+        # The shared rule (ownership.py): a parent holding what is not ours stays.
+        foreign = yield from unowned_children("services", service["id"], owner)
+        if foreign or any(a.kind == "route" and a.outcome == "kept" for a in result.actions):
+            result.add("service", name, "kept", _not_ours(foreign) if foreign else "a route stays")
             return
         yield from _delete("service", name, f"/services/{service['id']}", result)
     else:
@@ -216,11 +226,16 @@ def _remove_service(state: ServiceState, owner: str, result: Result) -> Flow[Non
     upstream = yield Call("GET", up_path)
     if upstream.status == 404:
         return
-    if not _owned(require(Call("GET", up_path), upstream, 200).body, owner):
+    if not is_owned(require(Call("GET", up_path), upstream, 200).body, owner):
         result.add("upstream", up.name, "kept", "not ours")
         return
-    # Another instance may have registered meanwhile: its target would go with the upstream.
-    remaining = yield from paginate(f"{up_path}/targets")
+    # Another instance may have registered meanwhile (or someone added a target by
+    # hand): any target left would go with the upstream.
+    remaining = yield from children("upstreams", up.name)
+    foreign = [describe(kind, row) for kind, row in remaining if not is_owned(row, owner)]
+    if foreign:
+        result.add("upstream", up.name, "kept", _not_ours(foreign))
+        return
     if remaining:
         result.add("upstream", up.name, "kept", f"{len(remaining)} target(s) registered since")
         return
