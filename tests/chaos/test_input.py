@@ -1,0 +1,155 @@
+"""Bad input from outside: a server that is not Kong, and (below) bad config files.
+
+The fake servers here are tiny real HTTP servers on loopback sockets; the
+bridge runs as a separate process against them.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from threading import Thread
+from typing import Any
+
+import httpx
+import pytest
+
+from bridge.emulators.consul import ConsulEmulator
+from tests.bridge.conftest import free_port
+from tests.chaos._safety_helpers import cli
+from tests.helpers import eventually
+
+Answer = Callable[[str, str], tuple[int, Any]]  # (method, path) -> (status, JSON body)
+
+
+def _serve(answer: Answer) -> Iterator[str]:
+    class Handler(BaseHTTPRequestHandler):
+        def _reply(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            self.rfile.read(length)
+            status, body = answer(self.command, self.path.split("?", 1)[0])
+            data = json.dumps(body).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _reply
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture
+def empty_json_server() -> Iterator[str]:
+    """Answers ``200 {}`` to everything."""
+    yield from _serve(lambda _method, _path: (200, {}))
+
+
+def _kong_root(version: str = "3.9.1") -> dict[str, Any]:
+    return {"version": version, "configuration": {"database": "postgres"}, "tagline": "Welcome"}
+
+
+@pytest.fixture
+def root_only_server() -> Iterator[str]:
+    """Says it is Kong 3.9 at ``GET /``, then answers ``200 {}`` to everything else."""
+    yield from _serve(lambda _m, path: (200, _kong_root() if path == "/" else {}))
+
+
+@pytest.fixture
+def old_kong_server() -> Iterator[str]:
+    yield from _serve(lambda _m, path: (200, _kong_root("2.8.1") if path == "/" else {}))
+
+
+def _env(consul: ConsulEmulator, kong_url: str) -> dict[str, str]:
+    return {"CONSUL_HTTP_ADDR": consul.url, "KONG_ADMIN_URL": kong_url, "KONG_BRIDGE_RETRY": "1"}
+
+
+def _opt_in(consul: ConsulEmulator) -> None:
+    httpx.post(f"{consul.url}/_emulator/reset").raise_for_status()
+    httpx.put(
+        f"{consul.url}/v1/agent/service/register",
+        json={
+            "Name": "web",
+            "ID": "web-1",
+            "Address": "10.0.0.1",
+            "Port": 80,
+            "Tags": ["kong.enable=true"],
+        },
+    ).raise_for_status()
+
+
+@pytest.mark.parametrize("command", [("sync", "--once"), ("plan",), ("plan", "--json")])
+def test_a_json_server_answering_200_to_everything_is_refused(
+    consul_server: ConsulEmulator, empty_json_server: str, command: tuple[str, ...]
+) -> None:
+    _opt_in(consul_server)
+    done = cli(_env(consul_server, empty_json_server), *command)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "does not answer as Kong's Admin API" in done.stderr
+    assert "expected Kong Gateway 3.x" in done.stderr
+    assert "Traceback" not in done.stderr and "create" not in done.stdout
+
+
+def test_a_server_that_only_looks_like_kong_at_its_root_is_refused(
+    consul_server: ConsulEmulator, root_only_server: str
+) -> None:
+    _opt_in(consul_server)
+    done = cli(_env(consul_server, root_only_server), "sync", "--once")
+    assert done.returncode == 1
+    assert "GET /services: this does not answer as Kong's Admin API" in done.stderr
+    assert "expected a page" in done.stderr
+
+
+def test_kong_2_is_refused_with_its_version(
+    consul_server: ConsulEmulator, old_kong_server: str
+) -> None:
+    _opt_in(consul_server)
+    done = cli(_env(consul_server, old_kong_server), "plan")
+    assert done.returncode == 1
+    assert "Kong 2.8.1 is not supported: the bridge needs Kong 3.x" in done.stderr
+
+
+def test_run_against_a_non_kong_server_is_not_ready_and_says_why(
+    consul_server: ConsulEmulator, empty_json_server: str, tmp_path: Path
+) -> None:
+    _opt_in(consul_server)
+    log = tmp_path / "bridge.log"
+    port = free_port()
+    with log.open("w") as sink:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "bridge",
+                "run",
+                "--listen",
+                f"127.0.0.1:{port}",
+                "--wait",
+                "5s",
+            ],
+            env={**_env(consul_server, empty_json_server), "PATH": ""},
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        eventually(lambda: "does not answer as Kong's Admin API" in log.read_text(), 20, "error")
+        ready = httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=5)
+        assert ready.status_code == 503
+        assert ready.json()["ready"] is False and ready.json()["kong"] is False
+        assert "outcome=ok" not in log.read_text()  # nothing was "created"
+    finally:
+        process.terminate()
+        process.wait(15)
