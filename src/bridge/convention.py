@@ -91,7 +91,12 @@ def _list(item: Callable[[str], str], what: str) -> Parser:
     return parse
 
 
-def _path(text: str) -> str:
+# The value checks below are shared with self-registration's config file (selfreg/config.py):
+# both must refuse what Kong would refuse, before anything is written.
+
+
+def route_path(text: str) -> str:
+    """A Kong 3.x route path: ``/plain`` or ``~/regex``."""
     if text.startswith("~/"):
         try:
             re.compile(text[1:])
@@ -103,19 +108,22 @@ def _path(text: str) -> str:
     return text
 
 
-def _host(text: str) -> str:
+def host_name(text: str) -> str:
+    """A route host: a DNS name, ``*`` only as the first or last label, optional port."""
     if not _HOST.match(text):
         raise ValueProblem("host names (a '*' only as the first or last label)")
     return text
 
 
-def _method(text: str) -> str:
+def http_method(text: str) -> str:
+    """An upper-case HTTP method."""
     if not _METHOD.match(text):
         raise ValueProblem("upper-case HTTP methods such as GET,POST")
     return text
 
 
-def _protocol(text: str) -> str:
+def route_protocol(text: str) -> str:
+    """A protocol Kong routes accept."""
     return str(
         _choice("http", "https", "grpc", "grpcs", "tcp", "tls", "udp", "tls_passthrough")(text)
     )
@@ -135,10 +143,10 @@ def _text(text: str) -> str:
 
 TIMEOUT = _int(1, 2**31 - 2)
 ROUTE_KEYS: dict[str, Parser] = {
-    "paths": _list(_path, "paths starting with '/' (or '~/' for a regex)"),
-    "hosts": _list(_host, "host names"),
-    "methods": _list(_method, "upper-case HTTP methods"),
-    "protocols": _list(_protocol, "protocols (http, https, grpc, grpcs, tcp, tls, udp)"),
+    "paths": _list(route_path, "paths starting with '/' (or '~/' for a regex)"),
+    "hosts": _list(host_name, "host names"),
+    "methods": _list(http_method, "upper-case HTTP methods"),
+    "protocols": _list(route_protocol, "protocols (http, https, grpc, grpcs, tcp, tls, udp)"),
     "strip_path": parse_bool,
     "preserve_host": parse_bool,
     "regex_priority": _int(-(2**31), 2**31 - 1),

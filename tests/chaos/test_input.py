@@ -153,3 +153,61 @@ def test_run_against_a_non_kong_server_is_not_ready_and_says_why(
     finally:
         process.terminate()
         process.wait(15)
+
+
+# -- bad self-registration config files ------------------------------------------------------
+
+SERVICE = {"name": "svc", "port": 8080, "paths": ["/svc"], "address": "10.0.0.1"}
+BAD_FILES: dict[str, bytes] = {
+    "port-true": json.dumps({"service": {**SERVICE, "port": True}}).encode(),
+    "port-string": json.dumps({"service": {**SERVICE, "port": "8080"}}).encode(),
+    "path-without-slash": json.dumps({"service": {**SERVICE, "paths": ["x"]}}).encode(),
+    "invalid-utf8": b'{"service": {"name": "caf\xe9", "port": 80, "paths": ["/a"]}}',
+    "deeply-nested": b"[" * 100_000 + b"]" * 100_000,
+    "not-an-object": b"[1, 2]",
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_FILES))
+def test_bad_config_files_fail_clearly_before_any_write(
+    kong: httpx.Client, tmp_path: Path, case: str
+) -> None:
+    path = tmp_path / f"{case}.json"
+    path.write_bytes(BAD_FILES[case])
+    done = cli({"API_GATEWAY_URL": str(kong.base_url)}, "register", "--config", str(path))
+    assert done.returncode == 1
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in done.stderr, done.stderr
+    assert lines[0].startswith(f"kong-bridge: error: {path}: ")
+    assert kong.get("/_emulator/counters").json()["writes"] == 0
+
+
+def _kong_state(kong: httpx.Client) -> dict[str, Any]:
+    return {
+        kind: sorted(kong.get(f"/{kind}").json()["data"], key=lambda r: str(r["id"]))
+        for kind in ("services", "routes", "upstreams")
+    } | {"targets": kong.get("/upstreams/svc.service.consul/targets").json()}
+
+
+def test_a_registration_failing_part_way_removes_what_it_created_and_nothing_else(
+    kong: httpx.Client, tmp_path: Path
+) -> None:
+    # Another instance registered the upstream; someone's route already has our route's name.
+    other = tmp_path / "other.json"
+    other.write_text(json.dumps({"service": {**SERVICE, "name": "svc", "address": "10.0.0.2"}}))
+    env = {"API_GATEWAY_URL": str(kong.base_url)}
+    assert cli(env, "register", "--config", str(other)).returncode == 0
+    kong.delete("/routes/svc").raise_for_status()
+    kong.delete("/services/svc").raise_for_status()
+    kong.post("/services", json={"name": "legacy", "host": "legacy.internal"})
+    kong.post("/services/legacy/routes", json={"name": "svc", "paths": ["/legacy"]})
+    before = _kong_state(kong)
+    mine = tmp_path / "mine.json"
+    mine.write_text(json.dumps({"service": SERVICE}))
+    done = cli(env, "register", "--config", str(mine))
+    assert done.returncode == 1
+    assert "route 'svc' exists in Kong without the owner tag" in done.stderr
+    assert "undone: service svc deleted; target svc.service.consul/10.0.0.1:8080 deleted" in (
+        done.stderr
+    )
+    assert _kong_state(kong) == before  # the upstream and the other instance's target stay

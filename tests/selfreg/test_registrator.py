@@ -179,11 +179,13 @@ def test_kong_500_then_recovering(kong: httpx.Client) -> None:
     assert kong.get("/services/flaky").status_code == 200
 
 
-def test_validation_errors_are_not_retried(kong: httpx.Client) -> None:
+def test_what_kong_would_refuse_is_refused_before_any_write(kong: httpx.Client) -> None:
     registrator = KongGatewayRegistrator(str(kong.base_url))
-    with pytest.raises(RegistrationError, match="should start with: / \\(fixed path\\)"):
+    with pytest.raises(RegistrationError, match="service.paths: expected paths starting with '/'"):
         registrator.register(name="bad", paths=["no-slash"], port=80, address="10.0.0.1")
-    assert kong.get("/_emulator/counters").json()["by_method_and_kind"].get("POST routes") == 1
+    with pytest.raises(RegistrationError, match="service.methods: expected upper-case"):
+        registrator.register(name="bad", paths=["/a"], port=80, methods=["get"])
+    assert kong.get("/_emulator/counters").json()["writes"] == 0
 
 
 def test_register_argument_errors() -> None:

@@ -9,7 +9,9 @@ import subprocess
 import sys
 from typing import Any
 
-from .config import DEFAULT_CONFIG_FILE, admin_url_for, load_service_config
+from pydantic import ValidationError
+
+from .config import DEFAULT_CONFIG_FILE, MicroserviceConfig, admin_url_for, load_service_config
 from .errors import RegistrationError, ServiceConfigError
 from .gateway import KongGateway
 
@@ -102,7 +104,14 @@ def _gateway(args: argparse.Namespace) -> KongGateway:
     verify: bool | str = False if args.tls_skip_verify else (args.ca_cert or True)
     service = config.service
     if args.address:
-        service = service.model_copy(update={"address": args.address})
+        try:  # validated as the file's own 'address' would be
+            service = MicroserviceConfig.model_validate(
+                {**service.model_dump(), "address": args.address}
+            )
+        except ValidationError:
+            raise ServiceConfigError(
+                f"--address {args.address!r}: expected an IP address or a DNS name"
+            ) from None
     return KongGateway(
         admin_url_for(config, args.admin_url),
         service,

@@ -17,7 +17,7 @@ from ..kong.calls import segment as seg
 from ..kong.errors import KongRejected, require
 from ..kong.flows import paginate
 from ..ownership import children, describe, is_owned, unowned_children
-from .errors import OwnershipConflict
+from .errors import OwnershipConflict, RegistrationError
 
 Row = dict[str, Any]
 CREATE_ATTEMPTS = 3
@@ -96,13 +96,54 @@ def ensure(
     raise OwnershipConflict(f"{kind} '{name}' kept disappearing while being created; giving up")
 
 
+Created = list[tuple[str, str, str]]  # (kind, name, path by id) of what one call created
+
+
 def register_flow(state: ServiceState, owner: str, adopt: bool = False) -> Flow[Result]:
-    """Upstream, then targets, then the service, then its routes."""
+    """Upstream, then targets, then the service, then its routes.
+
+    When Kong refuses a step, what this call created is deleted again (and
+    nothing else), so a failed registration leaves Kong as it found it.
+    """
     result = Result()
+    created: Created = []
+    try:
+        yield from _register(state, owner, adopt, result, created)
+    except (KongRejected, RegistrationError) as exc:
+        undone = yield from _undo(created)
+        if not undone:
+            raise
+        kind = type(exc) if isinstance(exc, RegistrationError) else RegistrationError
+        raise kind(f"{exc} (undone: {'; '.join(undone)})") from exc
+    return result
+
+
+def _ensure_tracked(
+    kind: str,
+    name: str,
+    path: str,
+    create: Call,
+    desired: Row,
+    owner: str,
+    adopt: bool,
+    result: Result,
+    created: Created,
+    id_path: str,
+) -> Flow[Row]:
+    """:func:`ensure`, remembering the entity when this call created it."""
+    row = yield from ensure(kind, name, path, create, desired, owner, adopt, result)
+    if result.actions[-1].outcome == "created":
+        created.append((kind, name, id_path.format(id=row["id"])))
+    return row
+
+
+def _register(
+    state: ServiceState, owner: str, adopt: bool, result: Result, created: Created
+) -> Flow[None]:
     if state.upstream is not None:
         up = state.upstream
         up_path = f"/upstreams/{seg(up.name)}"
-        yield from ensure(
+        upstream = yield from _ensure_tracked(
             "upstream",
             up.name,
             up_path,
@@ -111,10 +152,12 @@ def register_flow(state: ServiceState, owner: str, adopt: bool = False) -> Flow[
             owner,
             adopt,
             result,
+            created,
+            "/upstreams/{id}",
         )
         for target in state.targets:
             body = target.body()
-            yield from ensure(
+            yield from _ensure_tracked(
                 "target",
                 f"{up.name}/{target.target}",
                 f"{up_path}/targets/{seg(target.target)}",
@@ -123,9 +166,11 @@ def register_flow(state: ServiceState, owner: str, adopt: bool = False) -> Flow[
                 owner,
                 adopt,
                 result,
+                created,
+                f"/upstreams/{upstream['id']}/targets/{{id}}",
             )
     svc = state.service
-    service = yield from ensure(
+    service = yield from _ensure_tracked(
         "service",
         svc.name,
         f"/services/{seg(svc.name)}",
@@ -134,10 +179,12 @@ def register_flow(state: ServiceState, owner: str, adopt: bool = False) -> Flow[
         owner,
         adopt,
         result,
+        created,
+        "/services/{id}",
     )
     for route in state.routes:
         body = {**route.body(), "service": {"id": service["id"]}}
-        yield from ensure(
+        yield from _ensure_tracked(
             "route",
             route.name,
             f"/routes/{seg(route.name)}",
@@ -146,8 +193,26 @@ def register_flow(state: ServiceState, owner: str, adopt: bool = False) -> Flow[
             owner,
             adopt,
             result,
+            created,
+            "/routes/{id}",
         )
-    return result
+
+
+def _undo(created: Created) -> Flow[list[str]]:
+    """Delete what one call created, newest first; a parent that gained children stays."""
+    undone: list[str] = []
+    for kind, name, path in reversed(created):
+        if kind in ("upstream", "service"):
+            found = yield from children(f"{kind}s", path.rsplit("/", 1)[-1])
+            if found:  # another instance registered meanwhile: theirs would go with it
+                undone.append(f"{kind} {name} kept: {describe(*found[0])} arrived")
+                continue
+        reply = yield Call("DELETE", path)
+        if reply.status not in (204, 404):
+            undone.append(f"{kind} {name} could not be deleted ({reply.status})")
+            break
+        undone.append(f"{kind} {name} deleted")
+    return undone
 
 
 def _delete(kind: str, name: str, path: str, result: Result) -> Flow[None]:
