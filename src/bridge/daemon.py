@@ -21,6 +21,7 @@ from .metrics import Metrics
 from .plan import Plan
 from .reconcile import Bridge
 from .release import release_handler
+from .secrets import protect_logs, redact_url
 from .settings import BridgeSettings
 from .status_server import StatusServer
 from .watch import ConsulWatcher, read_once
@@ -90,6 +91,7 @@ def _read_consul(settings: BridgeSettings, bridge: Bridge) -> None:
 
 def run_daemon(settings: BridgeSettings, stop: threading.Event | None = None) -> int:
     """``kong-bridge run``: watch and sync until SIGTERM/SIGINT (which deletes nothing)."""
+    protect_logs(settings.redactor())
     stop = stop or threading.Event()
     if threading.current_thread() is threading.main_thread():
         for signum in (signal.SIGTERM, signal.SIGINT):
@@ -116,8 +118,8 @@ def run_daemon(settings: BridgeSettings, stop: threading.Event | None = None) ->
     log.info(
         "bridge %s: Consul %s -> Kong %s",
         settings.bridge_id,
-        settings.consul_http_addr,
-        settings.kong_admin_url,
+        redact_url(settings.consul_http_addr),
+        redact_url(settings.kong_admin_url),
     )
     watcher.start()
     try:
@@ -144,13 +146,14 @@ def sync_once(
     ``release_deletes``: the operator confirms removals the guard would hold
     (deletions on a doubtful Consul read stay held).
     """
+    protect_logs(settings.redactor())
     bridge = build_bridge(settings, guard_policy(settings, release=release_deletes))
     try:
         _read_consul(settings, bridge)
         bridge.refresh_kong()
         plan = bridge.sync(None)
     except (KongClientError, consul.ConsulException, OSError) as exc:
-        print(f"kong-bridge: sync failed: {exc}", file=sys.stderr)
+        print(f"kong-bridge: sync failed: {settings.redactor()(str(exc))}", file=sys.stderr)
         return 1
     for operation in plan.operations:
         print(f"{operation.service}: {operation}", file=out)
@@ -165,6 +168,7 @@ def sync_once(
 
 def plan_command(settings: BridgeSettings, as_json: bool = False, out: TextIO = sys.stdout) -> int:
     """``kong-bridge plan``: what sync would do. Exit 0: nothing; 2: changes pending."""
+    protect_logs(settings.redactor())
     bridge = build_bridge(settings)
     try:
         _read_consul(settings, bridge)
@@ -172,7 +176,7 @@ def plan_command(settings: BridgeSettings, as_json: bool = False, out: TextIO = 
         plan = bridge.plan(None)
         clashes = _clashes(bridge.kong, plan)
     except (KongClientError, consul.ConsulException, OSError) as exc:
-        print(f"kong-bridge: plan failed: {exc}", file=sys.stderr)
+        print(f"kong-bridge: plan failed: {settings.redactor()(str(exc))}", file=sys.stderr)
         return 1
     if as_json:
         print(
@@ -246,7 +250,7 @@ def lint_command(settings: BridgeSettings, out: TextIO = sys.stdout) -> int:
             client, prefix=settings.tag_prefix, expose_by_default=settings.expose_by_default
         )
     except (consul.ConsulException, OSError) as exc:
-        print(f"kong-bridge: cannot read Consul: {exc}", file=sys.stderr)
+        print(f"kong-bridge: cannot read Consul: {settings.redactor()(str(exc))}", file=sys.stderr)
         return 1
     options = mapping_options(settings)
     problems = 0

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Self
 from urllib.parse import urlsplit
 
-from pydantic import AliasChoices, Field, field_validator
+from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from .kong import KongConnection, RetryPolicy
+from .secrets import Redactor, read_token_file, url_secrets
 
 
 class BridgeSettings(BaseSettings):
@@ -28,6 +29,10 @@ class BridgeSettings(BaseSettings):
     )
     consul_http_token: str | None = Field(
         None, validation_alias=AliasChoices("CONSUL_HTTP_TOKEN", "consul_http_token"), repr=False
+    )
+    consul_http_token_file: str | None = Field(
+        None,
+        validation_alias=AliasChoices("CONSUL_HTTP_TOKEN_FILE", "consul_http_token_file"),
     )
     consul_cacert: str | None = Field(
         None, validation_alias=AliasChoices("CONSUL_CACERT", "consul_cacert")
@@ -51,6 +56,9 @@ class BridgeSettings(BaseSettings):
     )
     kong_admin_token: str | None = Field(
         None, validation_alias=AliasChoices("KONG_ADMIN_TOKEN", "kong_admin_token"), repr=False
+    )
+    kong_admin_token_file: str | None = Field(
+        None, validation_alias=AliasChoices("KONG_ADMIN_TOKEN_FILE", "kong_admin_token_file")
     )
     kong_admin_headers: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
@@ -145,6 +153,32 @@ class BridgeSettings(BaseSettings):
         if isinstance(value, str):
             return [part for part in value.split(";") if part.strip()]
         return value
+
+    @model_validator(mode="after")
+    def _tokens_from_files(self) -> Self:
+        """A token given directly wins over its file, as with Consul's own tools."""
+        if not self.consul_http_token and self.consul_http_token_file:
+            self.consul_http_token = read_token_file(
+                self.consul_http_token_file, "CONSUL_HTTP_TOKEN_FILE"
+            )
+        if not self.kong_admin_token and self.kong_admin_token_file:
+            self.kong_admin_token = read_token_file(
+                self.kong_admin_token_file, "KONG_ADMIN_TOKEN_FILE"
+            )
+        return self
+
+    def redactor(self) -> Redactor:
+        """Scrubs this configuration's secrets (tokens, header values, URL credentials)."""
+        headers = [header.partition(":")[2].strip() for header in self.kong_admin_headers]
+        return Redactor(
+            [
+                self.consul_http_token,
+                self.kong_admin_token,
+                *headers,
+                *url_secrets(self.consul_http_addr),
+                *url_secrets(self.kong_admin_url),
+            ]
+        )
 
     def kong_connection(self) -> KongConnection:
         headers: dict[str, str] = {}

@@ -11,6 +11,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from ..secrets import SecretFileError, read_token_file
 from .config import DEFAULT_CONFIG_FILE, MicroserviceConfig, admin_url_for, load_service_config
 from .errors import RegistrationError, ServiceConfigError
 from .gateway import KongGateway
@@ -86,14 +87,25 @@ def add_arguments(parser: argparse.ArgumentParser, unregister: bool = False) -> 
 
 
 def _headers(values: list[str]) -> dict[str, str]:
+    """``--header`` values, plus ``$KONG_ADMIN_TOKEN`` (or the file ``$KONG_ADMIN_TOKEN_FILE``)."""
     headers: dict[str, str] = {}
     token = os.environ.get("KONG_ADMIN_TOKEN")
+    token_file = os.environ.get("KONG_ADMIN_TOKEN_FILE")
+    if not token and token_file:
+        try:
+            token = read_token_file(token_file, "KONG_ADMIN_TOKEN_FILE")
+        except SecretFileError as exc:
+            raise ServiceConfigError(str(exc)) from None
     if token:
         headers["Kong-Admin-Token"] = token
-    for value in values:
+    for number, value in enumerate(values, 1):
         name, sep, content = value.partition(":")
         if not sep or not name.strip():
-            raise ServiceConfigError(f"--header {value!r}: expected 'NAME: VALUE'")
+            # Never echo it: a token pasted without its header name is still a token.
+            raise ServiceConfigError(
+                f"--header (#{number}): expected 'NAME: VALUE', as in 'Kong-Admin-Token: ...' "
+                "(the value given is not shown: it may be a secret)"
+            )
         headers[name.strip()] = content.strip()
     return headers
 

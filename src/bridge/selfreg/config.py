@@ -32,6 +32,7 @@ from pydantic import (
 )
 
 from ..convention import ValueProblem, host_name, http_method, route_path, route_protocol
+from ..secrets import redact_url
 from .errors import ServiceConfigError
 
 DEFAULT_CONFIG_FILE = "/run/secrets/microservice_user_config.json"
@@ -126,7 +127,10 @@ def _describe(error: dict[str, Any]) -> str:
         message = "expected an http:// or https:// URL"
     elif error["type"] == "string_pattern_mismatch":
         message = "expected a Kong name (letters, digits, '.', '-', '_' or '~')"
-    return f"{where}: {message} (got {error['input']!r})"
+    shown = error["input"]
+    if isinstance(shown, str) and where.startswith("gateway"):
+        shown = redact_url(shown)  # a URL's user:password is not echoed
+    return f"{where}: {message} (got {shown!r})"
 
 
 def parse_service_config(data: Any, source: str = "<config>") -> ServiceConfig:

@@ -26,6 +26,7 @@ from ..kong import (
     KongUnavailable,
     RetryPolicy,
 )
+from ..secrets import redact_url
 from .config import MicroserviceConfig, ServiceConfig, admin_url_for, parse_service_config
 from .errors import GatewayUnavailable, RegistrationError
 from .flows import Result, register_flow, unregister_flow
@@ -153,7 +154,7 @@ class KongGatewayRegistrator:
         log.info(
             "registered %s on %s: %s",
             registration.name,
-            self.admin_url,
+            redact_url(self.admin_url),
             "; ".join(map(str, result.actions)),
         )
         return result
