@@ -20,9 +20,16 @@ import pytest
 
 from bridge.emulators.consul import ConsulEmulator
 from tests.bridge.conftest import free_port
-from tests.chaos._safety_helpers import cli
+from tests.chaos import _safety_helpers as helpers
+from tests.chaos._safety_helpers import (
+    ChaosStack,
+    assert_kong_matches_consul,
+    cli,
+    snapshot_unowned,
+)
 from tests.helpers import eventually
 
+kong_url, consul_url, chaos_stack = helpers.kong_url, helpers.consul_url, helpers.chaos_stack
 Answer = Callable[[str, str], tuple[int, Any]]  # (method, path) -> (status, JSON body)
 
 
@@ -211,3 +218,38 @@ def test_a_registration_failing_part_way_removes_what_it_created_and_nothing_els
         done.stderr
     )
     assert _kong_state(kong) == before  # the upstream and the other instance's target stay
+
+
+# -- hostile tags, end to end ----------------------------------------------------------------
+
+HOSTILE: dict[str, list[str]] = {
+    "dup": ["kong.paths=/one", "kong.paths=/two"],
+    "nul": ["kong.paths=/a\x00b"],
+    "newline": ["kong.hosts=a.example.com\nb.example.com"],
+    "escape": ["kong.route.x.paths=/\x1b[31mred"],
+    "regex": ["kong.paths=~/(unclosed"],
+    "unknown": ["kong.colour=blue"],
+}
+
+
+def test_chaos_hostile_tags_skip_their_service_only(chaos_stack: ChaosStack) -> None:
+    stack = chaos_stack
+    for name, tags in HOSTILE.items():
+        stack.register(name, f"{name}-1", "10.0.0.1", tags=["kong.enable=true", *tags])
+    stack.register("good", "good-1", "10.0.0.2", tags=["kong.enable=true", "kong.paths=/good"])
+    huge = ["kong.enable=true", "kong.paths=/" + "a" * 20_000]  # odd, but valid for Kong
+    stack.register("huge", "huge-1", "10.0.0.3", tags=huge)
+    before = snapshot_unowned(stack.kong)
+    stack.start()
+    errors = eventually(
+        lambda: (e := stack.ready()["services_in_error"]).keys() >= HOSTILE.keys() and e, 20
+    )
+    eventually(lambda: stack.names("services") == {"good", "huge"}, 10)
+    assert "one value per key" in errors["dup"][0]
+    for name in ("nul", "newline", "escape"):
+        assert "control characters" in errors[name][0], errors[name]
+    assert stack.process is not None and stack.process.poll() is None  # still running
+    lint = cli(stack.env, "lint")
+    assert lint.returncode == 1 and "Traceback" not in lint.stderr
+    assert all(f"{name} (instance {name}-1)" in lint.stdout for name in HOSTILE)
+    assert_kong_matches_consul(stack, skipped=set(HOSTILE), unowned=before)
