@@ -9,54 +9,21 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
-import pytest
 
-from tests.bridge.conftest import Stack, _emulator, free_port
+# The end-to-end fixtures of tests/bridge (emulators and the bridge as processes), reused.
+from tests.bridge.conftest import Stack, consul_url, kong_url, stack
+
+__all__ = ["Stack", "all_names", "consul_url", "kong_url", "stack"]
 
 OWNER = "managed-by:kong-bridge"
 
 
-@pytest.fixture(scope="module")
-def kong_url() -> Iterator[str]:
-    yield from _emulator("kong")
-
-
-@pytest.fixture(scope="module")
-def consul_url() -> Iterator[str]:
-    yield from _emulator("consul")
-
-
-class ChaosStack(Stack):
-    """The bridge's stack, plus what the chaos scenarios need."""
-
-    @staticmethod
-    def pause(seconds: float) -> None:
-        """Pace a scenario (e.g. 4 changes per second); never used to await a condition."""
-        time.sleep(seconds)
-
-    def names(self, kind: str) -> set[str]:
-        rows = self.kong.get(f"/{kind}", params={"size": 1000}).json()["data"]
-        return {row["name"] for row in rows}
-
-
-@pytest.fixture
-def chaos_stack(kong_url: str, consul_url: str) -> Iterator[ChaosStack]:
-    kong = httpx.Client(base_url=kong_url, timeout=10)
-    consul = httpx.Client(base_url=consul_url, timeout=10)
-    status = httpx.Client(base_url=f"http://127.0.0.1:{free_port()}", timeout=5)
-    kong.post("/_emulator/reset").raise_for_status()
-    consul.post("/_emulator/reset").raise_for_status()
-    env = {"CONSUL_HTTP_ADDR": consul_url, "KONG_ADMIN_URL": kong_url, "CONSUL_HTTP_TOKEN": ""}
-    stack = ChaosStack(kong, consul, status, env)
-    yield stack
-    if stack.process is not None:
-        stack.process.kill()
-        stack.process.wait(10)
+def all_names(stack: Stack, kind: str) -> set[str]:
+    """Names of every entity of ``kind`` in Kong (past the first page, unlike ``Stack.names``)."""
+    return {row["name"] for row in _pages(stack.kong, f"/{kind}")}
 
 
 def cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:

@@ -8,6 +8,7 @@ separate processes and deregister 80 of 100 services at once and spread out.
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 
@@ -15,10 +16,10 @@ from bridge.actual import KongState, OwnedService
 from bridge.guard import DeletionGuard, GuardPolicy
 from bridge.plan import Plan, diff
 from tests.chaos import _safety_helpers as helpers
-from tests.chaos._safety_helpers import ChaosStack, assert_kong_matches_consul, cli
+from tests.chaos._safety_helpers import Stack, all_names, assert_kong_matches_consul, cli
 from tests.helpers import eventually
 
-kong_url, consul_url, chaos_stack = helpers.kong_url, helpers.consul_url, helpers.chaos_stack
+kong_url, consul_url, stack = helpers.kong_url, helpers.consul_url, helpers.stack
 
 
 class Clock:
@@ -178,29 +179,28 @@ def test_a_window_judges_against_the_most_owned_in_it() -> None:
 # -- chaos: separate processes ---------------------------------------------------------------
 
 
-def _start_with(stack: ChaosStack, count: int) -> None:
+def _start_with(stack: Stack, count: int) -> None:
     for number in range(count):
         stack.register(
             f"svc{number:03d}", f"svc{number:03d}-1", f"10.1.{number // 250}.{number % 250}"
         )
     stack.start("--delete-settle", "2")
-    eventually(lambda: len(stack.names("services")) == count, 60, "initial sync")
+    eventually(lambda: len(all_names(stack, "services")) == count, 60, "initial sync")
 
 
-def _held_services(stack: ChaosStack) -> set[str]:
+def _held_services(stack: Stack) -> set[str]:
     return {h["service"] for h in stack.ready().get("held", [])}
 
 
 @pytest.mark.timeout(180)
-def test_chaos_burst_of_80_deregistrations_is_held_until_release(chaos_stack: ChaosStack) -> None:
-    stack = chaos_stack
+def test_chaos_burst_of_80_deregistrations_is_held_until_release(stack: Stack) -> None:
     _start_with(stack, 100)
     stack.kong.delete("/_emulator/counters")
     gone = [f"svc{n:03d}" for n in range(80)]
     for name in gone:
         stack.deregister(f"{name}-1")
     eventually(lambda: _held_services(stack) == set(gone), 30, "80 removals held")
-    assert len(stack.names("services")) == 100  # none deleted
+    assert len(all_names(stack, "services")) == 100  # none deleted
     writes = stack.kong.get("/_emulator/counters").json()["by_method_and_kind"]
     assert not [k for k in writes if k.startswith("DELETE")]
     assert stack.metric("kong_bridge_deletes_held") == 80 * 3  # service, route, upstream
@@ -218,33 +218,31 @@ def test_chaos_burst_of_80_deregistrations_is_held_until_release(chaos_stack: Ch
     released = cli(stack.env, "release-deletes", "--status", str(stack.status.base_url))
     assert released.returncode == 0, released.stderr
     assert "released 80 service removal(s)" in released.stdout
-    eventually(lambda: len(stack.names("services")) == 20, 30, "released removals applied")
+    eventually(lambda: len(all_names(stack, "services")) == 20, 30, "released removals applied")
     eventually(lambda: not stack.ready().get("held"), 10, "report cleared")
     assert stack.metric("kong_bridge_deletes_held") == 0
     assert_kong_matches_consul(stack)
 
 
 @pytest.mark.timeout(180)
-def test_chaos_80_deregistrations_at_4_per_second_are_still_held(chaos_stack: ChaosStack) -> None:
-    stack = chaos_stack
+def test_chaos_80_deregistrations_at_4_per_second_are_still_held(stack: Stack) -> None:
     _start_with(stack, 100)
     gone = [f"svc{n:03d}" for n in range(80)]
     for name in gone:
         stack.deregister(f"{name}-1")
-        stack.pause(0.25)
+        time.sleep(0.25)  # pacing: 4 deregistrations per second
     eventually(lambda: len(_held_services(stack)) >= 30, 30, "the rest held")
-    remaining = stack.names("services")
+    remaining = all_names(stack, "services")
     assert len(remaining) >= 50  # at most half of what we owned went
     eventually(lambda: _held_services(stack) == set(gone) & remaining, 20, "all the rest held")
     planned = cli(stack.env, "sync", "--once", "--release-deletes")
     assert planned.returncode == 0, planned.stdout + planned.stderr
-    assert stack.names("services") == {f"svc{n:03d}" for n in range(80, 100)}
+    assert all_names(stack, "services") == {f"svc{n:03d}" for n in range(80, 100)}
     eventually(lambda: not stack.ready().get("held"), 30, "the daemon forgets what is gone")
     assert_kong_matches_consul(stack)
 
 
-def test_release_endpoint_refuses_without_a_json_body(chaos_stack: ChaosStack) -> None:
-    stack = chaos_stack
+def test_release_endpoint_refuses_without_a_json_body(stack: Stack) -> None:
     stack.register("web", "web-1", "10.0.0.1")
     stack.start()
     answer = stack.status.post("/release-deletes", content=b"services=web")

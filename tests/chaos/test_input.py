@@ -22,14 +22,15 @@ from bridge.emulators.consul import ConsulEmulator
 from tests.bridge.conftest import free_port
 from tests.chaos import _safety_helpers as helpers
 from tests.chaos._safety_helpers import (
-    ChaosStack,
+    Stack,
+    all_names,
     assert_kong_matches_consul,
     cli,
     snapshot_unowned,
 )
 from tests.helpers import eventually
 
-kong_url, consul_url, chaos_stack = helpers.kong_url, helpers.consul_url, helpers.chaos_stack
+kong_url, consul_url, stack = helpers.kong_url, helpers.consul_url, helpers.stack
 Answer = Callable[[str, str], tuple[int, Any]]  # (method, path) -> (status, JSON body)
 
 
@@ -232,8 +233,7 @@ HOSTILE: dict[str, list[str]] = {
 }
 
 
-def test_chaos_hostile_tags_skip_their_service_only(chaos_stack: ChaosStack) -> None:
-    stack = chaos_stack
+def test_chaos_hostile_tags_skip_their_service_only(stack: Stack) -> None:
     for name, tags in HOSTILE.items():
         stack.register(name, f"{name}-1", "10.0.0.1", tags=["kong.enable=true", *tags])
     stack.register("good", "good-1", "10.0.0.2", tags=["kong.enable=true", "kong.paths=/good"])
@@ -244,7 +244,7 @@ def test_chaos_hostile_tags_skip_their_service_only(chaos_stack: ChaosStack) -> 
     errors = eventually(
         lambda: (e := stack.ready()["services_in_error"]).keys() >= HOSTILE.keys() and e, 20
     )
-    eventually(lambda: stack.names("services") == {"good", "huge"}, 10)
+    eventually(lambda: all_names(stack, "services") == {"good", "huge"}, 10)
     assert "one value per key" in errors["dup"][0]
     for name in ("nul", "newline", "escape"):
         assert "control characters" in errors[name][0], errors[name]

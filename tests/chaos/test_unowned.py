@@ -10,31 +10,35 @@ from __future__ import annotations
 from typing import Any
 
 from tests.chaos import _safety_helpers as helpers
-from tests.chaos._safety_helpers import ChaosStack, assert_kong_matches_consul, snapshot_unowned
+from tests.chaos._safety_helpers import (
+    Stack,
+    all_names,
+    assert_kong_matches_consul,
+    snapshot_unowned,
+)
 from tests.helpers import eventually
 
-kong_url, consul_url, chaos_stack = helpers.kong_url, helpers.consul_url, helpers.chaos_stack
+kong_url, consul_url, stack = helpers.kong_url, helpers.consul_url, helpers.stack
 UP = "web.service.consul"
 
 
-def _start(stack: ChaosStack) -> None:
+def _start(stack: Stack) -> None:
     stack.register("web", "web-1", "10.0.0.1", tags=["kong.enable=true", "kong.paths=/web"])
     stack.register("api", "api-1", "10.0.0.2")
     stack.start("--delete-settle", "0.2")
-    eventually(lambda: stack.names("services") == {"web", "api"}, 20, "initial sync")
+    eventually(lambda: all_names(stack, "services") == {"web", "api"}, 20, "initial sync")
 
 
-def _held(stack: ChaosStack) -> list[dict[str, Any]]:
+def _held(stack: Stack) -> list[dict[str, Any]]:
     return [h for h in stack.ready()["held"] if h["service"] == "web"]
 
 
-def test_chaos_a_hand_added_target_keeps_our_upstream(chaos_stack: ChaosStack) -> None:
-    stack = chaos_stack
+def test_chaos_a_hand_added_target_keeps_our_upstream(stack: Stack) -> None:
     _start(stack)
     stack.kong.post(f"/upstreams/{UP}/targets", json={"target": "10.9.9.9:80"}).raise_for_status()
     before = snapshot_unowned(stack.kong)
     stack.deregister("web-1")
-    eventually(lambda: "web" not in stack.names("services"), 20, "service removed")
+    eventually(lambda: "web" not in all_names(stack, "services"), 20, "service removed")
     held = eventually(lambda: _held(stack), 10, "the kept upstream reported")
     assert [(h["kind"], h["name"]) for h in held] == [("upstreams", UP)]
     assert "target 10.9.9.9:80" in held[0]["reason"]
@@ -49,8 +53,7 @@ def test_chaos_a_hand_added_target_keeps_our_upstream(chaos_stack: ChaosStack) -
     eventually(lambda: not _held(stack), 10, "report cleared")
 
 
-def test_chaos_routes_and_plugins_attached_to_our_service_keep_it(chaos_stack: ChaosStack) -> None:
-    stack = chaos_stack
+def test_chaos_routes_and_plugins_attached_to_our_service_keep_it(stack: Stack) -> None:
     _start(stack)
     stack.kong.post(
         "/services/web/routes", json={"name": "by-hand", "paths": ["/by-hand"]}
@@ -63,7 +66,7 @@ def test_chaos_routes_and_plugins_attached_to_our_service_keep_it(chaos_stack: C
     reasons = {h["kind"]: h["reason"] for h in held}
     assert "plugin cors" in reasons["routes"]
     assert "route by-hand" in reasons["services"] and "plugin correlation-id" in reasons["services"]
-    assert stack.names("services") == {"web", "api"}
+    assert all_names(stack, "services") == {"web", "api"}
     assert stack.kong.get("/routes/web").status_code == 200  # holds the cors plugin
     assert stack.kong.get(f"/upstreams/{UP}").status_code == 404  # nothing foreign in it: gone
     assert_kong_matches_consul(stack, held={"web"}, unowned=before)

@@ -21,6 +21,7 @@ from .errors import OwnershipConflict, RegistrationError
 
 Row = dict[str, Any]
 CREATE_ATTEMPTS = 3
+Created = list[tuple[str, str, str]]  # (kind, name, path by id) of what one call created
 
 
 @dataclass(frozen=True)
@@ -65,14 +66,21 @@ def ensure(
     owner: str,
     adopt: bool,
     result: Result,
+    track: tuple[Created, str] | None = None,
 ) -> Flow[Row]:
-    """Make the entity at ``path`` match ``desired``; create it with ``create`` if missing."""
+    """Make the entity at ``path`` match ``desired``; create it with ``create`` if missing.
+
+    ``track``: (list, path template with ``{id}``) to remember the entity if
+    this call creates it, so a failed registration can undo it.
+    """
     for _attempt in range(CREATE_ATTEMPTS):
         reply: Reply = yield Call("GET", path)
         if reply.status == 404:
             created = yield create
             if created.status in (200, 201):
                 result.add(kind, name, "created")
+                if track is not None:
+                    track[0].append((kind, name, track[1].format(id=created.body["id"])))
                 return dict(created.body)
             if created.status != 409:  # 409: another instance won the race; read theirs
                 raise KongRejected(create, created)
@@ -96,9 +104,6 @@ def ensure(
     raise OwnershipConflict(f"{kind} '{name}' kept disappearing while being created; giving up")
 
 
-Created = list[tuple[str, str, str]]  # (kind, name, path by id) of what one call created
-
-
 def register_flow(state: ServiceState, owner: str, adopt: bool = False) -> Flow[Result]:
     """Upstream, then targets, then the service, then its routes.
 
@@ -118,32 +123,13 @@ def register_flow(state: ServiceState, owner: str, adopt: bool = False) -> Flow[
     return result
 
 
-def _ensure_tracked(
-    kind: str,
-    name: str,
-    path: str,
-    create: Call,
-    desired: Row,
-    owner: str,
-    adopt: bool,
-    result: Result,
-    created: Created,
-    id_path: str,
-) -> Flow[Row]:
-    """:func:`ensure`, remembering the entity when this call created it."""
-    row = yield from ensure(kind, name, path, create, desired, owner, adopt, result)
-    if result.actions[-1].outcome == "created":
-        created.append((kind, name, id_path.format(id=row["id"])))
-    return row
-
-
 def _register(
     state: ServiceState, owner: str, adopt: bool, result: Result, created: Created
 ) -> Flow[None]:
     if state.upstream is not None:
         up = state.upstream
         up_path = f"/upstreams/{seg(up.name)}"
-        upstream = yield from _ensure_tracked(
+        upstream = yield from ensure(
             "upstream",
             up.name,
             up_path,
@@ -152,12 +138,11 @@ def _register(
             owner,
             adopt,
             result,
-            created,
-            "/upstreams/{id}",
+            (created, "/upstreams/{id}"),
         )
         for target in state.targets:
             body = target.body()
-            yield from _ensure_tracked(
+            yield from ensure(
                 "target",
                 f"{up.name}/{target.target}",
                 f"{up_path}/targets/{seg(target.target)}",
@@ -166,11 +151,10 @@ def _register(
                 owner,
                 adopt,
                 result,
-                created,
-                f"/upstreams/{upstream['id']}/targets/{{id}}",
+                (created, f"/upstreams/{upstream['id']}/targets/{{id}}"),
             )
     svc = state.service
-    service = yield from _ensure_tracked(
+    service = yield from ensure(
         "service",
         svc.name,
         f"/services/{seg(svc.name)}",
@@ -179,12 +163,11 @@ def _register(
         owner,
         adopt,
         result,
-        created,
-        "/services/{id}",
+        (created, "/services/{id}"),
     )
     for route in state.routes:
         body = {**route.body(), "service": {"id": service["id"]}}
-        yield from _ensure_tracked(
+        yield from ensure(
             "route",
             route.name,
             f"/routes/{seg(route.name)}",
@@ -193,8 +176,7 @@ def _register(
             owner,
             adopt,
             result,
-            created,
-            "/routes/{id}",
+            (created, "/routes/{id}"),
         )
 
 
