@@ -181,9 +181,9 @@ def test_kong_500_then_recovering(kong: httpx.Client) -> None:
 
 def test_what_kong_would_refuse_is_refused_before_any_write(kong: httpx.Client) -> None:
     registrator = KongGatewayRegistrator(str(kong.base_url))
-    with pytest.raises(RegistrationError, match="service.paths: expected paths starting with '/'"):
+    with pytest.raises(RegistrationError, match=r"service\.paths: expected paths starting"):
         registrator.register(name="bad", paths=["no-slash"], port=80, address="10.0.0.1")
-    with pytest.raises(RegistrationError, match="service.methods: expected upper-case"):
+    with pytest.raises(RegistrationError, match=r"service\.methods: expected upper-case"):
         registrator.register(name="bad", paths=["/a"], port=80, methods=["get"])
     assert kong.get("/_emulator/counters").json()["writes"] == 0
 
