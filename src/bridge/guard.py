@@ -191,8 +191,6 @@ class DeletionGuard:
         """Let removals through, or defer (settling) or hold them; returns the withheld."""
         for name in removals:
             self._pending.setdefault(name, now)
-            if name in self._held and name not in self._mass_held:
-                del self._held[name]  # was held on doubt; now judged as a removal
         confirmed = self._confirmed_by_stability(now)
         withheld: set[str] = set()
         ready: list[str] = []
@@ -226,6 +224,7 @@ class DeletionGuard:
             for name in ready:
                 self._window.removed.append((now, name))
                 self._pending.pop(name, None)
+                self._held.pop(name, None)  # an earlier report (doubt, kept parent) is stale
             return set()
         reason = (
             f"deletes {len(counted)} of {baseline} owned services within "
