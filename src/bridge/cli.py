@@ -1,16 +1,53 @@
-"""The ``kong-bridge`` command line: one subcommand per job, each with ``--help``."""
+"""The ``kong-bridge`` command line: one subcommand per job, each with ``--help``.
+
+The flags of ``run``, ``sync``, ``plan`` and ``lint`` are generated from the
+fields of :class:`~bridge.settings.BridgeSettings` (name, default, environment
+variable, description), so the command line and the settings cannot drift.
+A user's mistake (bad flag or setting, busy port) ends in one line on stderr
+and exit 1, never in a traceback.
+"""
 
 from __future__ import annotations
 
 import argparse
-import logging
 import signal
+import socket
 import sys
 import threading
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, Literal, NoReturn, get_args, get_origin
+
+from . import __version__
+from .extras import MissingExtra
+from .report import EXIT_CANNOT_RUN, EXIT_CODES_HELP
+from .settings import (
+    BridgeSettings,
+    default_text,
+    env_name,
+    flag_name,
+    load_settings,
+)
+from .usage import UsageError
 
 Handler = Callable[[argparse.Namespace], int]
+SETTING_GROUPS = (("consul_", "Consul"), ("kong_", "Kong Admin API"), ("", "the bridge"))
+RUN_ONLY = frozenset({"listen"})
+# Placeholders in --help where the field name's last word would not say what to write.
+METAVARS = {
+    "listen": "HOST:PORT",
+    "concurrency": "N",
+    "max_watches": "N",
+    "max_delete_share": "SHARE",
+    "wait": "DURATION",
+    "kong_admin_headers": "'NAME: VALUE; ...'",
+}
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, but a bad flag is one line and exit 1 (2 means "changes pending" for plan)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_CANNOT_RUN, f"{self.prog}: {message} (see {self.prog} --help)\n")
 
 
 def _wait_for_signal() -> None:
@@ -21,13 +58,27 @@ def _wait_for_signal() -> None:
     stop.wait()
 
 
+def _cannot_listen(host: str, port: int, exc: OSError) -> UsageError:
+    return UsageError(
+        f"cannot listen on {host}:{port}: {exc.strerror or exc}; "
+        "stop what uses that port or choose another --port"
+    )
+
+
 def _emulate_kong(args: argparse.Namespace) -> int:
     from .emulators.kong import KongEmulator
 
-    emulator = KongEmulator(host=args.host, port=args.port, db_less=args.db_less)
-    emulator.start()
+    emulator = KongEmulator(
+        host=args.host, port=args.port, db_less=args.db_less, proxy_port=args.proxy_port
+    )
+    try:
+        emulator.start()
+    except OSError as exc:
+        raise _cannot_listen(args.host, args.port, exc) from None
     mode = "DB-less" if args.db_less else "database"
     print(f"Kong Admin API emulator ({mode} mode) listening on {emulator.url}", flush=True)
+    if args.proxy_port is not None:
+        print(f"Kong proxy emulator listening on {emulator.proxy_url}", flush=True)
     _wait_for_signal()
     emulator.stop()
     return 0
@@ -44,7 +95,10 @@ def _emulate_consul(args: argparse.Namespace) -> int:
         max_conns_per_client=args.max_conns_per_client,
         acl_master_token=args.acl_master_token,
     )
-    emulator.start()
+    try:
+        emulator.start()
+    except OSError as exc:
+        raise _cannot_listen(args.host, args.port, exc) from None
     print(
         f"Consul {CONSUL_VERSION} HTTP API emulator (datacenter {args.datacenter}) "
         f"listening on {emulator.url}",
@@ -55,167 +109,107 @@ def _emulate_consul(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_free(host: str, port: int) -> None:
+    """Fail early when the port is taken (the demo's bridge would find out in a thread)."""
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the status server
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise _cannot_listen(host, port, exc) from None
+
+
 def _demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
-    return run_demo(host=args.host, port=args.port)
+    if args.port:
+        _check_free(args.host, args.port)
+    try:
+        return run_demo(host=args.host, port=args.port)
+    except OSError as exc:
+        raise _cannot_listen(args.host, args.port, exc) from None
 
 
-BRIDGE_FLAGS = (
-    "consul_http_addr",
-    "consul_http_token",
-    "consul_datacenter",
-    "kong_admin_url",
-    "bridge_id",
-    "tag_prefix",
-    "expose_by_default",
-    "mode",
-    "domain",
-    "include_warning",
-    "wait",
-    "max_watches",
-    "debounce_seconds",
-    "resync_seconds",
-    "max_delete_share",
-    "delete_window_seconds",
-    "delete_settle_seconds",
-    "confirm_deletes_after_seconds",
-    "concurrency",
-    "listen",
-    "log_json",
-    "retry_seconds",
-)
+# -- settings flags ------------------------------------------------------------------------
 
 
-def _settings(args: argparse.Namespace) -> Any:
-    from pydantic import ValidationError
+def setting_help(field: str) -> str:
+    """``description (default X; env VAR)`` for one setting."""
+    description = BridgeSettings.model_fields[field].description or ""
+    default = default_text(field)
+    where = f"default {default}; env {env_name(field)}" if default else f"env {env_name(field)}"
+    return f"{description} ({where})".replace("%", "%%")
 
-    from .daemon import settings_from
 
-    overrides = {name: getattr(args, name, None) for name in BRIDGE_FLAGS}
+def _add_setting_flag(group: argparse._ArgumentGroup, field: str) -> None:
+    annotation = BridgeSettings.model_fields[field].annotation
+    options: dict[str, Any] = {"dest": field, "default": None, "help": setting_help(field)}
+    literal = next(
+        (a for a in (annotation, *get_args(annotation)) if get_origin(a) is Literal), None
+    )
+    if annotation is bool:
+        options["action"] = argparse.BooleanOptionalAction
+    elif literal is not None:
+        options["choices"] = get_args(literal)
+    else:
+        options["metavar"] = METAVARS.get(field, field.rsplit("_", 1)[-1].upper())
+    group.add_argument(flag_name(field), **options)
+
+
+def _add_bridge_options(parser: argparse.ArgumentParser, run: bool = False) -> None:
+    """One flag per field of :class:`BridgeSettings`, grouped by what it talks to."""
+    groups = {title: parser.add_argument_group(title) for _prefix, title in SETTING_GROUPS}
+    for field in BridgeSettings.model_fields:
+        if field in RUN_ONLY and not run:
+            continue
+        title = next(title for prefix, title in SETTING_GROUPS if field.startswith(prefix))
+        _add_setting_flag(groups[title], field)
+
+
+def _settings(args: argparse.Namespace) -> BridgeSettings:
+    overrides = {name: getattr(args, name, None) for name in BridgeSettings.model_fields}
     if getattr(args, "port", None) is not None:
         overrides["listen"] = f"{args.host}:{args.port}"
-    try:
-        return settings_from(overrides)
-    except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-        raise SystemExit(f"kong-bridge: invalid settings: {problems}") from None
+    return load_settings(overrides)
+
+
+def _configured(args: argparse.Namespace, default_level: str) -> BridgeSettings:
+    """Settings validated (before any network call), then logging set up from them."""
+    from .logs import setup_logging
+
+    settings = _settings(args)
+    setup_logging(settings.log_json, settings.log_level or default_level)
+    return settings
 
 
 def _run(args: argparse.Namespace) -> int:
     from .daemon import run_daemon
-    from .logs import setup_logging
 
-    settings = _settings(args)
-    setup_logging(settings.log_json)
-    return run_daemon(settings)
+    return run_daemon(_configured(args, "info"))
 
 
 def _sync(args: argparse.Namespace) -> int:
     from .daemon import sync_once
-    from .logs import setup_logging
 
-    if not args.once:
-        raise SystemExit("kong-bridge: sync needs --once (use 'kong-bridge run' for the daemon)")
-    settings = _settings(args)
-    setup_logging(settings.log_json, logging.WARNING)
-    return sync_once(settings, release_deletes=args.release_deletes)
+    return sync_once(_configured(args, "warning"), release_deletes=args.release_deletes)
 
 
 def _plan(args: argparse.Namespace) -> int:
     from .daemon import plan_command
-    from .logs import setup_logging
 
-    settings = _settings(args)
-    setup_logging(settings.log_json, logging.WARNING)
-    return plan_command(settings, as_json=args.json)
+    return plan_command(_configured(args, "warning"), as_json=args.json)
 
 
 def _lint(args: argparse.Namespace) -> int:
     from .daemon import lint_command
 
-    return lint_command(_settings(args))
+    return lint_command(_configured(args, "warning"))
 
 
 def _release_deletes(args: argparse.Namespace) -> int:
     from .release import release_command
 
     return release_command(args.status, args.service)
-
-
-def _add_bridge_options(parser: argparse.ArgumentParser) -> None:
-    consul = parser.add_argument_group("Consul (also CONSUL_HTTP_ADDR, CONSUL_HTTP_TOKEN, ...)")
-    consul.add_argument("--consul-addr", dest="consul_http_addr", metavar="URL")
-    consul.add_argument("--consul-token", dest="consul_http_token", metavar="TOKEN")
-    consul.add_argument(
-        "--datacenter",
-        dest="consul_datacenter",
-        help="put the datacenter in upstream names (<svc>.service.<dc>.consul)",
-    )
-    kong = parser.add_argument_group("Kong (also KONG_ADMIN_URL, KONG_ADMIN_TOKEN, ...)")
-    kong.add_argument("--kong-admin-url", metavar="URL")
-    bridge = parser.add_argument_group("bridge (also KONG_BRIDGE_*)")
-    bridge.add_argument("--bridge-id", help="owner id: our entities carry managed-by:<id>")
-    bridge.add_argument("--tag-prefix", help="tag prefix of the convention (default kong)")
-    bridge.add_argument(
-        "--expose-by-default",
-        action="store_const",
-        const=True,
-        help="expose services that did not opt in (off by default)",
-    )
-    bridge.add_argument("--mode", choices=("upstream", "dns"), help="default mapping mode")
-    bridge.add_argument("--domain", help="Consul's DNS domain (default consul)")
-    bridge.add_argument(
-        "--include-warning",
-        action="store_const",
-        const=True,
-        help="keep instances whose checks warn as targets",
-    )
-    bridge.add_argument("--wait", help="blocking query wait, e.g. 5m (default)")
-    bridge.add_argument(
-        "--max-watches", type=int, help="per-service blocking queries at most (default 150)"
-    )
-    bridge.add_argument(
-        "--debounce",
-        dest="debounce_seconds",
-        type=float,
-        help="seconds to coalesce a burst of changes (default 0.2)",
-    )
-    bridge.add_argument(
-        "--resync",
-        dest="resync_seconds",
-        type=float,
-        help="seconds between full resyncs that repair drift (default 60)",
-    )
-    bridge.add_argument(
-        "--max-delete-share",
-        type=float,
-        help="hold back plans deleting more than this share (default 0.5)",
-    )
-    bridge.add_argument(
-        "--delete-window",
-        dest="delete_window_seconds",
-        type=float,
-        help="seconds over which removals are counted against --max-delete-share (600)",
-    )
-    bridge.add_argument(
-        "--delete-settle",
-        dest="delete_settle_seconds",
-        type=float,
-        help="run: seconds a removal waits so a burst is judged whole (default 5)",
-    )
-    bridge.add_argument(
-        "--confirm-deletes-after",
-        dest="confirm_deletes_after_seconds",
-        type=float,
-        help="release held removals after this long with a trusted, stable catalog "
-        "(default 0: only an operator releases them)",
-    )
-    bridge.add_argument("--concurrency", type=int, help="services written in parallel")
-    bridge.add_argument(
-        "--retry-seconds", type=float, help="retry budget per Kong call (default 10)"
-    )
-    bridge.add_argument("--log-json", action="store_const", const=True, help="JSON logs")
 
 
 def _register(args: argparse.Namespace) -> int:
@@ -230,8 +224,13 @@ def _unregister(args: argparse.Namespace) -> int:
     return unregister_command(args)
 
 
+# -- the parser ----------------------------------------------------------------------------
+
+
 def _add_listen_options(parser: argparse.ArgumentParser, default_port: int) -> None:
-    parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    parser.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)"
+    )
     parser.add_argument(
         "--port",
         type=int,
@@ -240,53 +239,49 @@ def _add_listen_options(parser: argparse.ArgumentParser, default_port: int) -> N
     )
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="kong-bridge",
-        description="Put services registered in Consul behind the Kong API gateway.",
+def _command(
+    commands: Any, name: str, handler: Handler, help_text: str, **kwargs: Any
+) -> argparse.ArgumentParser:
+    parser: argparse.ArgumentParser = commands.add_parser(
+        name, help=help_text, description=kwargs.pop("description", help_text), **kwargs
     )
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    parser.add_argument("--version", action="version", version=f"kong-bridge {__version__}")
+    parser.set_defaults(handler=handler)
+    return parser
 
-    emulate = commands.add_parser("emulate", help="run an emulator of Kong or Consul")
-    emulated = emulate.add_subparsers(dest="target", required=True, metavar="TARGET")
-    kong = emulated.add_parser("kong", help="emulate Kong Gateway 3.x's Admin API")
-    _add_listen_options(kong, 8001)
-    kong.add_argument(
-        "--db-less",
-        action="store_true",
-        help="answer as Kong with database=off (writes refused, POST /config)",
-    )
-    kong.set_defaults(handler=_emulate_kong)
 
-    run = commands.add_parser("run", help="the daemon: watch Consul, keep Kong in step")
-    _add_bridge_options(run)
-    run.add_argument(
-        "--listen", metavar="HOST:PORT", help="serve /healthz, /readyz and /metrics there"
-    )
-    run.add_argument("--host", default="0.0.0.0", help="status endpoint address (with --port)")
-    run.add_argument("--port", type=int, default=None, help="status endpoint port")
-    run.set_defaults(handler=_run)
+def _add_bridge_commands(commands: Any) -> None:
+    epilog = {"epilog": EXIT_CODES_HELP, "formatter_class": argparse.RawDescriptionHelpFormatter}
+    run = _command(commands, "run", _run, "the daemon: watch Consul, keep Kong in step", **epilog)
+    _add_bridge_options(run, run=True)
+    run.add_argument("--host", default="0.0.0.0", help="status address, with --port")
+    run.add_argument("--port", type=int, default=None, help="status port (same as --listen)")
 
-    sync = commands.add_parser("sync", help="one reconciliation, then exit")
-    sync.add_argument("--once", action="store_true", required=True)
+    sync = _command(commands, "sync", _sync, "one reconciliation, then exit", **epilog)
+    sync.add_argument("--once", action="store_true", required=True, help="required")
     sync.add_argument(
         "--release-deletes",
         action="store_true",
         help="confirm the removals the deletion guard would hold (run 'plan' first)",
     )
     _add_bridge_options(sync)
-    sync.set_defaults(handler=_sync)
 
-    plan = commands.add_parser(
-        "plan", help="dry run: print the changes sync would make (exit 2 when any)"
+    plan = _command(
+        commands, "plan", _plan, "dry run: each change sync would make, field by field", **epilog
     )
     plan.add_argument("--json", action="store_true", help="machine-readable output")
     _add_bridge_options(plan)
-    plan.set_defaults(handler=_plan)
 
-    release = commands.add_parser(
+    lint = _command(
+        commands, "lint", _lint, "check the kong tags/meta of Consul services", **epilog
+    )
+    _add_bridge_options(lint)
+
+    release = _command(
+        commands,
         "release-deletes",
-        help="release the deletions a running bridge holds (from its host: loopback only)",
+        _release_deletes,
+        "release the deletions a running bridge holds (from its host: loopback only)",
     )
     release.add_argument(
         "--status",
@@ -297,53 +292,86 @@ def build_parser() -> argparse.ArgumentParser:
     release.add_argument(
         "--service", action="append", default=[], help="release only this service (repeatable)"
     )
-    release.set_defaults(handler=_release_deletes)
 
-    lint = commands.add_parser("lint", help="check the kong tags/meta of Consul services")
-    _add_bridge_options(lint)
-    lint.set_defaults(handler=_lint)
 
-    from .selfreg.cli import add_arguments
-
-    register = commands.add_parser(
-        "register",
-        help="register this service on Kong (optionally: -- CMD to run it)",
-        description="Register a service on Kong from its config file. With -- CMD ARGS, run "
-        "the service as a child, forward signals, and unregister when it exits.",
+def _add_emulators(commands: Any) -> None:
+    emulate = commands.add_parser("emulate", help="run an emulator of Kong or Consul")
+    emulated = emulate.add_subparsers(dest="target", required=True, metavar="TARGET")
+    kong = _command(emulated, "kong", _emulate_kong, "emulate Kong Gateway 3.x's Admin API")
+    _add_listen_options(kong, 8001)
+    kong.add_argument(
+        "--db-less",
+        action="store_true",
+        help="answer as Kong with database=off (writes refused, POST /config)",
     )
-    add_arguments(register)
-    register.set_defaults(handler=_register)
-    unregister = commands.add_parser("unregister", help="remove this instance from Kong")
-    add_arguments(unregister, unregister=True)
-    unregister.set_defaults(handler=_unregister)
-
-    consul = emulated.add_parser("consul", help="emulate a one-node Consul agent's HTTP API")
+    kong.add_argument(
+        "--proxy-port",
+        type=int,
+        default=None,
+        metavar="P",
+        help="also serve Kong's proxy there (Kong uses 8000; 0 = any free port)",
+    )
+    consul = _command(
+        emulated, "consul", _emulate_consul, "emulate a one-node Consul agent's HTTP API"
+    )
     _add_listen_options(consul, 8500)
-    consul.add_argument("--datacenter", default="dc1")
+    consul.add_argument("--datacenter", default="dc1", help="its datacenter (default dc1)")
     consul.add_argument("--node", default="consul-emulator", help="the agent's node name")
     consul.add_argument(
         "--max-conns-per-client",
         type=int,
         default=200,
-        help="concurrent requests per client IP before 429 (Consul's default)",
+        help="concurrent requests per client IP before 429 (default 200, Consul's)",
     )
     consul.add_argument(
         "--acl-master-token",
         default=None,
         help="enforce ACLs: this token may do anything, others are denied",
     )
-    consul.set_defaults(handler=_emulate_consul)
 
-    demo = commands.add_parser("demo", help="a walk-through on emulators, no Docker needed")
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = Parser(
+        prog="kong-bridge",
+        description="Put services registered in Consul behind the Kong API gateway.",
+        epilog=EXIT_CODES_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"kong-bridge {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_bridge_commands(commands)
+
+    from .selfreg.cli import add_arguments
+
+    register = _command(
+        commands,
+        "register",
+        _register,
+        "register this service on Kong (optionally: -- CMD to run it)",
+        description="Register a service on Kong from its config file. With -- CMD ARGS, run "
+        "the service as a child, forward signals, and unregister when it exits.",
+    )
+    add_arguments(register)
+    unregister = _command(commands, "unregister", _unregister, "remove this instance from Kong")
+    add_arguments(unregister, unregister=True)
+
+    _add_emulators(commands)
+    demo = _command(commands, "demo", _demo, "a walk-through on emulators, no Docker needed")
     _add_listen_options(demo, 0)
-    demo.set_defaults(handler=_demo)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     handler: Handler = args.handler
-    return handler(args)
+    try:
+        return handler(args)
+    except UsageError as exc:
+        print(f"kong-bridge: {exc}", file=sys.stderr)
+        return EXIT_CANNOT_RUN
+    except MissingExtra as missing:  # `pip install kong-consul-bridge` without the extra
+        print(f"kong-bridge {args.command}: {missing}", file=sys.stderr)
+        return EXIT_CANNOT_RUN
 
 
 if __name__ == "__main__":

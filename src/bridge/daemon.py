@@ -8,22 +8,36 @@ import signal
 import sys
 import threading
 from collections.abc import Callable
-from dataclasses import asdict
-from typing import Any, TextIO
+from typing import TextIO
 
 import consul
 
 from .actual import read_clash
-from .guard import DeletionGuard, GuardPolicy, HeldDeletion
+from .guard import DeletionGuard, GuardPolicy
 from .kong import KongClient, KongClientError
 from .mapping import MappingOptions, map_service
 from .metrics import Metrics
 from .plan import Plan
 from .reconcile import Bridge
 from .release import release_handler
-from .secrets import protect_logs, redact_url
-from .settings import BridgeSettings
+from .report import (
+    EXIT_CANNOT_RUN,
+    EXIT_OK,
+    EXIT_PARTIAL,
+    Findings,
+    findings,
+    lint_exit_code,
+    plan_document,
+    plan_exit_code,
+    render_lint,
+    render_plan,
+    render_sync,
+)
+from .secrets import protect_logs
+from .settings import BridgeSettings, without_credentials
+from .status_page import StatusPage
 from .status_server import StatusServer
+from .usage import UsageError
 from .watch import ConsulWatcher, read_once
 
 log = logging.getLogger("bridge")
@@ -44,7 +58,7 @@ def mapping_options(settings: BridgeSettings) -> MappingOptions:
         expose_by_default=settings.expose_by_default,
         mode=settings.mode,
         domain=settings.domain,
-        datacenter=settings.consul_datacenter,
+        datacenter=settings.upstream_datacenter,
         include_warning=settings.include_warning,
     )
 
@@ -106,20 +120,35 @@ def run_daemon(settings: BridgeSettings, stop: threading.Event | None = None) ->
     )
     status = None
     if settings.listen:
-        status = StatusServer(
-            settings.listen, bridge.view, bridge.metrics, release_handler(bridge.guard)
-        )
+        try:
+            page = StatusPage(
+                bridge, bridge.metrics.render, settings.consul_http_addr, settings.kong_admin_url
+            )
+            status = StatusServer(
+                settings.listen,
+                bridge.view,
+                bridge.metrics,
+                page,
+                release=release_handler(bridge.guard),
+            )
+        except OSError as exc:
+            raise UsageError(
+                f"cannot listen on {settings.listen}: {exc.strerror or exc}; "
+                "stop what uses that port or choose another --listen"
+            ) from None
         status.start()
+        host = str(status.server.server_address[0])
         log.info(
-            "status endpoint on http://%s:%d (/healthz /readyz /metrics)",
-            status.server.server_address[0],
-            status.port,
+            "status page and endpoints listening",
+            extra={"url": f"http://{host}:{status.port}/"},
         )
     log.info(
-        "bridge %s: Consul %s -> Kong %s",
-        settings.bridge_id,
-        redact_url(settings.consul_http_addr),
-        redact_url(settings.kong_admin_url),
+        "bridge started",
+        extra={
+            "bridge_id": settings.bridge_id,
+            "consul": without_credentials(settings.consul_http_addr),
+            "kong": without_credentials(settings.kong_admin_url),
+        },
     )
     watcher.start()
     try:
@@ -134,14 +163,24 @@ def run_daemon(settings: BridgeSettings, stop: threading.Event | None = None) ->
         watcher.stop()
         if status is not None:
             status.stop()
-    log.info("stopped; nothing was deleted on the way out")
+    log.info("stopped; nothing was deleted on the way out", extra={"outcome": "stopped"})
     return 0
+
+
+def _findings(bridge: Bridge) -> Findings:
+    return findings(
+        bridge.mappings,
+        bridge.snapshots,
+        bridge.view.held_back,
+        errors=bridge.view.errors,
+        held=bridge.view.held,
+    )
 
 
 def sync_once(
     settings: BridgeSettings, out: TextIO = sys.stdout, release_deletes: bool = False
 ) -> int:
-    """``kong-bridge sync --once``: one read of Consul, one guarded apply.
+    """``kong-bridge sync --once``: one read of Consul, one guarded apply (exit codes: report).
 
     ``release_deletes``: the operator confirms removals the guard would hold
     (deletions on a doubtful Consul read stay held).
@@ -154,83 +193,30 @@ def sync_once(
         plan = bridge.sync(None)
     except (KongClientError, consul.ConsulException, OSError) as exc:
         print(f"kong-bridge: sync failed: {settings.redactor()(str(exc))}", file=sys.stderr)
-        return 1
-    for operation in plan.operations:
-        print(f"{operation.service}: {operation}", file=out)
-    print(f"applied {len(plan.operations)} change(s)", file=out)
-    for held in bridge.view.held:
-        print(f"held: {held}", file=out)
-    _print_problems(bridge, out)
-    if bridge.view.errors:
-        return 1
-    return 3 if bridge.view.held else 0
+        return EXIT_CANNOT_RUN
+    found = _findings(bridge)
+    out.write(render_sync(plan, found))
+    return EXIT_PARTIAL if found.partial else EXIT_OK
 
 
 def plan_command(settings: BridgeSettings, as_json: bool = False, out: TextIO = sys.stdout) -> int:
-    """``kong-bridge plan``: what sync would do. Exit 0: nothing; 2: changes pending."""
+    """``kong-bridge plan``: what sync would do, field by field (exit codes: report)."""
     protect_logs(settings.redactor())
     bridge = build_bridge(settings)
     try:
         _read_consul(settings, bridge)
-        bridge.refresh_kong()
+        state = bridge.refresh_kong()
         plan = bridge.plan(None)
         clashes = _clashes(bridge.kong, plan)
     except (KongClientError, consul.ConsulException, OSError) as exc:
         print(f"kong-bridge: plan failed: {settings.redactor()(str(exc))}", file=sys.stderr)
-        return 1
+        return EXIT_CANNOT_RUN
+    found = _findings(bridge)
     if as_json:
-        print(
-            json.dumps(
-                {
-                    "changes": [
-                        {
-                            "service": op.service,
-                            "kind": op.kind[:-1],
-                            "action": op.action,
-                            "name": op.name,
-                            "fields": list(op.changes),
-                            "method": op.call.method,
-                            "path": op.call.path,
-                            "clash": (op.kind, op.name) in clashes,
-                        }
-                        for op in plan.operations
-                    ],
-                    "errors": bridge.view.errors,
-                    "held_back": bridge.view.held_back,
-                    "held": [asdict(held) for held in bridge.view.held],
-                },
-                indent=2,
-            ),
-            file=out,
-        )
+        print(json.dumps(plan_document(plan, state, found, clashes), indent=2), file=out)
     else:
-        for service, ops in plan.by_service().items():
-            print(f"{service}:", file=out)
-            for op in ops:
-                mark = {"create": "+", "update": "~", "delete": "-"}[op.action]
-                clash = (
-                    "  (CLASH: exists in Kong without our owner tag)"
-                    if (op.kind, op.name) in clashes
-                    else ""
-                )
-                print(f"  {mark} {op}{clash}", file=out)
-        for held in bridge.view.held:
-            print(f"  - {held}", file=out)
-        print(_plan_summary(plan, bridge.view.held), file=out)
-        _print_problems(bridge, out)
-    return 2 if plan or bridge.view.held else 0
-
-
-def _plan_summary(plan: Plan, held: tuple[HeldDeletion, ...]) -> str:
-    if not plan and not held:
-        return "no changes"
-    summary = f"{len(plan.operations)} change(s) pending"
-    if held:
-        summary += (
-            f", {len(held)} deletion(s) held (release: kong-bridge sync --once "
-            "--release-deletes, or kong-bridge release-deletes for a running bridge)"
-        )
-    return summary
+        out.write(render_plan(plan, state, found, clashes))
+    return plan_exit_code(plan, found)
 
 
 def _clashes(kong: KongClient, plan: Plan) -> set[tuple[str, str]]:
@@ -243,7 +229,7 @@ def _clashes(kong: KongClient, plan: Plan) -> set[tuple[str, str]]:
 
 
 def lint_command(settings: BridgeSettings, out: TextIO = sys.stdout) -> int:
-    """``kong-bridge lint``: every problem in every opted-in service; exit 1 if any."""
+    """``kong-bridge lint``: every problem in every opted-in service (exit 2 if any)."""
     try:
         client = consul_factory(settings)()
         _catalog, services = read_once(
@@ -251,27 +237,10 @@ def lint_command(settings: BridgeSettings, out: TextIO = sys.stdout) -> int:
         )
     except (consul.ConsulException, OSError) as exc:
         print(f"kong-bridge: cannot read Consul: {settings.redactor()(str(exc))}", file=sys.stderr)
-        return 1
+        return EXIT_CANNOT_RUN
     options = mapping_options(settings)
-    problems = 0
-    for seen in services:
-        mapping = map_service(seen.snapshot, options)
-        for error in mapping.errors:
-            problems += 1
-            print(f"error: {error}", file=out)
-        for note in mapping.notes:
-            print(f"warning: {seen.snapshot.name}: {note}", file=out)
-    print(f"{len(services)} service(s) checked, {problems} problem(s)", file=out)
-    return 1 if problems else 0
-
-
-def _print_problems(bridge: Bridge, out: TextIO) -> None:
-    for _service, problems in sorted(bridge.view.errors.items()):
-        for problem in problems:
-            print(f"skipped: {problem}", file=out)
-    if bridge.view.held_back:
-        print(bridge.view.held_back, file=out)
-
-
-def settings_from(overrides: dict[str, Any]) -> BridgeSettings:
-    return BridgeSettings(**{k: v for k, v in overrides.items() if v is not None})
+    snapshots = {seen.snapshot.name: seen.snapshot for seen in services}
+    mappings = {name: map_service(snapshot, options) for name, snapshot in snapshots.items()}
+    found = findings(mappings, snapshots)
+    out.write(render_lint(len(services), found))
+    return lint_exit_code(found)

@@ -56,7 +56,7 @@ class HeldDeletion:
     since: float  # Unix time it was first held
 
     def __str__(self) -> str:
-        return f"{self.service}: delete {self.kind[:-1]} {self.name} (held: {self.reason})"
+        return f"{self.service}: delete {self.kind[:-1]} {self.name} ({self.reason})"
 
 
 @dataclass(frozen=True)
@@ -265,18 +265,25 @@ class DeletionGuard:
         """Log what was newly held; while anything is held, say so again now and then."""
         for reason, names in sorted(self._fresh.items()):
             log.warning(
-                "action=hold-deletes outcome=held services=%s reason=%r",
-                _some(names),
-                reason,
+                "deletions held",
+                extra={
+                    "action": "hold-deletes",
+                    "outcome": "held",
+                    "services": _some(names),
+                    "reason": reason,
+                },
             )
         self._fresh.clear()
         if self._held and now - self._logged_at >= REMINDER_SECONDS:
             self._logged_at = now
             log.warning(
-                "action=hold-deletes outcome=still-held count=%d services=%s "
-                "hint='kong-bridge release-deletes' releases them",
-                sum(len(h) for h in self._held.values()),
-                _some(self._held),
+                "deletions still held: 'kong-bridge release-deletes' releases them",
+                extra={
+                    "action": "hold-deletes",
+                    "outcome": "still-held",
+                    "count": sum(len(h) for h in self._held.values()),
+                    "services": _some(self._held),
+                },
             )
         elif not self._held:
             self._logged_at = 0.0
@@ -317,7 +324,10 @@ class DeletionGuard:
                 self._mass_held.discard(name)
                 self._released.add(name)
         if released:
-            log.warning("action=release-deletes outcome=released services=%s", ",".join(released))
+            log.warning(
+                "held deletions released",
+                extra={"action": "release-deletes", "outcome": "released", "services": released},
+            )
         return released
 
     def due(self) -> set[str]:

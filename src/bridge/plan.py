@@ -59,6 +59,9 @@ class Plan:
             groups.setdefault(operation.service, []).append(operation)
         return groups
 
+    def deletes(self) -> list[Operation]:
+        return [op for op in self.operations if op.action == "delete"]
+
     def __bool__(self) -> bool:
         return bool(self.operations)
 

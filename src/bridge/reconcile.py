@@ -25,11 +25,19 @@ from .guard import DeletionGuard, HeldDeletion
 from .kong import KongClient, KongClientError
 from .mapping import MappingOptions, ServiceMapping, map_service
 from .metrics import Metrics
-from .plan import Plan, diff
+from .plan import Operation, Plan, diff
 from .snapshot import ServiceSnapshot
 from .watch import CatalogSeen, ServiceSeen, WatchFailed, backoff_delay
 
 log = logging.getLogger("bridge")
+
+
+@dataclass(frozen=True)
+class LastChange:
+    """The last write applied for a service, and when (Unix time), for the status page."""
+
+    change: str
+    at: float
 
 
 @dataclass
@@ -43,6 +51,8 @@ class BridgeView:
     notes: dict[str, list[str]] = field(default_factory=dict)
     held_back: str = ""  # one line: what is held and why
     held: tuple[HeldDeletion, ...] = ()  # every held deletion (see guard.py)
+    role: str = "single"  # single, leader or standby
+    last_change: dict[str, LastChange] = field(default_factory=dict)
 
 
 class Bridge:
@@ -138,7 +148,13 @@ class Bridge:
             if self.view.errors.get(name) != problems:
                 for problem in problems:
                     log.error(
-                        "service=%s action=skip outcome=invalid-tags problem=%r", name, problem
+                        "service skipped: invalid tags",
+                        extra={
+                            "service": name,
+                            "action": "skip",
+                            "outcome": "invalid-tags",
+                            "problem": problem,
+                        },
                     )
             self.view.errors[name] = problems
         else:
@@ -155,7 +171,10 @@ class Bridge:
         if self.db_less is None:
             self.db_less = self.kong.run(read_database()) == "off"
             if self.db_less:
-                log.info("Kong runs DB-less: changes are applied with POST /config")
+                log.info(
+                    "Kong runs DB-less: changes are applied with POST /config",
+                    extra={"kong_database": "off"},
+                )
         self.kong_state = self.kong.run(read_owned(self.options.owner))
         self.view.kong_ok = True
         self.metrics.owned = self.kong_state.counts()
@@ -204,7 +223,7 @@ class Bridge:
         for outcome in apply_plan(self.kong, plan, self.concurrency):
             record(state, outcome)
             for op, _row in outcome.done:
-                log.info("service=%s action=%s outcome=ok", outcome.name, op)
+                self._applied(op, "applied")
             if outcome.ok:
                 self.failures.pop(outcome.name, None)
                 self.retry_at.pop(outcome.name, None)
@@ -218,14 +237,30 @@ class Bridge:
             problem = outcome.error or "failed"
             self.view.errors[outcome.name] = [problem]
             log.error(
-                "service=%s action=apply outcome=%s problem=%r",
-                outcome.name,
-                "clash" if outcome.clash else "failed",
-                problem,
+                "apply failed",
+                extra={
+                    "service": outcome.name,
+                    "action": "apply",
+                    "outcome": "clash" if outcome.clash else "failed",
+                    "problem": problem,
+                },
             )
         self.metrics.owned = state.counts()
         self.metrics.services_in_error = len(self.view.errors)
         return all_ok
+
+    def _applied(self, op: Operation, message: str) -> None:
+        log.info(
+            message,
+            extra={
+                "service": op.service,
+                "action": op.action,
+                "entity": f"{op.kind[:-1]} {op.name}",
+                "fields": list(op.changes) or None,
+                "outcome": "ok",
+            },
+        )
+        self.view.last_change[op.service] = LastChange(str(op), time.time())
 
     def _apply_declarative(self, plan: Plan, state: KongState) -> bool:
         """DB-less: one ``POST /config`` with our entities in place of the old ones.
@@ -253,12 +288,15 @@ class Bridge:
                 self.failures[name] = failures
                 self.retry_at[name] = now + backoff_delay(failures, base=1.0, cap=60.0)
                 self.view.errors[name] = [f"POST /config failed: {exc}"]
-            log.error("action=post-config outcome=failed problem=%r", str(exc))
+            log.error(
+                "POST /config failed",
+                extra={"action": "post-config", "outcome": "failed", "problem": str(exc)},
+            )
             return False
         now = time.monotonic()
         for name, ops in plan.by_service().items():
             for op in ops:
-                log.info("service=%s action=%s outcome=ok (POST /config)", name, op)
+                self._applied(op, "applied with POST /config")
             self.failures.pop(name, None)
             self.retry_at.pop(name, None)
             if name in self.seen_at:
@@ -332,4 +370,7 @@ class Bridge:
                 self.view.kong_ok = False
                 self.kong_state = None  # re-read everything once Kong is back
                 next_resync = time.monotonic() + backoff_delay(1, base=1.0, cap=5.0)
-                log.error("action=sync outcome=kong-unavailable problem=%r", str(exc))
+                log.error(
+                    "Kong unavailable; will retry",
+                    extra={"action": "sync", "outcome": "kong-unavailable", "problem": str(exc)},
+                )

@@ -10,10 +10,13 @@ messages before anyone sees them.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Iterable
 from pathlib import Path
-from urllib.parse import unquote, urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit
+
+from .logs import event_fields
 
 MASK = "***"
 MIN_SECRET = 3  # shorter values would mask ordinary text
@@ -23,26 +26,16 @@ class SecretFileError(ValueError):
     """A token file that cannot be read; the message names the file, never its content."""
 
 
-def read_token_file(path: str, variable: str) -> str:
+def read_token_file(path: str) -> str:
     """The token in ``path`` (surrounding whitespace dropped, as Consul's tools do)."""
     try:
         token = Path(path).read_text(encoding="utf-8").strip()
     except (OSError, UnicodeDecodeError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
-        raise SecretFileError(f"{variable}={path}: cannot read the token file: {reason}") from None
+        raise SecretFileError(f"cannot read the token file {path}: {reason}") from None
     if not token:
-        raise SecretFileError(f"{variable}={path}: the token file is empty")
+        raise SecretFileError(f"the token file {path} is empty")
     return token
-
-
-def redact_url(url: str) -> str:
-    """``http://user:pass@host:8001/x`` -> ``http://***@host:8001/x``; other URLs unchanged."""
-    parts = urlsplit(url if "//" in url else "//" + url)
-    if parts.username is None and parts.password is None:
-        return url
-    host = parts.netloc.rsplit("@", 1)[-1]
-    redacted = urlunsplit(parts._replace(netloc=f"{MASK}@{host}"))
-    return redacted if "//" in url else redacted.removeprefix("//")
 
 
 def url_secrets(url: str) -> list[str]:
@@ -82,6 +75,10 @@ class SecretFilter(logging.Filter):
         clean = self.redact(message)
         if clean != message:
             record.msg, record.args = clean, None
+        for key, value in event_fields(record).items():  # the fields given with extra=
+            text = value if isinstance(value, str) else json.dumps(value, default=str)
+            if self.redact(text) != text:
+                setattr(record, key, self.redact(text))
         if record.exc_info and record.exc_info[1] is not None:
             record.exc_text = self.redact(logging.Formatter().formatException(record.exc_info))
         return True

@@ -1,4 +1,4 @@
-"""``--listen``: ``/healthz``, ``/readyz`` and ``/metrics`` on a small HTTP server."""
+"""``--listen``: the status page (``/``), ``/healthz``, ``/readyz`` and ``/metrics``."""
 
 from __future__ import annotations
 
@@ -12,11 +12,8 @@ from .metrics import Metrics
 from .reconcile import BridgeView
 from .release import PATH as RELEASE_PATH
 from .release import ReleaseHandler
-
-
-def parse_listen(listen: str) -> tuple[str, int]:
-    host, _, port = listen.rpartition(":")
-    return (host.strip("[]") or "0.0.0.0"), int(port)
+from .settings import split_listen
+from .status_page import StatusPage
 
 
 class StatusServer:
@@ -27,9 +24,10 @@ class StatusServer:
         listen: str,
         view: BridgeView,
         metrics: Metrics,
+        page: StatusPage | None = None,
         release: ReleaseHandler | None = None,
     ) -> None:
-        host, port = parse_listen(listen)
+        host, port = split_listen(listen)
         status = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -44,6 +42,7 @@ class StatusServer:
 
         self.view = view
         self.metrics = metrics
+        self.page = page
         self.release = release
         self.server = ThreadingHTTPServer((host, port), Handler)
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
@@ -82,6 +81,8 @@ class StatusServer:
             )
         elif path == "/metrics":
             self._send(handler, 200, "text/plain; version=0.0.4", self.metrics.render())
+        elif self.page is not None and path in self.page.paths:
+            self._send(handler, 200, *self.page.render(path))
         else:
             self._send(handler, 404, "text/plain", "not found\n")
 

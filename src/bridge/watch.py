@@ -150,7 +150,16 @@ class _Loop(threading.Thread):
                 self.events.put(
                     WatchFailed(self.name, f"{type(exc).__name__}: {exc}", time.monotonic())
                 )
-                log.warning("watch %s failed (%d in a row): %s", self.name, self.failures, exc)
+                log.warning(
+                    "Consul watch failed; backing off",
+                    extra={
+                        "watch": self.name,
+                        "action": "watch",
+                        "outcome": "failed",
+                        "failures": self.failures,
+                        "problem": f"{type(exc).__name__}: {exc}",
+                    },
+                )
                 self.global_stop.wait(backoff_delay(self.failures))
 
     def once(self, client: Any) -> None:

@@ -87,6 +87,19 @@ class Stack:
             },
         ).raise_for_status()
 
+    def lose_three_of_four(self) -> None:
+        """Start with services a, b, c (on one node) and d, then drop that node at once."""
+        for name in ("a", "b", "c"):
+            service = {"Service": name, "ID": f"{name}-1", "Port": 80, "Tags": ["kong.enable=true"]}
+            self.consul.put(
+                "/v1/catalog/register",
+                json={"Node": "doomed", "Address": "10.0.0.7", "Service": service},
+            ).raise_for_status()
+        self.register("d", "d-1", "10.0.0.1")
+        self.start()
+        eventually(lambda: self.names("services") == {"a", "b", "c", "d"})
+        self.consul.put("/v1/catalog/deregister", json={"Node": "doomed"}).raise_for_status()
+
     def deregister(self, sid: str) -> None:
         self.consul.put(f"/v1/agent/service/deregister/{sid}").raise_for_status()
 

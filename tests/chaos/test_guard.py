@@ -16,7 +16,13 @@ from bridge.actual import KongState, OwnedService
 from bridge.guard import DeletionGuard, GuardPolicy
 from bridge.plan import Plan, diff
 from tests.chaos import _safety_helpers as helpers
-from tests.chaos._safety_helpers import Stack, all_names, assert_kong_matches_consul, cli
+from tests.chaos._safety_helpers import (
+    Stack,
+    all_names,
+    assert_kong_matches_consul,
+    cli,
+    start_quietly,
+)
 from tests.helpers import eventually
 
 kong_url, consul_url, stack = helpers.kong_url, helpers.consul_url, helpers.stack
@@ -184,7 +190,7 @@ def _start_with(stack: Stack, count: int) -> None:
         stack.register(
             f"svc{number:03d}", f"svc{number:03d}-1", f"10.1.{number // 250}.{number % 250}"
         )
-    stack.start("--delete-settle", "2")
+    start_quietly(stack, "--delete-settle", "2")
     eventually(lambda: len(all_names(stack, "services")) == count, 60, "initial sync")
 
 
@@ -210,7 +216,7 @@ def test_chaos_burst_of_80_deregistrations_is_held_until_release(stack: Stack) -
     assert _held_services(stack) == set(gone)
     planned = cli(stack.env, "plan")
     assert planned.returncode == 2, planned.stdout + planned.stderr
-    assert "- svc000: delete service svc000 (held: deletes 80 of 100 owned" in planned.stdout
+    assert "held: svc000: delete service svc000 (deletes 80 of 100 owned" in planned.stdout
     assert "240 deletion(s) held" in planned.stdout  # a service, route and upstream each
     as_json = json.loads(cli(stack.env, "plan", "--json").stdout)
     assert {h["service"] for h in as_json["held"]} == set(gone)

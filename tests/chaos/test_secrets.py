@@ -116,7 +116,7 @@ def test_chaos_secrets_never_appear_in_any_output(
         for k, v in _run_outputs(secret_env, tmp_path, "--log-json").items()
     }
     assert "kong.paths='x'" in outputs["/readyz"]  # a service in error is shown, not the secrets
-    assert "***@" in outputs["run log"]  # the URLs are logged, without their credentials
+    assert "kong=http://127.0.0.1:" in outputs["run log"]  # logged, without its credentials
     # errors: Kong and Consul unreachable with credentials in their URLs
     dead = f"http://kuser:kpass-S3CRET@127.0.0.1:{free_port()}"
     done = cli({**secret_env, "KONG_ADMIN_URL": dead}, "sync", "--once")
@@ -162,7 +162,7 @@ def test_register_reads_the_kong_token_file_and_hides_url_credentials(
         "--config",
         str(config),
     )
-    assert missing.returncode == 1 and "KONG_ADMIN_TOKEN_FILE=" in missing.stderr
+    assert missing.returncode == 1 and "KONG_ADMIN_TOKEN_FILE: cannot read" in missing.stderr
     for where, text in (("ok", done), ("failed", failed), ("missing", missing)):
         _assert_clean(f"register {where}", text.stdout + text.stderr)
 
@@ -171,7 +171,6 @@ def test_a_missing_token_file_is_named_in_a_clear_error(tmp_path: Path) -> None:
     env = {"CONSUL_HTTP_TOKEN_FILE": str(tmp_path / "absent")}
     done = cli(env, "plan")
     assert done.returncode == 1
-    assert f"CONSUL_HTTP_TOKEN_FILE={tmp_path / 'absent'}: cannot read the token file" in (
-        done.stderr
-    )
+    assert "(CONSUL_HTTP_TOKEN_FILE): cannot read the token file" in done.stderr
+    assert str(tmp_path / "absent") in done.stderr
     assert "Traceback" not in done.stderr

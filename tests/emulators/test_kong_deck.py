@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from bridge.emulators.kong import KongEmulator
+from tests.emulators.kong_pem import CERT_A, KEY_A
 
 pytestmark = pytest.mark.deck
 
@@ -109,3 +110,42 @@ def test_sync_removes_what_the_file_no_longer_has(server: KongEmulator, tmp_path
     assert [
         t["target"] for t in kong.get("/upstreams/orders.service.consul/targets").json()["data"]
     ] == ["10.0.0.1:8080"]
+
+
+def test_credentials_and_certificates_round_trip(server: KongEmulator, tmp_path: Path) -> None:
+    """decK reads key-auths, acls, jwts, hmac-auths, certificates and snis back as it wrote them."""
+    state = {
+        "_format_version": "1.1",
+        "certificates": [
+            {
+                "id": "4e3ad2e4-0bc4-4638-8e34-c84a417ba39b",
+                "cert": CERT_A,
+                "key": KEY_A,
+                "snis": [{"name": "a.example"}, {"name": "*.a.example"}],
+            }
+        ],
+        "consumers": [
+            {
+                "username": "alice",
+                "keyauth_credentials": [{"key": "k1"}],
+                "acls": [{"group": "admins"}],
+                "jwt_secrets": [{"key": "iss", "secret": "s", "algorithm": "HS256"}],
+                "hmacauth_credentials": [{"username": "hm", "secret": "hs"}],
+            }
+        ],
+        "plugins": [{"name": "acl", "config": {"allow": ["admins"]}}],
+    }
+    (tmp_path / "state.yaml").write_text(yaml.safe_dump(state))
+    synced = deck(server, "sync", "-s", "state.yaml", cwd=tmp_path)
+    assert "Created: 9" in synced, synced
+    kong = httpx.Client(base_url=server.url)
+    assert kong.get("/certificates/a.example").json()["snis"] == ["*.a.example", "a.example"]
+    assert kong.get("/consumers/alice/acls/admins").status_code == 200
+
+    deck(server, "dump", "-o", "dump.yaml", cwd=tmp_path)
+    dumped = yaml.safe_load((tmp_path / "dump.yaml").read_text())
+    assert dumped["consumers"][0]["keyauth_credentials"] == [{"key": "k1"}]
+    writes_before = kong.get("/_emulator/counters").json()["writes"]
+    diff = deck(server, "diff", "-s", "dump.yaml", cwd=tmp_path)
+    assert "Created: 0\n  Updated: 0\n  Deleted: 0" in diff, diff
+    assert kong.get("/_emulator/counters").json()["writes"] == writes_before

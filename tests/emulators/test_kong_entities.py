@@ -209,7 +209,13 @@ def test_route_without_service_is_valid(kong: httpx.Client) -> None:
 def test_route_unknown_service_name_is_code_13(kong: httpx.Client) -> None:
     body = kong.post("/routes", json={"paths": ["/a"], "service": {"name": "nope"}}).json()
     assert body["code"] == 13
-    assert body["fields"] == {"service": {"name": "nope"}}
+    # kong/db/errors.lua foreign_keys_unresolved: the field holds the message.
+    message = (
+        "the foreign key cannot be resolved with '{name=\"nope\"}' "
+        "for an existing 'services' entity"
+    )
+    assert body["fields"] == {"service": {"name": message}}
+    assert body["message"] == f"foreign key unresolved (service.name: {message})"
 
 
 def test_route_unknown_service_id_is_code_4(kong: httpx.Client) -> None:

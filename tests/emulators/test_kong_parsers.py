@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import ipaddress
+import uuid
 
 from hypothesis import given
 from hypothesis import strategies as st
 
+from bridge.emulators.kong import foreign
 from bridge.emulators.kong import validators as v
 from bridge.emulators.kong.errors import schema_violation_message
-from bridge.emulators.kong.fields import nest_form_pairs
+from bridge.emulators.kong.fields import Field, nest_form_pairs
+from bridge.emulators.kong.schemas import ENTITIES
 
 segment = st.text(alphabet="abcXYZ019-._~%2F.", min_size=0, max_size=6)
 paths = st.lists(st.sampled_from(["a", "b", ".", "..", "%41", "%2f", "c-d"]), max_size=6).map(
@@ -78,3 +81,29 @@ def test_nested_form_keys() -> None:
     assert nest_form_pairs(
         [("config.minute", "5"), ("service.id", "x"), ("a[2]", "z"), ("a[1]", "y")]
     ) == {"config": {"minute": "5"}, "service": {"id": "x"}, "a": ["y", "z"]}
+
+
+_json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=5),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner),
+    max_leaves=6,
+)
+
+
+@given(st.uuids(), st.dictionaries(st.text(max_size=8).filter(lambda k: k != "id"), _json_values))
+def test_a_reference_with_a_primary_key_ignores_everything_else(
+    entity_id: uuid.UUID, extra: dict[str, object]
+) -> None:
+    """resolve_foreign: with a valid id, the other fields of the object are never read."""
+    fields = {"service": Field("foreign", reference="services")}
+    data = {"service": {**extra, "id": str(entity_id)}}
+    resolved = foreign.resolve(fields, data, ENTITIES, lambda kind, key: None)
+    assert resolved["service"] == {"id": str(entity_id)}
+
+
+@given(st.text(min_size=1, max_size=12).filter(lambda t: t.strip() != ""))
+def test_lua_literal_patterns_match_like_lua(word: str) -> None:
+    """``^...$`` with Lua's escapes (``%.``) for punctuation matches exactly the word."""
+    escaped = "".join(f"%{c}" if not c.isalnum() else c for c in word)
+    assert v.lua_match(f"^{escaped}$", word)
+    assert not v.lua_match(f"^{escaped}$", word + "x")

@@ -93,9 +93,9 @@ def _headers(values: list[str]) -> dict[str, str]:
     token_file = os.environ.get("KONG_ADMIN_TOKEN_FILE")
     if not token and token_file:
         try:
-            token = read_token_file(token_file, "KONG_ADMIN_TOKEN_FILE")
+            token = read_token_file(token_file)
         except SecretFileError as exc:
-            raise ServiceConfigError(str(exc)) from None
+            raise ServiceConfigError(f"KONG_ADMIN_TOKEN_FILE: {exc}") from None
     if token:
         headers["Kong-Admin-Token"] = token
     for number, value in enumerate(values, 1):

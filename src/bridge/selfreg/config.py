@@ -32,7 +32,7 @@ from pydantic import (
 )
 
 from ..convention import ValueProblem, host_name, http_method, route_path, route_protocol
-from ..secrets import redact_url
+from ..settings import without_credentials
 from .errors import ServiceConfigError
 
 DEFAULT_CONFIG_FILE = "/run/secrets/microservice_user_config.json"
@@ -129,7 +129,7 @@ def _describe(error: dict[str, Any]) -> str:
         message = "expected a Kong name (letters, digits, '.', '-', '_' or '~')"
     shown = error["input"]
     if isinstance(shown, str) and where.startswith("gateway"):
-        shown = redact_url(shown)  # a URL's user:password is not echoed
+        shown = without_credentials(shown)  # a URL's user:password is not echoed
     return f"{where}: {message} (got {shown!r})"
 
 

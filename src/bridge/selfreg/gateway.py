@@ -26,7 +26,7 @@ from ..kong import (
     KongUnavailable,
     RetryPolicy,
 )
-from ..secrets import redact_url
+from ..settings import without_credentials
 from .config import MicroserviceConfig, ServiceConfig, admin_url_for, parse_service_config
 from .errors import GatewayUnavailable, RegistrationError
 from .flows import Result, register_flow, unregister_flow
@@ -152,10 +152,14 @@ class KongGatewayRegistrator:
                 raise _fail("registering", registration.name, exc) from exc
         self._state = state
         log.info(
-            "registered %s on %s: %s",
-            registration.name,
-            redact_url(self.admin_url),
-            "; ".join(map(str, result.actions)),
+            "registered",
+            extra={
+                "service": registration.name,
+                "action": "register",
+                "outcome": "ok",
+                "kong": without_credentials(self.admin_url),
+                "changes": [str(action) for action in result.actions],
+            },
         )
         return result
 
@@ -178,7 +182,15 @@ class KongGatewayRegistrator:
             except (KongClientError, RegistrationError) as exc:
                 raise _fail("unregistering", state.service.name, exc) from exc
         self._state = None
-        log.info("unregistered %s: %s", state.service.name, "; ".join(map(str, result.actions)))
+        log.info(
+            "unregistered",
+            extra={
+                "service": state.service.name,
+                "action": "unregister",
+                "outcome": "ok",
+                "changes": [str(action) for action in result.actions],
+            },
+        )
         return result
 
 
@@ -288,7 +300,10 @@ class KongGateway:
         try:
             self.unregister()
         except RegistrationError as exc:
-            log.error("%s", exc)
+            log.error(
+                "unregistering failed",
+                extra={"action": "unregister", "outcome": "failed", "problem": str(exc)},
+            )
 
     def __enter__(self) -> Self:
         self.self_register()

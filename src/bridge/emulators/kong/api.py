@@ -18,54 +18,24 @@ from starlette.types import Receive, Scope, Send
 from ..controls import PREFIX, Controls
 from . import declarative
 from . import errors as e
-from .fields import coerce_form, nest_form_pairs
-from .plugins import CONFIGS, PLUGIN_VERSION, PRIORITIES
-from .schemas import ENTITIES
-from .store import Row, Store
-
-KONG_VERSION = "3.9.1"
-# Collections decK and other clients read that the emulator keeps empty.
-EMPTY_COLLECTIONS = frozenset(
-    {
-        "certificates",
-        "ca_certificates",
-        "snis",
-        "vaults",
-        "keys",
-        "key-sets",
-        "key-auths",
-        "basic-auths",
-        "hmac-auths",
-        "jwts",
-        "acls",
-        "oauth2",
-        "mtls-auths",
-        "filter-chains",
-        "consumer_groups",
-        "workspaces",
-        "clustering",
-    }
+from .endpoints import (
+    CHILD_PARENTS,
+    EMPTY_COLLECTIONS,
+    NESTED,
+    TOP_LEVEL,
+    kind_of,
+    nested_segment,
 )
-TOP_LEVEL = frozenset(kind for kind in ENTITIES if kind != "targets")
-PLUGIN_PARENTS = {"services": "service", "routes": "route", "consumers": "consumer"}
+from .fields import coerce_form, nest_form_pairs
+from .plugins import bundled, plugin
+from .responses import KONG_VERSION, empty, json_response
+from .schemas import ENTITIES
+from .schemas_api import SchemasAPI
+from .store import Row, Store
+from .validators import is_uuid
+
 EMPTY_HASH = "00000000000000000000000000000000"
 WRITE_VERBS = {"POST": "create", "PUT": "create or update", "PATCH": "update", "DELETE": "remove"}
-
-
-def json_response(status: int, body: Any) -> Response:
-    content = json.dumps(body, separators=(",", ":"), ensure_ascii=False)
-    return Response(
-        content,
-        status_code=status,
-        media_type="application/json; charset=utf-8",
-        headers={"Server": f"kong/{KONG_VERSION}"},
-    )
-
-
-def _empty(status: int = 204, headers: dict[str, str] | None = None) -> Response:
-    return Response(
-        status_code=status, headers={"Server": f"kong/{KONG_VERSION}", **(headers or {})}
-    )
 
 
 class KongAdminAPI:
@@ -79,6 +49,7 @@ class KongAdminAPI:
         self.node_id = str(uuid.uuid4())
         self.started = time.time()
         self.controls = Controls(reset_data=self.reset)
+        self.schemas = SchemasAPI(lambda: self.store, self.body)
 
     def reset(self) -> None:
         self.store = Store()
@@ -103,7 +74,7 @@ class KongAdminAPI:
             return await self.controls.handle(request)
         segments = [unquote(s) for s in path.strip("/").split("/") if s]
         method = "GET" if request.method == "HEAD" else request.method
-        self.controls.counters.count(request.method, _kind_of(segments))
+        self.controls.counters.count(request.method, kind_of(segments))
         faulted = await self.controls.before_request()
         if faulted is not None:
             return faulted
@@ -119,7 +90,7 @@ class KongAdminAPI:
         if handler is None:
             raise e.not_found()
         if method == "OPTIONS":
-            return _empty(204, {"Allow": ", ".join([*allowed, "OPTIONS"])})
+            return empty(204, {"Allow": ", ".join([*allowed, "OPTIONS"])})
         if method not in allowed:
             raise e.method_not_allowed()
         result: Response = await handler(request, method)
@@ -136,30 +107,33 @@ class KongAdminAPI:
                 return ("GET", "POST"), self.config
             case ["plugins", "enabled"]:
                 return ("GET",), lambda r, m: self.enabled_plugins()
-            case [kind] if kind in TOP_LEVEL:
-                return ("GET", "POST"), lambda r, m: self.collection(r, m, kind)
-            case [kind] if kind in EMPTY_COLLECTIONS:
+            case ["schemas", *rest] if self.schemas.handles(rest):
+                return self.schemas.allowed(rest), lambda r, m: self.schemas.handle(r, rest)
+            case ["plugins", "schema", name]:
+                return ("GET",), lambda r, m: self.schemas.plugin_config_schema(name)
+            case ["consumers", consumer, "acls", group]:
+                return rw, lambda r, m: self.consumer_acl(r, m, consumer, group)
+            case ["certificates", key]:
+                return rw, lambda r, m: self.certificate(r, m, key)
+            case [url] if url in TOP_LEVEL:
+                return ("GET", "POST"), lambda r, m: self.collection(r, m, TOP_LEVEL[url])
+            case [url] if url in EMPTY_COLLECTIONS:
                 return ("GET",), lambda r, m: self.empty_list()
-            case [kind, key] if kind in TOP_LEVEL:
-                return rw, lambda r, m: self.entity(r, m, kind, key)
-            case ["services", service, "routes"]:
+            case [url, key] if url in TOP_LEVEL:
+                return rw, lambda r, m: self.entity(r, m, TOP_LEVEL[url], key)
+            case [url, key, child] if (url, child) in NESTED:
+                parent_kind, (kind, fk) = TOP_LEVEL[url], NESTED[(url, child)]
                 return ("GET", "POST"), lambda r, m: self.nested_collection(
-                    r, m, "services", service, "routes", "service"
+                    r, m, parent_kind, key, kind, fk
                 )
-            case ["services", service, "routes", route]:
+            case [url, key, child, child_key] if (url, child) in NESTED:
+                parent_kind, (kind, fk) = TOP_LEVEL[url], NESTED[(url, child)]
                 return rw, lambda r, m: self.nested_entity(
-                    r, m, "services", service, "routes", "service", route
+                    r, m, parent_kind, key, kind, fk, child_key
                 )
-            case ["routes", route, "service"]:
-                return ("GET", "PUT", "PATCH"), lambda r, m: self.route_service(r, m, route)
-            case [parent, key, "plugins"] if parent in PLUGIN_PARENTS:
-                return ("GET", "POST"), lambda r, m: self.nested_collection(
-                    r, m, parent, key, "plugins", PLUGIN_PARENTS[parent]
-                )
-            case [parent, key, "plugins", plugin] if parent in PLUGIN_PARENTS:
-                return rw, lambda r, m: self.nested_entity(
-                    r, m, parent, key, "plugins", PLUGIN_PARENTS[parent], plugin
-                )
+            case [url, key, fk] if (url, fk) in CHILD_PARENTS:
+                kind = TOP_LEVEL[url]
+                return ("GET", "PUT", "PATCH"), lambda r, m: self.parent_of(r, m, kind, key, fk)
             case ["upstreams", upstream, "targets"]:
                 return ("GET", "POST"), lambda r, m: self.targets(r, m, upstream)
             case ["upstreams", upstream, "targets", "all"]:
@@ -183,7 +157,9 @@ class KongAdminAPI:
 
     # -- bodies and query options ----------------------------------------------------------
 
-    async def body(self, request: Request, kind: str) -> Row:
+    async def body(self, request: Request, kind: str, stored: Row | None = None) -> Row:
+        """The request body as a dict; form values typed by the schema (``stored`` names
+        the plugin a PATCH without ``name`` is about, as patch_plugin reads it first)."""
         if len(request.headers.getlist("content-type")) > 1:
             raise e.plain_error(400, "Cannot parse request body: multiple content-type headers")
         mime = request.headers.get("content-type", "").split(";")[0].strip().lower()
@@ -198,22 +174,24 @@ class KongAdminAPI:
             return data
         if mime == "application/x-www-form-urlencoded":
             pairs = parse_qsl(raw.decode(), keep_blank_values=True)
-            return self._coerce(kind, nest_form_pairs(pairs))
+            return self._coerce(kind, nest_form_pairs(pairs), stored)
         if mime == "multipart/form-data":
             form = await request.form()
             pairs = [(k, v) for k, v in form.multi_items() if isinstance(v, str)]
-            return self._coerce(kind, nest_form_pairs(pairs))
+            return self._coerce(kind, nest_form_pairs(pairs), stored)
         if not raw and not mime:
             return {}
         raise e.plain_error(415, "Unsupported Media Type")
 
     @staticmethod
-    def _coerce(kind: str, data: Row) -> Row:
+    def _coerce(kind: str, data: Row, stored: Row | None = None) -> Row:
         if kind not in ENTITIES:
             return data
         fields = dict(ENTITIES[kind].fields)
-        if kind == "plugins" and str(data.get("name")) in CONFIGS:
-            fields["config"] = CONFIGS[str(data["name"])]
+        name = data.get("name") or (stored or {}).get("name")
+        spec = plugin(name) if kind == "plugins" else None
+        if spec is not None:
+            fields.update(spec.fields)
         return coerce_form(fields, data)
 
     @staticmethod
@@ -250,6 +228,7 @@ class KongAdminAPI:
     ) -> Response:
         size = self._size(request)
         offset = request.query_params.get("offset")
+        # Kong ignores tags on nested lists (14-tags_spec.lua, #6779).
         tags = self._tags(request) if rows is None else None
         page = self.store.page(kind, size, offset, tags, rows)
         body: dict[str, Any] = {"data": page.rows, "next": None}
@@ -277,7 +256,9 @@ class KongAdminAPI:
 
     async def collection(self, request: Request, method: str, kind: str) -> Response:
         if method == "GET":
-            return self._list(request, kind, f"/{kind}")
+            if kind == "consumers" and "custom_id" in request.query_params:
+                return self._consumers_by_custom_id(request)
+            return self._list(request, kind, f"/{ENTITIES[kind].url_name}")
         data = await self.body(request, kind)
         if self.db_less:
             self.store.validate(kind, data)
@@ -304,8 +285,9 @@ class KongAdminAPI:
             if row is not None:
                 self._refuse_write(method, kind, next(iter(key)))
                 self.store.delete(kind, row)
-            return _empty(204)
-        data = {**(await self.body(request, kind)), **(forced or {})}
+            return empty(204)
+        stored = self.store.get(kind, key, parent) if method == "PATCH" else None
+        data = {**(await self.body(request, kind, stored)), **(forced or {})}
         if method == "PATCH":
             if self.db_less:
                 self.store.validate_update(kind, key, data, parent)
@@ -319,10 +301,22 @@ class KongAdminAPI:
     # -- nested entities -------------------------------------------------------------------
 
     def _parent(self, kind: str, segment: str) -> Row:
+        if kind == "certificates" and not is_uuid(segment):
+            return self._certificate_of_sni(segment)
         row = self.store.resolve(kind, segment)
         if row is None:
             raise e.not_found()
         return row
+
+    def _certificate_of_sni(self, name: str) -> Row:
+        """``prepare_params``: a certificate named by one of its SNIs, or "SNI not found"."""
+        sni = self.store.find_unique("snis", "name", name)
+        certificate = (
+            self.store.get("certificates", {"id": sni["certificate"]["id"]}) if sni else None
+        )
+        if certificate is None:
+            raise e.plain_error(404, "SNI not found")
+        return certificate
 
     async def nested_collection(
         self, request: Request, method: str, parent_kind: str, parent_key: str, kind: str, fk: str
@@ -330,7 +324,8 @@ class KongAdminAPI:
         parent = self._parent(parent_kind, parent_key)
         if method == "GET":
             rows = self.store.children(kind, fk, parent["id"])
-            return self._list(request, kind, f"/{parent_kind}/{parent_key}/{kind}", rows)
+            base = f"/{ENTITIES[parent_kind].url_name}/{parent_key}/{nested_segment(kind)}"
+            return self._list(request, kind, base, rows)
         data = await self.body(request, kind)
         data[fk] = {"id": parent["id"]}
         if self.db_less:
@@ -358,12 +353,66 @@ class KongAdminAPI:
             raise e.not_found()
         return await self.entity(request, method, kind, segment, forced={fk: {"id": parent["id"]}})
 
-    async def route_service(self, request: Request, method: str, route_key: str) -> Response:
-        route = self._parent("routes", route_key)
-        service_ref = route.get("service")
-        if not service_ref:
+    async def parent_of(
+        self, request: Request, method: str, kind: str, key: str, fk: str
+    ) -> Response:
+        """``/routes/{r}/service``, ``/key-auths/{k}/consumer``: the entity a child points at."""
+        child = self._parent(kind, key)
+        reference = child.get(fk)
+        if not reference:
             raise e.not_found()
-        return await self.entity(request, method, "services", service_ref["id"])
+        parent_kind = ENTITIES[kind].fields[fk].reference or ""
+        return await self.entity(request, method, parent_kind, reference["id"])
+
+    def _consumers_by_custom_id(self, request: Request) -> Response:
+        """``GET /consumers?custom_id=`` (``kong/api/routes/consumers.lua``)."""
+        values = request.query_params.getlist("custom_id")
+        if len(values) != 1 or values[0] == "":
+            raise e.plain_error(400, "custom_id must be an unempty string")
+        row = self.store.find_unique("consumers", "custom_id", values[0])
+        return json_response(200, {"data": [row] if row else [], "next": None})
+
+    async def consumer_acl(
+        self, request: Request, method: str, consumer_key: str, group: str
+    ) -> Response:
+        """``/consumers/{c}/acls/{group}``: a group name finds the consumer's ACL by cache key."""
+        if is_uuid(group):
+            return await self.nested_entity(
+                request, method, "consumers", consumer_key, "acls", "consumer", group
+            )
+        consumer = self._parent("consumers", consumer_key)
+        acl = self.store.find_cache_key("acls", (consumer["id"], group))
+        if acl is None and method != "PUT":
+            raise e.not_found()
+        acl_id = acl["id"] if acl else str(uuid.uuid4())
+        forced: Row = {"consumer": {"id": consumer["id"]}}
+        if method == "PUT":
+            body = await self.body(request, "acls")
+            forced["group"] = body.get("group") or group
+        return await self.entity(request, method, "acls", acl_id, forced=forced)
+
+    async def certificate(self, request: Request, method: str, key: str) -> Response:
+        """``/certificates/{id or sni}``, as kong/api/routes/certificates.lua prepares it."""
+        name: str | None = None
+        cert_id = key
+        if not is_uuid(key):
+            name = key
+            sni = self.store.find_unique("snis", "name", name)
+            if sni is None and method != "PUT":
+                raise e.plain_error(404, "SNI not found")
+            cert_id = sni["certificate"]["id"] if sni else str(uuid.uuid4())
+        forced: Row | None = None
+        if method in ("PUT", "PATCH"):
+            body = await self.body(request, "certificates")
+            names = body.get("snis")
+            if isinstance(names, str):
+                names = [names]
+            # prepare_args: a PUT by SNI adds the URL's name to a given list; a PUT
+            # without a list clears them.
+            if method == "PUT" and name and isinstance(names, list) and name not in names:
+                names = [*names, name]
+            forced = {"snis": names} if isinstance(names, list) else None
+        return await self.entity(request, method, "certificates", cert_id, forced=forced)
 
     # -- targets ---------------------------------------------------------------------------
 
@@ -407,7 +456,7 @@ class KongAdminAPI:
             self._refuse_write(method, "targets", next(iter(key)))
             self.store.delete("targets", row)
             self.health.pop(row["id"], None)
-            return _empty(204)
+            return empty(204)
         data = await self.body(request, "targets")
         data["upstream"] = {"id": upstream["id"]}
         by_id = {"id": row["id"]}
@@ -428,7 +477,7 @@ class KongAdminAPI:
         if row is None:
             raise e.not_found()
         self.health[row["id"]] = state.upper()
-        return _empty(204)
+        return empty(204)
 
     def _target_health(self, upstream: Row, row: Row) -> str:
         if row["id"] in self.health:
@@ -500,8 +549,8 @@ class KongAdminAPI:
     async def root(self) -> Response:
         enabled = sorted({row["name"] for row in self.store.all("plugins")})
         available = {
-            name: {"version": PLUGIN_VERSION, "priority": PRIORITIES.get(name, 0)}
-            for name in sorted(CONFIGS)
+            name: {"version": spec.version, "priority": spec.priority}
+            for name, spec in bundled().items()
         }
         return json_response(
             200,
@@ -520,7 +569,7 @@ class KongAdminAPI:
                     "role": "traditional",
                     "router_flavor": "traditional_compatible",
                     "plugins": ["bundled"],
-                    "loaded_plugins": {name: True for name in CONFIGS},
+                    "loaded_plugins": {name: True for name in bundled()},
                     "admin_listen": ["0.0.0.0:8001"],
                     "proxy_listen": ["0.0.0.0:8000", "0.0.0.0:8443 ssl"],
                     "dns_order": ["LAST", "SRV", "A", "CNAME"],
@@ -565,7 +614,7 @@ class KongAdminAPI:
         return json_response(200, body)
 
     async def enabled_plugins(self) -> Response:
-        return json_response(200, {"enabled_plugins": sorted(CONFIGS)})
+        return json_response(200, {"enabled_plugins": sorted(bundled())})
 
     async def empty_list(self) -> Response:
         return json_response(200, {"data": [], "next": None})
@@ -584,7 +633,7 @@ class KongAdminAPI:
         new_hash = hashlib.md5(source.encode()).hexdigest() if source is not None else None
         check = request.query_params.get("check_hash") in ("1", "true")
         if check and new_hash is not None and new_hash == self.config_hash:
-            return _empty(304)
+            return empty(304)
         flatten = request.query_params.get("flatten_errors") in ("1", "true")
         loaded = declarative.load(config, flatten_errors=flatten)
         self.store = loaded.store
@@ -616,11 +665,3 @@ class KongAdminAPI:
 
 def _invalid_option(option: str, message: str) -> e.KongError:
     return e.api_error(11, f"invalid option ({option}: {message})", {option: message})
-
-
-def _kind_of(segments: list[str]) -> str:
-    """The entity kind a request is about, for the counters ("targets" for nested targets)."""
-    for segment in reversed(segments):
-        if segment in ENTITIES or segment in EMPTY_COLLECTIONS or segment in ("config", "status"):
-            return segment
-    return segments[0] if segments else "root"

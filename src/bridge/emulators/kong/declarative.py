@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import uuid
 from dataclasses import dataclass, field
@@ -11,21 +12,20 @@ import yaml
 
 from . import errors as e
 from .luafmt import lua_pretty
-from .schemas import ENTITIES
+from .schemas import ENTITIES, FOREIGN_KEYS
 from .store import Row, Store
 from .validators import is_uuid
 
 FORMAT_VERSIONS = ("1.1", "2.1", "3.0")
-ORDER = ("services", "routes", "upstreams", "targets", "consumers", "plugins")
-# parent kind -> nested list key -> foreign key field in the child
-NESTED: dict[str, dict[str, str]] = {
-    "services": {"routes": "service", "plugins": "service"},
-    "routes": {"plugins": "route"},
-    "upstreams": {"targets": "upstream"},
-    "consumers": {"plugins": "consumer"},
-}
+# Parents before children, so references resolve in one pass.
+ORDER = tuple(ENTITIES)
+# parent kind -> nested list key (the child's entity name) -> foreign key field in the child,
+# for every foreign key, as declarative_config.lua's nest_foreign_relationships does.
+NESTED: dict[str, dict[str, str]] = {}
+for _child, _field, _parent in FOREIGN_KEYS:
+    NESTED.setdefault(_parent, {})[_child] = _field
 IGNORED_KEYS = ("_format_version", "_transform", "_comment", "_ignore", "_workspace")
-OTHER_KINDS = ("certificates", "ca_certificates", "snis", "vaults", "keys", "key_sets")
+OTHER_KINDS = ("ca_certificates", "vaults", "keys", "key_sets")
 _ID_NAMESPACE = uuid.UUID("fd02801f-0957-4a15-a8f3-7d6f0a3b1c47")
 _PLAIN_PATH = re.compile(r"^[A-Za-z0-9.\-_~/%]*$")
 
@@ -35,6 +35,7 @@ class _Entry:
     kind: str
     data: Row
     where: list[tuple[str, int]]  # path of (list key, index) from the top of the config
+    refs: dict[str, Any] = field(default_factory=dict)  # foreign keys as written
 
 
 @dataclass
@@ -75,6 +76,10 @@ def _reference(value: Any) -> Any:
     return value
 
 
+def _foreign_fields(kind: str) -> list[str]:
+    return [name for name, spec in ENTITIES[kind].fields.items() if spec.type == "foreign"]
+
+
 def _flatten(config: dict[str, Any], migrate: bool) -> list[_Entry]:
     entries: list[_Entry] = []
 
@@ -100,13 +105,17 @@ def _flatten(config: dict[str, Any], migrate: bool) -> list[_Entry]:
             children = {key: data.pop(key) for key in NESTED.get(kind, {}) if key in data}
             if parent is not None and parent_key is not None:
                 data[parent_key] = {"id": parent["id"]}
-            for fk in ("service", "route", "consumer", "upstream"):
-                if fk in data and fk != parent_key:
-                    data[fk] = _reference(data[fk])
+            refs = {
+                fk: data[fk]
+                for fk in _foreign_fields(kind)
+                if data.get(fk) is not None and fk != parent_key
+            }
+            for fk, value in refs.items():
+                data[fk] = _reference(value)
             if migrate and kind == "routes" and isinstance(data.get("paths"), list):
                 data["paths"] = [_migrate_path(p) for p in data["paths"]]
             data.setdefault("id", _stable_id(kind, data, here))
-            entries.append(_Entry(kind, data, here))
+            entries.append(_Entry(kind, data, here, refs))
             for child_key, child_items in children.items():
                 walk(child_key, child_items, here, data, NESTED[kind][child_key])
 
@@ -186,10 +195,15 @@ def load(config: Any, flatten_errors: bool = False) -> Loaded:
     entries = _flatten(config, migrate=version != "3.0")
     store = Store()
     errors: dict[str, Any] = {}
+    reference_errors: dict[str, dict[str, list[str]]] = {}
     flattened: list[dict[str, Any]] = []
     for entry in entries:
         if "__invalid__" in entry.data:
             _set_error(errors, entry.where, "expected a record")
+            continue
+        missing = _invalid_references(store, entry)
+        if missing:
+            reference_errors.setdefault(entry.kind, {})[_reference_site(entry)] = missing
             continue
         try:
             store.insert(entry.kind, entry.data)
@@ -199,12 +213,41 @@ def load(config: Any, flatten_errors: bool = False) -> Loaded:
             flattened.append(_flattened_error(entry, detail))
     if errors:
         raise _invalid(errors, flattened if flatten_errors else None)
+    if reference_errors:  # Kong checks references once the schema is satisfied
+        raise _invalid(reference_errors, [] if flatten_errors else None)
     loaded = Loaded(store)
     for kind in ORDER:
         rows = store.all(kind)
         if rows:
             loaded.entities[kind] = {row["id"]: row for row in rows}
     return loaded
+
+
+def _invalid_references(store: Store, entry: _Entry) -> list[str]:
+    """``validate_references``: each reference must name an entry by id or endpoint key."""
+    messages = []
+    for fk, value in entry.refs.items():
+        kind = ENTITIES[entry.kind].fields[fk].reference or ""
+        key = value.get("id", value) if isinstance(value, dict) else value
+        if isinstance(key, str) and _find(store, kind, key) is not None:
+            continue
+        shown = value if isinstance(value, str) else json.dumps(value, separators=(",", ":"))
+        messages.append(f"invalid reference '{fk}: {shown}' (no such entry in '{kind}')")
+    return messages
+
+
+def _find(store: Store, kind: str, key: str) -> Row | None:
+    if is_uuid(key):
+        return store.get(kind, {"id": key})
+    endpoint = ENTITIES[kind].endpoint_key
+    return store.find_unique(kind, endpoint, key) if endpoint else None
+
+
+def _reference_site(entry: _Entry) -> str:
+    """Where Kong files a reference error: the endpoint key's value, else the id."""
+    endpoint = ENTITIES[entry.kind].endpoint_key
+    value = entry.data.get(endpoint) if endpoint else None
+    return str(value if value is not None else entry.data["id"])
 
 
 def _invalid(fields: dict[str, Any], flattened: list[dict[str, Any]] | None) -> e.KongError:
@@ -219,9 +262,10 @@ def export(store: Store) -> dict[str, Any]:
     out: dict[str, Any] = {"_format_version": "3.0", "_transform": False}
     for kind in ORDER:
         rows = []
+        transient = ENTITIES[kind].transient
         for row in store.all(kind):
-            clean = {k: v for k, v in row.items() if v is not None}
-            for fk in ("service", "route", "consumer", "upstream"):
+            clean = {k: v for k, v in row.items() if v is not None and k not in transient}
+            for fk in _foreign_fields(kind):
                 if isinstance(clean.get(fk), dict):
                     clean[fk] = clean[fk]["id"]
             rows.append(clean)

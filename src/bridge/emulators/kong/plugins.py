@@ -1,149 +1,90 @@
-"""Config schemas of the bundled plugins the emulator knows, with Kong 3.x defaults."""
+"""Kong 3.9's bundled plugins (``plugins = bundled``): names, versions, priorities, schemas.
+
+The schemas come from Kong's own sources: ``bundled/plugin_schemas.json`` is the dump
+``bundled/generate.lua`` makes of every ``kong/plugins/<name>/schema.lua`` listed in
+``kong/constants.lua`` (BUNDLED_PLUGINS) at the tag it names. Regenerate with::
+
+    luajit src/bridge/emulators/kong/bundled/generate.lua <kong git dir> 3.9.1 \\
+        > src/bridge/emulators/kong/bundled/plugin_schemas.json
+"""
 
 from __future__ import annotations
 
-from .fields import Field, boolean, integer, record, string, string_array
+import json
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
 
-PLUGIN_VERSION = "3.9.1"
+from .fields import Field, field_from_kong, kong_field_items
 
-_REDIS = record(
-    {
-        "host": string(),
-        "port": integer(default=6379, between=(0, 65535)),
-        "timeout": integer(default=2000),
-        "username": string(),
-        "password": string(),
-        "database": integer(default=0),
-        "ssl": boolean(default=False),
-        "ssl_verify": boolean(default=False),
-        "server_name": string(),
+SCHEMA_FILE = Path(__file__).parent / "bundled" / "plugin_schemas.json"
+
+
+@dataclass(frozen=True)
+class PluginSpec:
+    """One bundled plugin as the Admin API knows it."""
+
+    name: str
+    version: str
+    priority: int
+    fields: dict[str, Field]  # the plugin's own fields: config, protocols, no_consumer...
+    entity_checks: tuple[dict[str, Any], ...]
+    schema: dict[str, Any]  # Kong's schema table, for GET /schemas/plugins/{name}
+
+
+def _spec(name: str, entry: dict[str, Any]) -> PluginSpec:
+    schema = entry["schema"]
+    fields = {name: field_from_kong(data) for name, data in kong_field_items(schema.get("fields"))}
+    return PluginSpec(
+        name=name,
+        version=entry.get("version") or "",
+        priority=int(entry.get("priority") or 0),
+        fields=fields,
+        entity_checks=tuple(schema.get("entity_checks") or ()),
+        schema=schema,
+    )
+
+
+@cache
+def bundled() -> dict[str, PluginSpec]:
+    """Every bundled plugin, by name (read once from the dump)."""
+    data = json.loads(SCHEMA_FILE.read_text(encoding="utf-8"))
+    return {name: _spec(name, entry) for name, entry in sorted(data["plugins"].items())}
+
+
+def plugin(name: object) -> PluginSpec | None:
+    return bundled().get(name) if isinstance(name, str) else None
+
+
+def jsonable_schema(spec: PluginSpec) -> dict[str, Any]:
+    """``GET /schemas/plugins/{name}``: Kong's schema table without its Lua functions,
+    records marked required as ``Entity.new_subschema`` (make_records_required) does."""
+    stripped: dict[str, Any] = _strip_functions(spec.schema)
+    _require_records(stripped.get("fields"))
+    # api_helpers.schema_to_jsonable keeps only these two keys.
+    return {
+        "entity_checks": stripped.get("entity_checks") or [],
+        "fields": stripped.get("fields") or [],
     }
-)
-
-_LIMIT = Field("number")
-
-CONFIGS: dict[str, Field] = {
-    "key-auth": record(
-        {
-            "key_names": string_array(default=["apikey"], required=True),
-            "hide_credentials": boolean(default=False),
-            "anonymous": string(),
-            "key_in_header": boolean(default=True),
-            "key_in_query": boolean(default=True),
-            "key_in_body": boolean(default=False),
-            "run_on_preflight": boolean(default=True),
-            "realm": string(),
-        }
-    ),
-    "rate-limiting": record(
-        {
-            "second": _LIMIT,
-            "minute": _LIMIT,
-            "hour": _LIMIT,
-            "day": _LIMIT,
-            "month": _LIMIT,
-            "year": _LIMIT,
-            "limit_by": string(
-                default="consumer",
-                one_of=(
-                    "consumer",
-                    "credential",
-                    "ip",
-                    "service",
-                    "header",
-                    "path",
-                    "consumer-group",
-                ),
-            ),
-            "header_name": string(),
-            "path": string(),
-            "policy": string(default="local", one_of=("local", "cluster", "redis")),
-            "fault_tolerant": boolean(default=True),
-            "redis": _REDIS,
-            "hide_client_headers": boolean(default=False),
-            "error_code": Field("number", default=429),
-            "error_message": string(default="API rate limit exceeded"),
-            "sync_rate": Field("number", default=-1),
-        }
-    ),
-    "cors": record(
-        {
-            "origins": string_array(),
-            "headers": string_array(),
-            "exposed_headers": string_array(),
-            "methods": string_array(
-                default=[
-                    "GET",
-                    "HEAD",
-                    "PUT",
-                    "PATCH",
-                    "POST",
-                    "DELETE",
-                    "OPTIONS",
-                    "TRACE",
-                    "CONNECT",
-                ]
-            ),
-            "max_age": Field("number"),
-            "credentials": boolean(default=False),
-            "private_network": boolean(default=False),
-            "preflight_continue": boolean(default=False),
-        }
-    ),
-    "prometheus": record(
-        {
-            "per_consumer": boolean(default=False),
-            "status_code_metrics": boolean(default=False),
-            "latency_metrics": boolean(default=False),
-            "bandwidth_metrics": boolean(default=False),
-            "upstream_health_metrics": boolean(default=False),
-        }
-    ),
-    "request-transformer": record(
-        {
-            "http_method": string(),
-            "remove": record(
-                {k: string_array(default=[]) for k in ("body", "headers", "querystring")}
-            ),
-            "rename": record(
-                {k: string_array(default=[]) for k in ("body", "headers", "querystring")}
-            ),
-            "replace": record(
-                {k: string_array(default=[]) for k in ("body", "headers", "querystring")}
-            ),
-            "add": record(
-                {k: string_array(default=[]) for k in ("body", "headers", "querystring")}
-            ),
-            "append": record(
-                {k: string_array(default=[]) for k in ("body", "headers", "querystring")}
-            ),
-        }
-    ),
-    "correlation-id": record(
-        {
-            "header_name": string(default="Kong-Request-ID"),
-            "generator": string(default="uuid#counter", one_of=("uuid", "uuid#counter", "tracker")),
-            "echo_downstream": boolean(default=False),
-        }
-    ),
-}
-
-# Priorities as Kong 3.x reports them in GET / (available_on_server).
-PRIORITIES: dict[str, int] = {
-    "key-auth": 1250,
-    "rate-limiting": 910,
-    "cors": 2000,
-    "prometheus": 13,
-    "request-transformer": 801,
-    "correlation-id": 100001,
-}
-
-RATE_LIMIT_KEYS = ("second", "minute", "hour", "day", "month", "year")
 
 
-def config_entity_errors(name: str, config: dict[str, object]) -> list[str]:
-    """Entity-level checks a plugin's schema adds (e.g. rate-limiting needs one limit)."""
-    if name == "rate-limiting" and all(config.get(key) is None for key in RATE_LIMIT_KEYS):
-        keys = ", ".join(f"'config.{key}'" for key in RATE_LIMIT_KEYS)
-        return [f"at least one of these fields must be non-empty: {keys}"]
-    return []
+def _require_records(fields: Any) -> None:
+    for _name, data in kong_field_items(fields):
+        if data.get("type") == "record":
+            data.setdefault("required", True)
+            _require_records(data.get("fields"))
+
+
+_FUNCTION_KEYS = ("custom_validator", "func", "fn", "custom_entity_check")
+
+
+def _strip_functions(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {
+            key: _strip_functions(item) for key, item in value.items() if key not in _FUNCTION_KEYS
+        }
+    if isinstance(value, list):
+        stripped = [_strip_functions(item) for item in value]
+        return [item for item in stripped if item != {}]
+    return value

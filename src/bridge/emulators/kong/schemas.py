@@ -6,16 +6,20 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from . import validators as v
+from .certificates import CERTIFICATES, SNIS
+from .credentials import CREDENTIALS
 from .fields import (
     EntitySchema,
     Field,
     boolean,
+    common_fields,
     foreign,
     integer,
     record,
     string,
     string_array,
     string_set,
+    tags_field,
 )
 
 TIMEOUT = (1, 2**31 - 2)
@@ -23,17 +27,8 @@ PROTOCOLS = ("grpc", "grpcs", "http", "https", "tcp", "tls", "tls_passthrough", 
 HTTP_STATUS = integer(between=(100, 999))
 
 
-def _common(ms: bool = False) -> dict[str, Field]:
-    kind = "ts_ms" if ms else "ts"
-    return {
-        "id": string(checks=(v.check_uuid,), auto="uuid"),
-        "created_at": Field("number" if ms else "integer", auto=kind),
-        "updated_at": Field("number" if ms else "integer", auto=kind),
-    }
-
-
-def _tags() -> Field:
-    return string_set(string(checks=(v.check_tag,)))
+_common = common_fields
+_tags = tags_field
 
 
 def _name() -> Field:
@@ -353,7 +348,7 @@ UPSTREAMS = EntitySchema(
 
 TARGET_FIELDS: dict[str, Field] = {
     **_common(ms=True),
-    "upstream": foreign("upstreams", required=True),
+    "upstream": foreign("upstreams", required=True, on_delete="cascade"),
     "target": string(required=True, checks=(v.check_target,)),
     "weight": integer(default=100, between=(0, 65535)),
     "tags": _tags(),
@@ -398,9 +393,9 @@ PLUGIN_FIELDS: dict[str, Field] = {
     **_common(),
     "name": string(required=True),
     "instance_name": _name(),
-    "route": foreign("routes"),
-    "service": foreign("services"),
-    "consumer": foreign("consumers"),
+    "route": foreign("routes", on_delete="cascade"),
+    "service": foreign("services", on_delete="cascade"),
+    "consumer": foreign("consumers", on_delete="cascade"),
     "config": Field("record"),  # replaced per plugin, see plugins.py
     "protocols": string_set(
         string(one_of=PROTOCOLS), default=["grpc", "grpcs", "http", "https"], required=True
@@ -418,7 +413,18 @@ PLUGINS = EntitySchema(
 )
 
 ENTITIES: dict[str, EntitySchema] = {
-    schema.name: schema for schema in (SERVICES, ROUTES, UPSTREAMS, TARGETS, CONSUMERS, PLUGINS)
+    schema.name: schema
+    for schema in (
+        CERTIFICATES,
+        SNIS,
+        SERVICES,
+        ROUTES,
+        UPSTREAMS,
+        TARGETS,
+        CONSUMERS,
+        PLUGINS,
+        *CREDENTIALS,
+    )
 }
 
 # Foreign keys: (child kind, field) pairs, used for nested endpoints and cascades.

@@ -17,10 +17,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import errors as e
+from . import foreign
 from . import validators as v
-from .fields import EntitySchema, Field, validate_record, validate_value
+from .certificates import duplicated_sni
+from .entity_checks import run_entity_checks
+from .fields import EntitySchema, Field, check_value, validate_record, validate_value
 from .luafmt import lua_pretty
-from .plugins import CONFIGS, config_entity_errors
+from .plugins import plugin
 from .schemas import ENTITIES, FOREIGN_KEYS
 
 Row = dict[str, Any]
@@ -108,7 +111,11 @@ class Store:
         if v.is_uuid(segment):
             return {"id": segment}
         schema = ENTITIES[kind]
-        key = schema.endpoint_key or "name"
+        if schema.endpoint_key is None:
+            # No endpoint key (acls, certificates): Kong selects by this "id" and fails.
+            errors = {"id": "expected a valid UUID"}
+            raise e.api_error(1, f"invalid primary key: '{lua_pretty(errors)}'", errors)
+        key = schema.endpoint_key
         spec = schema.fields[key]
         value = (v.normalize_target(segment) or segment) if kind == "targets" else segment
         _value, error = validate_value(spec, segment)
@@ -129,6 +136,16 @@ class Store:
 
     def resolve(self, kind: str, segment: str, parent: Row | None = None) -> Row | None:
         return self.get(kind, self.key_for(kind, segment), parent)
+
+    def find_unique(self, kind: str, field: str, value: Any) -> Row | None:
+        """The row whose unique ``field`` is ``value`` (``select_by_custom_id``)."""
+        entity_id = self.unique.get((kind, field), {}).get(value)
+        return self.tables[kind].rows.get(entity_id) if entity_id else None
+
+    def find_cache_key(self, kind: str, parts: tuple[Any, ...]) -> Row | None:
+        """The row with this cache key (ids for foreign keys): ``select_by_cache_key``."""
+        entity_id = self.cache_keys.get(kind, {}).get(parts)
+        return self.tables[kind].rows.get(entity_id) if entity_id else None
 
     def all(self, kind: str) -> list[Row]:
         table = self.tables[kind]
@@ -192,8 +209,10 @@ class Store:
         row = self._prepare(kind, data)
         if row["id"] in self.tables[kind].rows:
             raise e.primary_key_violation(row["id"])
+        names = self._sni_names(kind, row)
         self._check_unique(kind, row, None)
         self._store(kind, row, None)
+        self._sync_snis(kind, row, names)
         return row
 
     def upsert(self, kind: str, key: dict[str, Any], data: Row, parent: Row | None = None) -> Row:
@@ -204,14 +223,18 @@ class Store:
         data[field] = value  # the URL's key wins over the body's
         if existing is not None:
             data["id"] = existing["id"]
+        if kind == "certificates" and "snis" not in data:
+            data["snis"] = []  # PUT without snis clears them (Kong sends ngx.null)
         row = self._prepare(kind, data)
+        names = self._sni_names(kind, row)
         self._check_unique(kind, row, existing)
         self._store(kind, row, existing)
+        self._sync_snis(kind, row, names)
         return row
 
-    def validate(self, kind: str, data: Row) -> Row:
+    def validate(self, kind: str, data: Row, check_references: bool = True) -> Row:
         """Validate a body as a write would, without writing (DB-less refuses afterwards)."""
-        return self._prepare(kind, data)
+        return self._prepare(kind, data, check_references)
 
     def validate_update(
         self, kind: str, key: dict[str, Any], data: Row, parent: Row | None = None
@@ -219,13 +242,21 @@ class Store:
         existing = self.get(kind, key, parent)
         if existing is None:
             raise e.not_found_error(key)
-        return self._prepare(kind, self._merge(kind, existing, data))
+        return self._prepare(kind, self._merge(kind, existing, data), given=data)
 
     @staticmethod
     def _merge(kind: str, existing: Row, data: Row) -> Row:
-        merged = {k: val for k, val in existing.items() if k != "updated_at"}
+        """PATCH: records merge deeply; any other field (a foreign key too) is replaced."""
+        schema = ENTITIES[kind]
+        merged = {
+            k: val for k, val in existing.items() if k != "updated_at" and k not in schema.transient
+        }
         for field, value in data.items():
-            merged[field] = _deep_merge(existing.get(field), value)
+            spec = schema.fields.get(field)
+            if spec is not None and spec.type == "record":
+                merged[field] = _deep_merge(existing.get(field), value)
+            else:
+                merged[field] = value
         if kind == "plugins" and "name" in data and data["name"] != existing["name"]:
             merged["config"] = data.get("config", {})
         return merged
@@ -235,23 +266,23 @@ class Store:
         existing = self.get(kind, key, parent)
         if existing is None:
             raise e.not_found_error(key)
-        row = self._prepare(kind, self._merge(kind, existing, data))
+        row = self._prepare(kind, self._merge(kind, existing, data), given=data)
+        names = self._sni_names(kind, row)
         self._check_unique(kind, row, existing)
         self._store(kind, row, existing)
+        self._sync_snis(kind, row, names)
         return row
 
     def delete(self, kind: str, row: Row) -> None:
+        """Delete a row; references without ``on_delete = "cascade"`` restrict it."""
         for child_kind, field, parent_kind in FOREIGN_KEYS:
-            if parent_kind != kind:
+            if parent_kind != kind or ENTITIES[child_kind].fields[field].on_delete == "cascade":
                 continue
-            children = self.children(child_kind, field, row["id"])
-            if not children:
-                continue
-            if (child_kind, field) == ("routes", "service"):
+            if self.children(child_kind, field, row["id"]):
                 raise e.api_error(
                     4,
-                    "an existing 'routes' entity references this 'services' entity",
-                    {"@referenced_by": "routes"},
+                    f"an existing '{child_kind}' entity references this '{kind}' entity",
+                    {"@referenced_by": child_kind},
                 )
         for child_kind, field, parent_kind in FOREIGN_KEYS:
             if parent_kind == kind:
@@ -259,92 +290,133 @@ class Store:
                     self.delete(child_kind, child)
         self._unindex(kind, row)
         self.tables[kind].remove(row["id"])
+        if kind == "snis":
+            self._refresh_snis(row["certificate"]["id"])
+
+    # -- certificates' transient ``snis`` --------------------------------------------------
+
+    def _sni_names(self, kind: str, row: Row) -> list[str] | None:
+        """Check a certificate's ``snis`` (``parse_name_list`` and ``check_list_is_new``)."""
+        if kind != "certificates":
+            return None
+        names = row.pop("snis", None)
+        if names is None:
+            return None
+        duplicate = duplicated_sni(names)
+        if duplicate is not None:
+            raise e.schema_violation({"snis": f"{duplicate} is duplicated"})
+        for name in names:
+            sni = self.find_unique("snis", "name", name)
+            if sni is not None and sni["certificate"]["id"] != row["id"]:
+                raise e.schema_violation(
+                    {
+                        "snis": f"{name} already associated with existing certificate "
+                        f"'{sni['certificate']['id']}'"
+                    }
+                )
+        return sorted(names)
+
+    def _sync_snis(self, kind: str, row: Row, names: list[str] | None) -> None:
+        if kind == "snis":
+            self._refresh_snis(row["certificate"]["id"])
+        if kind != "certificates":
+            return
+        if names is not None:
+            current = {sni["name"]: sni for sni in self.children("snis", "certificate", row["id"])}
+            for name in names:
+                if name not in current:
+                    self.insert("snis", {"name": name, "certificate": {"id": row["id"]}})
+            for name, sni in current.items():
+                if name not in names:
+                    self.delete("snis", sni)
+        self._refresh_snis(row["id"])
+
+    def _refresh_snis(self, certificate_id: str) -> None:
+        """Reads of a certificate carry the sorted names of its SNIs."""
+        certificate = self.tables["certificates"].rows.get(certificate_id)
+        if certificate is not None:
+            names = [sni["name"] for sni in self.children("snis", "certificate", certificate_id)]
+            certificate["snis"] = sorted(names)
 
     # -- internals -------------------------------------------------------------------------
 
-    def _prepare(self, kind: str, data: Row) -> Row:
-        """Validate and complete a row: shorthands, fields, foreign keys, entity checks."""
+    def _prepare(
+        self, kind: str, data: Row, check_references: bool = True, given: Row | None = None
+    ) -> Row:
+        """Validate and complete a row: shorthands, foreign keys, fields, entity checks.
+
+        ``given`` is the body as the client sent it (a PATCH's, not the merged row):
+        Kong's transformations run only for the fields a write carries.
+        """
         schema = ENTITIES[kind]
+        given = data if given is None else given
         for shorthand in schema.shorthands:
             data = shorthand(data)
         fields = self._fields_for(schema, data)
+        if check_references:
+            data = foreign.resolve(fields, data, ENTITIES, self._lookup)
         row, errors = validate_record(fields, data)
-        if kind == "plugins" and isinstance(data.get("name"), str) and data["name"] not in CONFIGS:
+        if kind == "plugins" and isinstance(data.get("name"), str) and plugin(data["name"]) is None:
             errors["name"] = (
                 f"plugin '{data['name']}' not enabled; add it to the 'plugins' "
                 "configuration property"
             )
         for name, spec in fields.items():
-            if spec.type == "foreign" and row.get(name) is not None and name not in errors:
-                error = self._check_foreign_shape(row[name])
+            value = row.get(name)
+            if spec.type == "foreign" and isinstance(value, dict) and name not in errors:
+                reference = ENTITIES.get(spec.reference or "")
+                error = foreign.reference_errors(value, reference) if reference else None
                 if error:
                     errors[name] = error
         if errors:
             raise e.schema_violation(errors)
         for check in schema.entity_checks:
             errors.update(check(row))
-        if kind == "plugins" and isinstance(row.get("config"), dict):
-            entity = config_entity_errors(row["name"], row["config"])
-            if entity:
-                errors.setdefault("@entity", []).extend(entity)
+        bundled = plugin(row.get("name")) if kind == "plugins" else None
+        if bundled is not None and bundled.entity_checks:
+            for key, value in run_entity_checks(bundled.entity_checks, row, check_value).items():
+                if key == "@entity":
+                    errors.setdefault("@entity", []).extend(value)
+                else:
+                    errors.setdefault(key, value)
         if errors:
             raise e.schema_violation(errors)
         if kind == "targets":
             row["target"] = v.normalize_target(row["target"])
-        self._resolve_foreign(fields, row)
         self._fill_auto(fields, row)
+        for transform in schema.on_write:
+            row = transform(row, given)
+        if check_references:
+            self._check_references(fields, row)
         return row
+
+    def _lookup(self, kind: str, key: dict[str, Any]) -> Row | None:
+        ((field, value),) = key.items()
+        return self.find_unique(kind, field, value)
 
     @staticmethod
     def _fields_for(schema: EntitySchema, data: Row) -> dict[str, Field]:
         if schema.name != "plugins":
             return schema.fields
-        fields = dict(schema.fields)
-        config = CONFIGS.get(str(data.get("name")))
-        if config is not None:
-            fields["config"] = config
-        return fields
+        spec = plugin(data.get("name"))
+        if spec is None:
+            return schema.fields
+        return {**schema.fields, **spec.fields}
 
-    @staticmethod
-    def _check_foreign_shape(value: Any) -> Any:
-        unknown = {k: "unknown field" for k in value if k not in ("id", "name")}
-        if unknown:
-            return unknown
-        if "id" in value and (not isinstance(value["id"], str) or not v.is_uuid(value["id"])):
-            return {"id": "expected a valid UUID"}
-        if "id" not in value and "name" not in value:
-            return {"id": "required field missing"}
-        return None
-
-    def _resolve_foreign(self, fields: dict[str, Field], row: Row) -> None:
+    def _check_references(self, fields: dict[str, Field], row: Row) -> None:
+        """A reference by primary key must exist (the database's foreign key constraint)."""
         for name, spec in fields.items():
             ref = row.get(name)
-            if spec.type != "foreign" or ref is None or spec.reference not in self.tables:
+            if spec.type != "foreign" or not isinstance(ref, dict) or spec.reference is None:
                 continue
-            assert spec.reference is not None
-            if "id" in ref:
-                if ref["id"] not in self.tables[spec.reference].rows:
-                    key = {"id": ref["id"]}
-                    raise e.api_error(
-                        4,
-                        f"the foreign key '{lua_pretty(key)}' does not reference an existing "
-                        f"'{spec.reference}' entity.",
-                        {name: key},
-                    )
-                row[name] = {"id": ref["id"]}
-                continue
-            endpoint = ENTITIES[spec.reference].endpoint_key or "name"
-            target = self.get(spec.reference, {endpoint: ref["name"]})
-            if target is None:
-                key = {endpoint: ref["name"]}
+            if spec.reference in self.tables and ref["id"] not in self.tables[spec.reference].rows:
+                key = {"id": ref["id"]}
                 raise e.api_error(
-                    13,
-                    f"foreign key unresolved ({name}.{endpoint}: the foreign key cannot be "
-                    f"resolved with '{lua_pretty(key)}' for an existing "
-                    f"'{spec.reference}' entity)",
+                    4,
+                    f"the foreign key '{lua_pretty(key)}' does not reference an existing "
+                    f"'{spec.reference}' entity.",
                     {name: key},
                 )
-            row[name] = {"id": target["id"]}
 
     @staticmethod
     def _fill_auto(fields: dict[str, Field], row: Row) -> None:

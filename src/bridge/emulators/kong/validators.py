@@ -8,6 +8,7 @@ from __future__ import annotations
 import ipaddress
 import re
 import uuid
+from urllib.parse import urlsplit
 
 _HOSTNAME = re.compile(r"^[0-9A-Za-z\-._]+$")
 _NAME = re.compile(r"^[0-9A-Za-z.\-_~\x80-\U0010ffff]+$")
@@ -212,3 +213,112 @@ def check_service_path(path: str) -> str | None:
             + "' (characters outside of the reserved list of RFC 3986 found)"
         )
     return _check_percent_encoding(path)
+
+
+_HEADER_NAME = re.compile(r"^[A-Za-z0-9_\-]+$")
+_LUA_CLASSES = {
+    "a": "A-Za-z",
+    "d": "0-9",
+    "l": "a-z",
+    "s": r"\s",
+    "u": "A-Z",
+    "w": "A-Za-z0-9",
+    "x": "0-9A-Fa-f",
+    "p": r"!-/:-@\[-`{-~",
+    "c": r"\x00-\x1f",
+}
+
+
+def lua_pattern_to_regex(pattern: str) -> str:
+    """Translate the Lua patterns Kong's schemas use (``%w``, ``%.``, ``-``) to a regex."""
+    out: list[str] = []
+    index = 0
+    in_set = False
+    while index < len(pattern):
+        char = pattern[index]
+        if char == "%" and index + 1 < len(pattern):
+            nxt = pattern[index + 1]
+            cls = _LUA_CLASSES.get(nxt.lower())
+            if cls is None:
+                out.append(re.escape(nxt))
+            elif nxt.isupper():
+                out.append(f"[^{cls}]" if not in_set else cls)  # negated classes, roughly
+            else:
+                out.append(cls if in_set else f"[{cls}]")
+            index += 2
+            continue
+        if char == "[":
+            in_set = True
+        elif char == "]":
+            in_set = False
+        elif char == "-" and not in_set:
+            char = "*?"
+        elif char in "\\{}|" and not in_set:
+            char = "\\" + char
+        out.append(char)
+        index += 1
+    return "".join(out)
+
+
+def lua_match(pattern: str, value: str) -> bool:
+    """``string.match(value, pattern) ~= nil``; an untranslatable pattern matches."""
+    try:
+        return re.search(lua_pattern_to_regex(pattern), value) is not None
+    except re.error:
+        return True
+
+
+def check_header_name(value: str) -> str | None:
+    """``kong.tools.http.validate_header_name``."""
+    if _HEADER_NAME.match(value):
+        return None
+    return f"bad header name '{value}', allowed characters are A-Z, a-z, 0-9, '_', and '-'"
+
+
+def check_ip_or_cidr(value: str) -> str | None:
+    try:
+        ipaddress.ip_network(value, strict=False)
+    except ValueError:
+        return f"invalid ip or cidr range: '{value}'"
+    return None
+
+
+def check_wildcard_host(value: str) -> str | None:
+    """``typedefs.wildcard_host`` (SNI names): one wildcard at either end, no IP, no port."""
+    host = value
+    if "*" in value:
+        index = value.find("*")
+        if index not in (0, len(value) - 1):
+            return "wildcard must be leftmost or rightmost character"
+        if value.count("*") > 1:
+            return "only one wildcard must be specified"
+        host = value.replace("*", "wildcard")
+    name, port, valid = split_host_port(host)
+    if is_ip(name):
+        return "must not be an IP"
+    if port is not None or (not valid and ":" in host):
+        return "must not have a port"
+    if not is_hostname(name):
+        return f"invalid value: {host}"
+    return None
+
+
+def check_url(value: str) -> str | None:
+    parts = urlsplit(value)
+    if not parts.netloc:
+        return "missing host in url"
+    if not parts.scheme:
+        return "missing scheme in url"
+    return None
+
+
+# Kong's custom validators by their Lua names, as the plugin schema dump records them.
+CUSTOM_VALIDATORS = {
+    "validate_header_name": check_header_name,
+    "validate_ip_or_cidr": check_ip_or_cidr,
+    "validate_host": check_service_host,
+    "validate_path": check_service_path,
+    "validate_url": check_url,
+    "validate_wildcard_host": check_wildcard_host,
+    "validate_sni": check_wildcard_host,
+}

@@ -1,0 +1,3 @@
+module github.com/kong-consul-bridge/kong-consul-bridge/go
+
+go 1.19
