@@ -1,8 +1,9 @@
 """The bridge's loop: Consul events -> desired state -> plan -> guarded apply -> Kong.
 
 Safety rules live here: nothing is deleted from a failed, empty-after-non-empty
-or index-reset read; a plan deleting more than ``max_delete_share`` of the
-services we own is held back; a service whose tags are wrong is skipped and
+or index-reset read, and every deletion passes the deletion guard (guard.py:
+mass removals over a sliding window, owned parents of unowned children); a
+service whose tags are wrong is skipped and
 its Kong entities are left as they are; a service whose writes fail is retried
 later with backoff while the others proceed.
 """

@@ -211,7 +211,7 @@ class BridgeSettings(BaseSettings):
     max_delete_share: float = _setting(
         0.5,
         "KONG_BRIDGE_MAX_DELETE_SHARE",
-        "hold back a plan deleting more than this share of our services",
+        "hold removals beyond this share of our services within the delete window",
         ge=0,
         le=1,
     )
