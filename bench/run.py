@@ -120,7 +120,9 @@ def _rss_kib(pid: int) -> int:
     return -1
 
 
-def _serve_loaded_consul(services: int, per_service: int, ready: Any, stop: Any) -> None:
+def _serve_loaded_consul(
+    services: int, per_service: int, ready: Any, stop: Any, nodes: int = 100
+) -> None:
     """Child process: a Consul emulator with ``services`` x ``per_service`` instances."""
     from bridge.emulators.consul import ConsulEmulator
     from bridge.emulators.consul.agent import build_check
@@ -129,12 +131,12 @@ def _serve_loaded_consul(services: int, per_service: int, ready: Any, stop: Any)
     # The connection cap is raised so one benchmark client can hold 1,000 watches.
     emulator = ConsulEmulator(max_conns_per_client=5000)
     catalog = emulator.api.catalog
-    for node_number in range(100):
+    for node_number in range(nodes):
         catalog.ensure_node(f"node-{node_number}", f"10.0.{node_number // 250}.{node_number % 250}")
     for index in range(services):
         name = f"svc-{index}"
         for instance in range(per_service):
-            node = f"node-{(index * per_service + instance) % 100}"
+            node = f"node-{(index * per_service + instance) % nodes}"
             service = build_service(
                 {
                     "Name": name,
@@ -208,10 +210,14 @@ async def _hold_watches(url: str, count: int, pid: int) -> dict[str, Any]:
     }
 
 
-def bench_consul(services: int, per_service: int, samples: int, watches: int) -> dict[str, Any]:
+def bench_consul(
+    services: int, per_service: int, samples: int, watches: int, nodes: int = 100
+) -> dict[str, Any]:
     context = mp.get_context("spawn")
     ready, stop = context.Queue(), context.Event()
-    child = context.Process(target=_serve_loaded_consul, args=(services, per_service, ready, stop))
+    child = context.Process(
+        target=_serve_loaded_consul, args=(services, per_service, ready, stop, nodes)
+    )
     child.start()
     try:
         url, pid = ready.get(timeout=600)
@@ -220,11 +226,15 @@ def bench_consul(services: int, per_service: int, samples: int, watches: int) ->
             results: dict[str, Any] = {
                 "services": services,
                 "instances": services * per_service,
+                "nodes": nodes,
                 "catalog_services": timed(
                     lambda i: consul.get("/v1/catalog/services"), max(10, samples // 10)
                 ),
                 "health_service": timed(
                     lambda i: consul.get(f"/v1/health/service/svc-{i % services}"), samples
+                ),
+                "health_checks": timed(
+                    lambda i: consul.get(f"/v1/health/checks/svc-{i % services}"), samples
                 ),
                 "health_service_passing": timed(
                     lambda i: consul.get(
@@ -394,6 +404,8 @@ def main(argv: list[str] | None = None) -> int:
         "consul_emulator": bench_consul(
             args.consul_services, args.consul_instances_per_service, args.samples, args.watches
         ),
+        # Every check on one node: reads must come from indexes, not scans of the node.
+        "consul_emulator_10k_on_one_node": bench_consul(10000, 1, args.samples, 100, nodes=1),
         "bridge_10_services": bench_bridge(10),
         "bridge_1000_services": bench_bridge(1000),
         "python": sys.version.split()[0],

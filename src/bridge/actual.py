@@ -11,6 +11,7 @@ from .kong.calls import segment as seg
 from .kong.flows import paginate
 from .kong.shapes import identify
 from .mapping import SERVICE_TAG_PREFIX
+from .plugins_actual import read_owned_extras
 
 Row = dict[str, Any]
 
@@ -23,9 +24,18 @@ class OwnedService:
     routes: dict[str, Row] = field(default_factory=dict)
     upstream: Row | None = None
     targets: dict[str, Row] = field(default_factory=dict)
+    plugins: dict[tuple[str, str], Row] = field(default_factory=dict)  # (route, name)
+    certificate: Row | None = None
 
     def entity_count(self) -> int:
-        return bool(self.service) + len(self.routes) + bool(self.upstream) + len(self.targets)
+        return (
+            bool(self.service)
+            + len(self.routes)
+            + bool(self.upstream)
+            + len(self.targets)
+            + len(self.plugins)
+            + bool(self.certificate)
+        )
 
 
 @dataclass
@@ -44,6 +54,8 @@ class KongState:
             "routes": sum(len(o.routes) for o in owned),
             "upstreams": sum(1 for o in owned if o.upstream),
             "targets": sum(len(o.targets) for o in owned),
+            "plugins": sum(len(o.plugins) for o in owned),
+            "certificates": sum(1 for o in owned if o.certificate),
         }
 
 
@@ -74,6 +86,7 @@ def read_owned(owner: str) -> Flow[KongState]:
         owned.upstream = row
         targets = yield from paginate(f"/upstreams/{seg(row['id'])}/targets")
         owned.targets = {t["target"]: t for t in targets if tag in (t.get("tags") or [])}
+    yield from read_owned_extras(tag, state, consul_name)
     return state
 
 

@@ -2,8 +2,9 @@
 
 A service whose writes fail stops at the failing step and is reported; the
 others carry on. Transient failures were already retried by the Kong client.
-A 409 on create means a same-name entity exists without our owner tag: it is
-reported as a clash and left alone.
+A 409 on create means a same-name entity exists: when it carries our owner tag
+(another replica with our owner created it meanwhile) it is ours and adopted as
+it is; otherwise it is reported as a clash and left alone.
 """
 
 from __future__ import annotations
@@ -13,11 +14,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .actual import KongState
-from .kong import KongClient, KongClientError
+from .desired import OWNER_TAG_PREFIX
+from .kong import Call, KongClient, KongClientError
+from .kong.calls import segment
 from .plan import Operation, Plan
+from .plugins_plan import record_extra
 
 Row = dict[str, Any]
 ACCEPT = {"create": (200, 201), "update": (200,), "delete": (204, 404)}
+# Nothing else depends on these: when one fails, the service's other steps still run.
+INDEPENDENT = frozenset({"plugins", "certificates"})
 
 
 @dataclass
@@ -55,11 +61,31 @@ def apply_service(kong: KongClient, name: str, ops: list[Operation]) -> ServiceO
         except KongClientError as exc:
             outcome.error = f"{op} failed: {exc}"
             return outcome
+        row = reply.body if isinstance(reply.body, dict) else None
         if reply.status not in ACCEPT[op.action]:
-            outcome.error, outcome.clash = _describe_failure(op, reply.status, reply.message)
-            return outcome
-        outcome.done.append((op, reply.body if isinstance(reply.body, dict) else None))
+            conflict = op.action == "create" and reply.status == 409
+            row = _ours_already(kong, op) if conflict else None
+            if row is None:
+                message = op.redacted(reply.message)
+                outcome.error, outcome.clash = _describe_failure(op, reply.status, message)
+                if op.kind in INDEPENDENT:
+                    continue
+                return outcome
+        outcome.done.append((op, row))
     return outcome
+
+
+def _ours_already(kong: KongClient, op: Operation) -> Row | None:
+    """After a 409 on create: the existing entity, if it carries the owner tag we create with."""
+    ours = {t for t in (op.call.body or {}).get("tags") or [] if t.startswith(OWNER_TAG_PREFIX)}
+    try:
+        reply = kong.call(Call("GET", f"{op.call.path}/{segment(op.name)}"))
+    except KongClientError:
+        return None
+    row = reply.body if reply.status == 200 and isinstance(reply.body, dict) else None
+    if row is None or not ours or not ours <= set(row.get("tags") or []):
+        return None
+    return row
 
 
 def apply_plan(kong: KongClient, plan: Plan, concurrency: int = 8) -> list[ServiceOutcome]:
@@ -95,5 +121,7 @@ def record(state: KongState, outcome: ServiceOutcome) -> None:
                 owned.targets.pop(op.name, None)
             elif row is not None:
                 owned.targets[op.name] = row
+        else:
+            record_extra(owned, op, row)
     if owned.entity_count() == 0:
         state.services.pop(outcome.name, None)

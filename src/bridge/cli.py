@@ -10,6 +10,8 @@ and exit 1, never in a traceback.
 from __future__ import annotations
 
 import argparse
+import logging
+import os
 import signal
 import socket
 import sys
@@ -30,8 +32,16 @@ from .settings import (
 from .usage import UsageError
 
 Handler = Callable[[argparse.Namespace], int]
-SETTING_GROUPS = (("consul_", "Consul"), ("kong_", "Kong Admin API"), ("", "the bridge"))
-RUN_ONLY = frozenset({"listen"})
+SETTING_GROUPS = (
+    ("consul_", "Consul"),
+    ("kong_", "Kong Admin API"),
+    ("ha", "high availability (run --ha)"),
+    ("instance", "high availability (run --ha)"),
+    ("", "the bridge"),
+)
+RUN_ONLY = frozenset(
+    {"listen", "ha", "ha_lock_key", "ha_ttl_seconds", "ha_lock_delay_seconds", "instance"}
+)
 # Placeholders in --help where the field name's last word would not say what to write.
 METAVARS = {
     "listen": "HOST:PORT",
@@ -40,6 +50,10 @@ METAVARS = {
     "max_delete_share": "SHARE",
     "wait": "DURATION",
     "kong_admin_headers": "'NAME: VALUE; ...'",
+    "ha_ttl_seconds": "SECONDS",
+    "ha_lock_delay_seconds": "SECONDS",
+    "ha_lock_key": "KEY",
+    "instance": "NAME",
 }
 
 
@@ -185,7 +199,21 @@ def _configured(args: argparse.Namespace, default_level: str) -> BridgeSettings:
 def _run(args: argparse.Namespace) -> int:
     from .daemon import run_daemon
 
-    return run_daemon(_configured(args, "info"))
+    code = run_daemon(_configured(args, "info"))
+    _exit_now(code)
+    return code
+
+
+def _exit_now(code: int) -> None:
+    """End the process now, even while a thread still waits on a Kong write.
+
+    A normal interpreter exit joins the write pool's threads (daemon or not), so
+    a slow Kong would hold the shutdown for a full request timeout.
+    """
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 def _sync(args: argparse.Namespace) -> int:

@@ -32,6 +32,21 @@ class ValueProblem(ValueError):
 
 
 @dataclass(frozen=True)
+class ExtraKeys:
+    """Keys another module adds to the convention (plugins, health checks, TLS).
+
+    ``classify`` maps key parts to a destination path and a parser (None: not
+    its key); ``meta_parts`` does the same for a Service Meta key's rest;
+    destinations starting with one of ``groups`` land in ``InstanceOptions.extras``.
+    """
+
+    classify: Callable[[list[str]], tuple[tuple[str, ...], Parser] | str | None]
+    meta_parts: Callable[[str], list[str] | None]
+    groups: frozenset[str]
+    described: str
+
+
+@dataclass(frozen=True)
 class ConventionError:
     """One problem with one key of one service (``lint`` prints these)."""
 
@@ -206,6 +221,7 @@ class InstanceOptions:
     service: Mapping[str, Any] = field(default_factory=dict)
     upstream: Mapping[str, Any] = field(default_factory=dict)
     routes: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # "" = default
+    extras: tuple[tuple[tuple[str, ...], Any], ...] = ()  # (destination, value), sorted
 
     def shared(self) -> tuple[Any, ...]:
         """The service-level settings (all but the per-instance weight), comparable."""
@@ -219,6 +235,7 @@ class InstanceOptions:
             frozen(self.service),
             frozen(self.upstream),
             tuple(sorted((name, frozen(v)) for name, v in self.routes.items())),
+            self.extras,
         )
 
 
@@ -270,8 +287,13 @@ def _route_name_ok(name: str) -> bool:
     return bool(_NAME.match(name))
 
 
-def _classify(parts: list[str]) -> tuple[tuple[str, ...], Parser] | str:
+def _classify(
+    parts: list[str], extra: ExtraKeys | None = None
+) -> tuple[tuple[str, ...], Parser] | str:
     """Map key parts (after the prefix) to a destination and parser, or an error text."""
+    found = extra.classify(parts) if extra is not None else None
+    if found is not None:
+        return found
     head = parts[0]
     if len(parts) == 1 and head in TOP_KEYS:
         return (head,), TOP_KEYS[head]
@@ -289,11 +311,15 @@ def _classify(parts: list[str]) -> tuple[tuple[str, ...], Parser] | str:
         "a known key: enable, mode, weight, "
         + ", ".join(ROUTE_KEYS)
         + ", route.<name>.<key>, service.<field>, upstream.<field>"
+        + (f", {extra.described}" if extra is not None else "")
     )
 
 
-def _meta_parts(rest: str) -> list[str] | None:
+def _meta_parts(rest: str, extra: ExtraKeys | None = None) -> list[str] | None:
     """``route_api_strip_path`` -> ``["route", "api", "strip_path"]``: known keys decide."""
+    found = extra.meta_parts(rest) if extra is not None else None
+    if found is not None:
+        return found
     for key in (*TOP_KEYS, *ROUTE_KEYS):
         if rest == key:
             return [key]
@@ -314,6 +340,7 @@ def parse_instance(
     meta: Mapping[str, str],
     prefix: str = "kong",
     instance: str = "",
+    extra: ExtraKeys | None = None,
 ) -> tuple[InstanceOptions, list[ConventionError]]:
     """Parse one instance's tags and meta. Meta wins over a tag giving the same key."""
     collector = _Collector(service, instance)
@@ -325,7 +352,7 @@ def parse_instance(
         if not sep:
             collector.error(key, "", "key=value")
             continue
-        destination = _classify(key[len(tag_prefix) :].split("."))
+        destination = _classify(key[len(tag_prefix) :].split("."), extra)
         if isinstance(destination, str):
             collector.error(key, raw, destination)
             continue
@@ -334,22 +361,28 @@ def parse_instance(
     for key, raw in sorted(meta.items()):
         if not key.startswith(meta_prefix):
             continue
-        parts = _meta_parts(key[len(meta_prefix) :])
-        destination = _classify(parts) if parts else _classify(["?"])
+        parts = _meta_parts(key[len(meta_prefix) :], extra)
+        destination = _classify(parts, extra) if parts else _classify(["?"], extra)
         if isinstance(destination, str):
             collector.error(key, raw, destination)
             continue
         collector.set(destination[0], key, destination[1], raw)
-    return _options(collector.values), collector.errors
+    groups = extra.groups if extra is not None else frozenset()
+    return _options(collector.values, groups), collector.errors
 
 
-def _options(values: Mapping[tuple[str, ...], tuple[str, Any]]) -> InstanceOptions:
+def _options(
+    values: Mapping[tuple[str, ...], tuple[str, Any]], extra_groups: frozenset[str] = frozenset()
+) -> InstanceOptions:
     top: dict[str, Any] = {}
     service: dict[str, Any] = {}
     upstream: dict[str, Any] = {}
     routes: dict[str, dict[str, Any]] = {}
+    extras: list[tuple[tuple[str, ...], Any]] = []
     for path, (_key, value) in values.items():
-        if path[0] == "service":
+        if path[0] in extra_groups:
+            extras.append((path, value))
+        elif path[0] == "service":
             service[path[1]] = value
         elif path[0] == "upstream":
             upstream[path[1]] = value
@@ -364,4 +397,5 @@ def _options(values: Mapping[tuple[str, ...], tuple[str, Any]]) -> InstanceOptio
         service=service,
         upstream=upstream,
         routes=routes,
+        extras=tuple(sorted(extras, key=lambda item: item[0])),
     )

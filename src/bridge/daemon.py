@@ -4,17 +4,21 @@ from __future__ import annotations
 
 import json
 import logging
+import queue
 import signal
 import sys
 import threading
+import time
 from collections.abc import Callable
-from typing import TextIO
+from typing import TextIO, cast
 
 import consul
 
 from .actual import read_clash
 from .guard import DeletionGuard, GuardPolicy
 from .kong import KongClient, KongClientError
+from .kv_watch import KvSeen, KvWatcher, read_kv
+from .leader import ConsulEndpoint, LeaderElection, LockOptions
 from .mapping import MappingOptions, map_service
 from .metrics import Metrics
 from .plan import Plan
@@ -35,13 +39,17 @@ from .report import (
 )
 from .secrets import protect_logs
 from .settings import BridgeSettings, without_credentials
+from .snapshot import ServiceSnapshot
 from .status_page import StatusPage
 from .status_server import StatusServer
 from .usage import UsageError
-from .watch import ConsulWatcher, read_once
+from .watch import ConsulWatcher, Event, read_once
 
 log = logging.getLogger("bridge")
 CONSUL_CONNECT_TIMEOUT = 10.0
+# SIGTERM: the loop gets this long to finish the write in flight, then the lock is
+# released; the whole shutdown stays under 2 s (Docker's grace period is 10 s).
+SHUTDOWN_GRACE = 0.8
 
 
 def consul_factory(settings: BridgeSettings) -> Callable[[], consul.Consul]:
@@ -76,12 +84,18 @@ def guard_policy(
     )
 
 
-def build_bridge(settings: BridgeSettings, policy: GuardPolicy | None = None) -> Bridge:
-    metrics = Metrics()
+def build_bridge(
+    settings: BridgeSettings,
+    stop: threading.Event | None = None,
+    may_write: Callable[[], bool] = lambda: True,
+    policy: GuardPolicy | None = None,
+) -> Bridge:
+    metrics = Metrics(may_write=may_write)
     kong = KongClient(
         settings.kong_connection(),
         settings.kong_retry(),
-        observer=lambda call, status: metrics.kong_request(call.method, status),
+        observer=lambda call, status: metrics.kong_request(call.method, status, call.path),
+        stop=stop,
     )
     return Bridge(
         kong,
@@ -89,6 +103,27 @@ def build_bridge(settings: BridgeSettings, policy: GuardPolicy | None = None) ->
         metrics,
         concurrency=settings.concurrency,
         guard=DeletionGuard(policy or guard_policy(settings)),
+        may_write=may_write,
+    )
+
+
+def consul_endpoint(settings: BridgeSettings) -> ConsulEndpoint:
+    options = settings.consul_options()
+    return ConsulEndpoint(
+        base_url=f"{options['scheme']}://{options['host']}:{options['port']}",
+        token=options["token"],
+        verify=options["verify"],
+        cert=options["cert"],
+        datacenter=options["dc"],
+    )
+
+
+def lock_options(settings: BridgeSettings) -> LockOptions:
+    return LockOptions(
+        key=settings.lock_key,
+        instance=settings.instance,
+        ttl_seconds=settings.ha_ttl_seconds,
+        lock_delay_seconds=settings.ha_lock_delay_seconds,
     )
 
 
@@ -101,16 +136,52 @@ def _read_consul(settings: BridgeSettings, bridge: Bridge) -> None:
     bridge.handle(catalog)
     for seen in services:
         bridge.handle(seen)
+    bridge.kv.update(_read_kv_once(settings, list(bridge.snapshots.values())))
+
+
+def _read_kv_once(
+    settings: BridgeSettings, snapshots: list[ServiceSnapshot]
+) -> dict[str, str | None]:
+    """The KV keys the services' settings name (secrets, certificates), read once."""
+    options = mapping_options(settings)
+    keys = set().union(*(map_service(s, options).kv_keys for s in snapshots))
+    return read_kv(consul_factory(settings)(), keys) if keys else {}
 
 
 def run_daemon(settings: BridgeSettings, stop: threading.Event | None = None) -> int:
-    """``kong-bridge run``: watch and sync until SIGTERM/SIGINT (which deletes nothing)."""
+    """``kong-bridge run``: watch and sync until SIGTERM/SIGINT (which deletes nothing).
+
+    The loop runs in its own thread so that a stop is honoured within
+    :data:`SHUTDOWN_GRACE` whatever Kong and Consul are doing: retries are cut,
+    no new write starts, a write in flight may finish or be abandoned, and a
+    leader releases its lock so that a standby takes over at once.
+    """
     protect_logs(settings.redactor())
     stop = stop or threading.Event()
     if threading.current_thread() is threading.main_thread():
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, lambda *_: stop.set())
-    bridge = build_bridge(settings, guard_policy(settings, daemon=True))
+
+    def on_leadership(leading: bool) -> None:
+        bridge.metrics.leadership_changed()
+        if leading:
+            bridge.leadership_gained()
+
+    election = None
+    if settings.ha:
+        election = LeaderElection(
+            consul_endpoint(settings),
+            lock_options(settings),
+            stop,
+            on_change=on_leadership,
+            on_consul=lambda ok, problem: bridge.metrics.consul_reached(ok, problem),
+        )
+    bridge = build_bridge(
+        settings,
+        stop,
+        election.may_write if election else lambda: True,
+        guard_policy(settings, daemon=True),
+    )
     watcher = ConsulWatcher(
         consul_factory(settings),
         wait=settings.wait,
@@ -120,14 +191,20 @@ def run_daemon(settings: BridgeSettings, stop: threading.Event | None = None) ->
     )
     status = None
     if settings.listen:
+        role = (lambda: election.role) if election else (lambda: "single")
         try:
             page = StatusPage(
-                bridge, bridge.metrics.render, settings.consul_http_addr, settings.kong_admin_url
+                bridge,
+                bridge.metrics.render,
+                settings.consul_http_addr,
+                settings.kong_admin_url,
+                role,
             )
             status = StatusServer(
                 settings.listen,
                 bridge.view,
                 bridge.metrics,
+                role,
                 page,
                 release=release_handler(bridge.guard),
             )
@@ -148,23 +225,52 @@ def run_daemon(settings: BridgeSettings, stop: threading.Event | None = None) ->
             "bridge_id": settings.bridge_id,
             "consul": without_credentials(settings.consul_http_addr),
             "kong": without_credentials(settings.kong_admin_url),
+            **({"instance": settings.instance, "lock": settings.lock_key} if election else {}),
         },
     )
+    failed = threading.Event()
+    kv_watcher = KvWatcher(
+        consul_factory(settings), watcher.events, watcher.stop_event, settings.wait
+    )
+    bridge.on_kv_keys = kv_watcher.assign
+
+    def loop() -> None:
+        try:
+            bridge.run(
+                cast("queue.Queue[Event | KvSeen]", watcher.events),  # the KV watcher's too
+                stop,
+                debounce=settings.debounce_seconds,
+                resync=settings.resync_seconds,
+                watch_count=lambda: watcher.catalog.watch_count + kv_watcher.count,
+            )
+        except Exception:
+            failed.set()
+            log.exception(
+                "the reconcile loop crashed", extra={"action": "run", "outcome": "crashed"}
+            )
+        finally:
+            stop.set()
+
+    worker = threading.Thread(target=loop, name="reconcile", daemon=True)
     watcher.start()
-    try:
-        bridge.run(
-            watcher.events,
-            stop,
-            debounce=settings.debounce_seconds,
-            resync=settings.resync_seconds,
-            watch_count=lambda: watcher.catalog.watch_count,
-        )
-    finally:
-        watcher.stop()
-        if status is not None:
-            status.stop()
-    log.info("stopped; nothing was deleted on the way out", extra={"outcome": "stopped"})
-    return 0
+    if election is not None:
+        election.start()
+    worker.start()
+    while not stop.wait(0.2):  # a short wait: signal handlers run in this thread
+        pass
+    began = time.monotonic()
+    worker.join(SHUTDOWN_GRACE)
+    if election is not None:
+        election.release()
+    watcher.stop()
+    if status is not None:
+        status.stop()
+    abandoned = " (a Kong request in flight was abandoned)" if worker.is_alive() else ""
+    log.info(
+        f"stopped{abandoned}; nothing was deleted on the way out",
+        extra={"outcome": "stopped", "seconds": round(time.monotonic() - began, 2)},
+    )
+    return 1 if failed.is_set() else 0
 
 
 def _findings(bridge: Bridge) -> Findings:
@@ -186,7 +292,7 @@ def sync_once(
     (deletions on a doubtful Consul read stay held).
     """
     protect_logs(settings.redactor())
-    bridge = build_bridge(settings, guard_policy(settings, release=release_deletes))
+    bridge = build_bridge(settings, policy=guard_policy(settings, release=release_deletes))
     try:
         _read_consul(settings, bridge)
         bridge.refresh_kong()
@@ -222,7 +328,7 @@ def plan_command(settings: BridgeSettings, as_json: bool = False, out: TextIO = 
 def _clashes(kong: KongClient, plan: Plan) -> set[tuple[str, str]]:
     found = set()
     for op in plan.operations:
-        creates_named = op.action == "create" and op.kind != "targets"
+        creates_named = op.action == "create" and op.kind in ("services", "routes", "upstreams")
         if creates_named and kong.run(read_clash(op.kind, op.name)) is not None:
             found.add((op.kind, op.name))
     return found
@@ -235,12 +341,13 @@ def lint_command(settings: BridgeSettings, out: TextIO = sys.stdout) -> int:
         _catalog, services = read_once(
             client, prefix=settings.tag_prefix, expose_by_default=settings.expose_by_default
         )
+        kv = _read_kv_once(settings, [seen.snapshot for seen in services])
     except (consul.ConsulException, OSError) as exc:
         print(f"kong-bridge: cannot read Consul: {settings.redactor()(str(exc))}", file=sys.stderr)
         return EXIT_CANNOT_RUN
     options = mapping_options(settings)
     snapshots = {seen.snapshot.name: seen.snapshot for seen in services}
-    mappings = {name: map_service(snapshot, options) for name, snapshot in snapshots.items()}
+    mappings = {name: map_service(snapshot, options, kv) for name, snapshot in snapshots.items()}
     found = findings(mappings, snapshots)
     out.write(render_lint(len(services), found))
     return lint_exit_code(found)

@@ -18,6 +18,7 @@ from .actual import OwnedService
 from .desired import ServiceState, owner_tag
 from .kong.calls import Call, Flow
 from .kong.errors import require
+from .plugins_dbless import certificate_entry, plugin_entries
 
 Row = dict[str, Any]
 ENTITY_LISTS = (
@@ -61,8 +62,13 @@ def _clean(row: Mapping[str, Any]) -> Row:
     return {k: v for k, v in row.items() if k not in DROPPED and v is not None}
 
 
-def _from_desired(state: ServiceState) -> tuple[Row, Row | None]:
-    service = {**state.service.body(), "routes": [route.body() for route in state.routes]}
+def _from_desired(state: ServiceState, owned: OwnedService) -> tuple[Row, Row | None]:
+    plugins = plugin_entries(state, owned)
+    service = {
+        **state.service.body(),
+        "routes": [{**r.body(), "plugins": plugins.get(r.name, [])} for r in state.routes],
+        "plugins": plugins.get("", []),
+    }
     upstream = None
     if state.upstream is not None:
         upstream = {**state.upstream.body(), "targets": [target.body() for target in state.targets]}
@@ -72,9 +78,14 @@ def _from_desired(state: ServiceState) -> tuple[Row, Row | None]:
 def _from_actual(owned: OwnedService) -> tuple[Row | None, Row | None]:
     service = None
     if owned.service is not None:
+        plugins = plugin_entries(None, owned)
         service = {
             **_clean(owned.service),
-            "routes": [_clean(route) for route in owned.routes.values()],
+            "routes": [
+                {**_clean(route), "plugins": plugins.get(name, [])}
+                for name, route in owned.routes.items()
+            ],
+            "plugins": plugins.get("", []),
         }
     upstream = None
     if owned.upstream is not None:
@@ -106,11 +117,17 @@ def render(
         if isinstance(rows, list):
             config[kind] = _without_ours(rows, kind, tag)
     for name in sorted(set(names)):
+        owned = keep.get(name, OwnedService())
+        certificate = None
         if name in desired:
             state = desired[name]
-            service, upstream = _from_desired(state) if state is not None else (None, None)
+            service, upstream = _from_desired(state, owned) if state is not None else (None, None)
+            certificate = certificate_entry(state, owned) if state is not None else None
         else:
-            service, upstream = _from_actual(keep.get(name, OwnedService()))
+            service, upstream = _from_actual(owned)
+            certificate = certificate_entry(None, owned)
+        if certificate is not None:
+            config.setdefault("certificates", []).append(certificate)
         if service is not None:
             config.setdefault("services", []).append(service)
         if upstream is not None:

@@ -127,13 +127,74 @@ class ServiceSpec:
 
 
 @dataclass(frozen=True)
+class PluginSpec:
+    """A plugin on the service (``route`` empty) or on one of its routes (Kong route name).
+
+    ``config`` holds only the fields the convention sets; ``schema_known`` says
+    whether the plugin's schema typed and checked them (a bundled plugin).
+    """
+
+    name: str
+    route: str = ""
+    config: Mapping[str, Any] = field(default_factory=dict)
+    enabled: bool | None = None
+    protocols: tuple[str, ...] | None = None
+    tags: tuple[str, ...] = ()
+    secrets: tuple[str, ...] = ()  # the config's values read from Consul KV (never reported)
+
+    @property
+    def key(self) -> tuple[str, str]:
+        """What identifies it among a service's plugins: (route, plugin name)."""
+        return (self.route, self.name)
+
+    def body(self) -> dict[str, Any]:
+        return _render(
+            {
+                "name": self.name,
+                "config": dict(self.config),
+                "enabled": self.enabled,
+                "protocols": self.protocols,
+                "tags": self.tags,
+            }
+        )
+
+    def __repr__(self) -> str:  # configs may hold secrets read from Consul KV
+        return f"PluginSpec(name={self.name!r}, route={self.route!r}, config=<{len(self.config)}>)"
+
+
+@dataclass(frozen=True)
+class CertificateSpec:
+    """A TLS certificate with the SNIs of the service's route hosts (PEM text)."""
+
+    cert: str
+    key: str
+    snis: tuple[str, ...]
+    tags: tuple[str, ...] = ()
+
+    def body(self) -> dict[str, Any]:
+        return _render({"cert": self.cert, "key": self.key, "snis": self.snis, "tags": self.tags})
+
+    def __repr__(self) -> str:  # the private key never reaches a log line
+        return f"CertificateSpec(snis={self.snis!r}, key=<redacted>)"
+
+
+@dataclass(frozen=True)
 class ServiceState:
-    """Everything Kong should hold for one service."""
+    """Everything Kong should hold for one service.
+
+    ``kept_plugins`` are plugins whose settings were wrong or not yet readable:
+    whatever Kong holds for them stays as it is (neither updated nor deleted);
+    ``("*", "*")`` keeps them all.
+    """
 
     service: ServiceSpec
     routes: tuple[RouteSpec, ...] = ()
     upstream: UpstreamSpec | None = None  # None in DNS mode
     targets: tuple[TargetSpec, ...] = ()
+    plugins: tuple[PluginSpec, ...] = ()
+    kept_plugins: frozenset[tuple[str, str]] = frozenset()
+    certificate: CertificateSpec | None = None
+    keep_certificate: bool = False  # named, but not readable: leave Kong's as it is
 
 
 def same_value(key: str, want: Any, have: Any) -> bool:

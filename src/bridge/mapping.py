@@ -9,6 +9,7 @@ Disagreements are reported, never fatal.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,6 +23,8 @@ from .desired import (
     format_target,
     owner_tag,
 )
+from .plugins_convention import EXTRA_KEYS
+from .plugins_mapping import Extras, KvValues, kv_keys, map_extras, partial_scope
 from .snapshot import Instance, ServiceSnapshot
 
 SERVICE_TAG_PREFIX = "consul-service:"
@@ -48,11 +51,19 @@ class ServiceMapping:
     state: ServiceState | None = None  # None: not exposed (or skipped on errors)
     errors: list[ConventionError] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    # Problems confined to one plugin or the certificate: that one is left as it is.
+    partial: list[ConventionError] = field(default_factory=list)
+    kv_keys: set[str] = field(default_factory=set)  # the Consul KV keys its settings read
 
     @property
     def skipped(self) -> bool:
         """Errors mean: leave whatever Kong has for this service untouched."""
         return bool(self.errors)
+
+    @property
+    def problems(self) -> list[ConventionError]:
+        """Everything to report: the errors that skip it, and the partial ones."""
+        return [*self.errors, *self.partial]
 
 
 def service_tag(name: str) -> str:
@@ -139,20 +150,31 @@ def _targets(
     return tuple(targets[t] for t in sorted(targets))
 
 
-def map_service(snapshot: ServiceSnapshot, options: MappingOptions) -> ServiceMapping:
-    """Parse every instance, pick the winning settings, and build the Kong entities."""
+def map_service(
+    snapshot: ServiceSnapshot, options: MappingOptions, kv: KvValues | None = None
+) -> ServiceMapping:
+    """Parse every instance, pick the winning settings, and build the Kong entities.
+
+    ``kv`` holds the Consul KV values read so far (secrets, certificates).
+    """
     result = ServiceMapping(snapshot.name)
     parsed: list[tuple[Instance, InstanceOptions]] = []
+    kept: set[tuple[str, str]] = set()
     for instance in snapshot.instances:
         opts, errors = parse_instance(
-            snapshot.name, instance.tags, instance.meta, options.prefix, instance.id
+            snapshot.name, instance.tags, instance.meta, options.prefix, instance.id, EXTRA_KEYS
         )
-        result.errors.extend(errors)
+        for error in errors:
+            scope = partial_scope(error.key, options.prefix)
+            (result.errors if scope is None else result.partial).append(error)
+            if scope is not None:
+                kept.add(scope)
         parsed.append((instance, opts))
     if result.errors or not parsed:
         return result
     chosen, notes = choose_options(parsed)
     result.notes.extend(notes)
+    result.kv_keys = kv_keys(chosen.extras)
     enabled = chosen.enable if chosen.enable is not None else options.expose_by_default
     if not enabled:
         return result
@@ -164,6 +186,7 @@ def map_service(snapshot: ServiceSnapshot, options: MappingOptions) -> ServiceMa
     path = service_fields.pop("path", None)
     host = virtual_host(snapshot.name, options)
     routes = _routes(snapshot.name, chosen, tags)
+    extras = _extras(snapshot.name, chosen, routes, tags, options, kv or {}, kept, result)
     if mode == "dns" and port is None:  # Kong uses it only when the SRV lookup fails
         ports = Counter(i.port for i, _o in parsed if i.port)
         port = ports.most_common(1)[0][0] if ports else None
@@ -176,10 +199,18 @@ def map_service(snapshot: ServiceSnapshot, options: MappingOptions) -> ServiceMa
         tags=tags,
         extra=service_fields,
     )
+    common: dict[str, Any] = {
+        "plugins": tuple(extras.plugins),
+        "kept_plugins": frozenset(extras.kept),
+        "certificate": extras.certificate,
+        "keep_certificate": extras.keep_certificate or ("tls", "certificate") in kept,
+    }
     if mode == "dns":
-        result.state = ServiceState(service=service, routes=routes)
+        result.state = ServiceState(service=service, routes=routes, **common)
         return result
     upstream_fields = dict(chosen.upstream)
+    if extras.healthchecks is not None:
+        upstream_fields["healthchecks"] = extras.healthchecks
     upstream = UpstreamSpec(
         name=host,
         slots=upstream_fields.pop("slots", None),
@@ -188,5 +219,26 @@ def map_service(snapshot: ServiceSnapshot, options: MappingOptions) -> ServiceMa
         extra=upstream_fields,
     )
     targets = _targets(parsed, options, tags, result.notes)
-    result.state = ServiceState(service=service, routes=routes, upstream=upstream, targets=targets)
+    result.state = ServiceState(
+        service=service, routes=routes, upstream=upstream, targets=targets, **common
+    )
     return result
+
+
+def _extras(
+    name: str,
+    chosen: InstanceOptions,
+    routes: tuple[RouteSpec, ...],
+    tags: tuple[str, ...],
+    options: MappingOptions,
+    kv: Mapping[str, str | None],
+    broken: set[tuple[str, str]],
+    result: ServiceMapping,
+) -> Extras:
+    """Plugins, health checks and the certificate; their problems are partial."""
+    short_names = {"": name, **{short: f"{name}-{short}" for short in chosen.routes if short}}
+    hosts = [host for route in routes for host in (route.hosts or ())]
+    extras = map_extras(name, chosen.extras, short_names, hosts, tags, options.prefix, kv, broken)
+    result.partial.extend(extras.problems)
+    result.notes.extend(extras.notes)
+    return extras

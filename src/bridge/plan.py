@@ -15,9 +15,13 @@ from .actual import KongState, OwnedService
 from .desired import ServiceState, changed_fields
 from .kong.calls import Call
 from .kong.calls import segment as seg
+from .operation import Operation as Operation  # re-exported: where callers import it
+from .plugins_plan import extra_operations
 
 Row = dict[str, Any]
 RANK = {
+    ("certificates", "create"): 0,
+    ("certificates", "update"): 0,
     ("upstreams", "create"): 1,
     ("upstreams", "update"): 1,
     ("targets", "create"): 2,
@@ -26,27 +30,15 @@ RANK = {
     ("services", "update"): 3,
     ("routes", "create"): 4,
     ("routes", "update"): 4,
+    ("plugins", "create"): 4.5,
+    ("plugins", "update"): 4.5,
+    ("plugins", "delete"): 4.6,
     ("routes", "delete"): 5,
     ("targets", "delete"): 6,
     ("services", "delete"): 7,
     ("upstreams", "delete"): 8,
+    ("certificates", "delete"): 9,
 }
-
-
-@dataclass(frozen=True)
-class Operation:
-    """One write: which Consul service it serves, what it does, and the call to make."""
-
-    service: str
-    kind: str  # services, routes, upstreams, targets
-    action: str  # create, update, delete
-    name: str
-    call: Call
-    changes: tuple[str, ...] = ()
-
-    def __str__(self) -> str:
-        detail = f" ({', '.join(self.changes)})" if self.changes else ""
-        return f"{self.action} {self.kind[:-1]} {self.name}{detail}"
 
 
 @dataclass
@@ -193,6 +185,7 @@ def diff_service(name: str, desired: ServiceState | None, actual: OwnedService) 
                 Call("DELETE", f"/services/{actual.service['id']}"),
             )
         )
+    ops += extra_operations(name, desired, actual)
     return sorted(ops, key=lambda op: RANK[(op.kind, op.action)])
 
 

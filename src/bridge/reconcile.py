@@ -24,6 +24,7 @@ from .dbless import post_config, read_config, render
 from .desired import ServiceState
 from .guard import DeletionGuard, HeldDeletion
 from .kong import KongClient, KongClientError
+from .kv_watch import KvSeen
 from .mapping import MappingOptions, ServiceMapping, map_service
 from .metrics import Metrics
 from .plan import Operation, Plan, diff
@@ -52,8 +53,8 @@ class BridgeView:
     notes: dict[str, list[str]] = field(default_factory=dict)
     held_back: str = ""  # one line: what is held and why
     held: tuple[HeldDeletion, ...] = ()  # every held deletion (see guard.py)
-    role: str = "single"  # single, leader or standby
     last_change: dict[str, LastChange] = field(default_factory=dict)
+    failing_all: bool = False  # the last apply failed for every service it touched
 
 
 class Bridge:
@@ -67,6 +68,7 @@ class Bridge:
         *,
         concurrency: int = 8,
         guard: DeletionGuard | None = None,
+        may_write: Callable[[], bool] = lambda: True,
     ) -> None:
         self.kong = kong
         self.options = options
@@ -87,15 +89,25 @@ class Bridge:
         self.retry_at: dict[str, float] = {}
         self.failures: dict[str, int] = {}
         self.view = BridgeView()
+        self.may_write = may_write  # checked right before each batch of Kong writes
+        self.full_due = threading.Event()  # set by leadership_gained()
+        self.kv: dict[str, str | None] = {}  # Consul KV values the convention names
+        self.kv_keys: dict[str, set[str]] = {}  # service -> the KV keys it reads
+        self.on_kv_keys: Callable[[set[str]], None] | None = None  # the daemon's KV watcher
 
     # -- events ----------------------------------------------------------------------------
 
-    def handle(self, event: CatalogSeen | ServiceSeen | WatchFailed) -> set[str]:
+    def handle(self, event: CatalogSeen | ServiceSeen | WatchFailed | KvSeen) -> set[str]:
         """Fold one watcher event into the bridge's view; returns the services to revisit."""
+        if isinstance(event, KvSeen):
+            self.kv[event.key] = event.value
+            return {name for name, keys in self.kv_keys.items() if event.key in keys}
         if isinstance(event, WatchFailed):
             self.metrics.watch_errors += 1
+            self.metrics.consul_reached(False, f"{event.what}: {event.error}")
             self.view.consul_ok = False
             return set()
+        self.metrics.consul_reached(True)
         self.view.consul_ok = True
         if isinstance(event, CatalogSeen):
             if not event.trusted:
@@ -130,7 +142,8 @@ class Bridge:
                 snapshot = self.snapshots.get(name)
                 if snapshot is None:
                     continue  # its first read has not arrived: touch nothing yet
-                mapping = map_service(snapshot, self.options)
+                mapping = map_service(snapshot, self.options, self.kv)
+                self._note_kv_keys(name, mapping.kv_keys)
                 self.mappings[name] = mapping
                 self._record_problems(name, mapping)
                 if mapping.skipped:
@@ -139,13 +152,26 @@ class Bridge:
             else:
                 self.mappings.pop(name, None)
                 self.view.errors.pop(name, None)
+                self.metrics.error_reasons.pop(name, None)
                 self.snapshots.pop(name, None)
+                self._note_kv_keys(name, set())
                 wanted[name] = None
         return wanted
 
+    def _note_kv_keys(self, name: str, keys: set[str]) -> None:
+        """Track which KV keys each service reads; the KV watcher follows their union."""
+        if keys == self.kv_keys.get(name, set()):
+            return  # the common case, kept O(1) for large catalogs
+        if keys:
+            self.kv_keys[name] = keys
+        else:
+            self.kv_keys.pop(name, None)
+        if self.on_kv_keys is not None:
+            self.on_kv_keys(set().union(*self.kv_keys.values()))
+
     def _record_problems(self, name: str, mapping: ServiceMapping) -> None:
-        if mapping.errors:
-            problems = [str(error) for error in mapping.errors]
+        if mapping.problems:
+            problems = [str(error) for error in mapping.problems]
             if self.view.errors.get(name) != problems:
                 for problem in problems:
                     log.error(
@@ -158,8 +184,11 @@ class Bridge:
                         },
                     )
             self.view.errors[name] = problems
+            self.metrics.error_reasons[name] = "invalid-tags"
         else:
             self.view.errors.pop(name, None)
+            if self.metrics.error_reasons.get(name) == "invalid-tags":
+                self.metrics.error_reasons.pop(name)  # write failures stay until a success
         if mapping.notes:
             self.view.notes[name] = mapping.notes
         else:
@@ -214,20 +243,32 @@ class Bridge:
             return True
         return self.trusted.get(name, False)
 
+    def leadership_gained(self) -> None:
+        """This replica may write now: re-read Kong and reconcile everything at the next turn."""
+        self.full_due.set()
+
     def apply(self, plan: Plan) -> bool:
         """Apply a plan; failed services are scheduled for a retry. True when all succeeded."""
+        if not self.may_write():
+            self.metrics.plans_withheld += 1  # a standby keeps its plan; the leader writes
+            return False
         state = self.kong_state if self.kong_state is not None else self.refresh_kong()
         if self.db_less:
             return self._apply_declarative(plan, state)
         all_ok = True
         now = time.monotonic()
-        for outcome in apply_plan(self.kong, plan, self.concurrency):
+        outcomes = apply_plan(self.kong, plan, self.concurrency)
+        # A clash is the user's to fix, like a bad tag: it does not make us unready.
+        self.view.failing_all = bool(outcomes) and not any(o.ok or o.clash for o in outcomes)
+        for outcome in outcomes:
             record(state, outcome)
             for op, _row in outcome.done:
                 self._applied(op, "applied")
             if outcome.ok:
                 self.failures.pop(outcome.name, None)
                 self.retry_at.pop(outcome.name, None)
+                if self.metrics.error_reasons.get(outcome.name) != "invalid-tags":
+                    self.metrics.error_reasons.pop(outcome.name, None)
                 if outcome.name in self.seen_at:
                     self.metrics.observe_propagation(now - self.seen_at.pop(outcome.name))
                 continue
@@ -237,6 +278,7 @@ class Bridge:
             self.retry_at[outcome.name] = now + backoff_delay(failures, base=1.0, cap=60.0)
             problem = outcome.error or "failed"
             self.view.errors[outcome.name] = [problem]
+            self.metrics.error_reasons[outcome.name] = "clash" if outcome.clash else "kong-failed"
             log.error(
                 "apply failed",
                 extra={
@@ -283,17 +325,20 @@ class Bridge:
             )
             self.kong.run(post_config(config))
         except KongClientError as exc:
+            self.view.failing_all = True
             now = time.monotonic()
             for name in plan.by_service():
                 failures = self.failures.get(name, 0) + 1
                 self.failures[name] = failures
                 self.retry_at[name] = now + backoff_delay(failures, base=1.0, cap=60.0)
                 self.view.errors[name] = [f"POST /config failed: {exc}"]
+                self.metrics.error_reasons[name] = "kong-failed"
             log.error(
                 "POST /config failed",
                 extra={"action": "post-config", "outcome": "failed", "problem": str(exc)},
             )
             return False
+        self.view.failing_all = False
         now = time.monotonic()
         for name, ops in plan.by_service().items():
             for op in ops:
@@ -312,20 +357,24 @@ class Bridge:
     def sync(self, names: Iterable[str] | None = None, allow_deletes: bool = True) -> Plan:
         """Plan and apply (for ``names``, or everything); returns the plan that was applied."""
         plan = self.plan(names, allow_deletes)
+        applied = True
         if plan:
-            self.apply(plan)
-        elif names is not None:
+            applied = self.apply(plan)
+        else:
+            self.view.failing_all = False
+        if not plan and names is not None:
             for name in names:
                 self.seen_at.pop(name, None)
         self.metrics.services_in_error = len(self.view.errors)
-        self.metrics.mark_success()
+        # Fresh only when every service that should be in Kong is (bad tags aside).
+        self.metrics.mark_success(complete=applied and not self.failures)
         return plan
 
     # -- the daemon ------------------------------------------------------------------------
 
     def run(
         self,
-        events: queue.Queue[CatalogSeen | ServiceSeen | WatchFailed],
+        events: queue.Queue[CatalogSeen | ServiceSeen | WatchFailed | KvSeen],
         stop: threading.Event,
         *,
         debounce: float = 0.2,
@@ -356,6 +405,9 @@ class Bridge:
                 break
             dirty |= self.due_retries()
             full = time.monotonic() >= next_resync
+            if self.full_due.is_set():
+                self.full_due.clear()
+                full = True
             if not (dirty or full) or not self.catalog_seen:
                 continue
             try:
@@ -369,6 +421,7 @@ class Bridge:
                 dirty = set()
             except KongClientError as exc:
                 self.view.kong_ok = False
+                self.view.failing_all = True  # not even Kong's state could be read
                 self.kong_state = None  # re-read everything once Kong is back
                 next_resync = time.monotonic() + backoff_delay(1, base=1.0, cap=5.0)
                 log.error(

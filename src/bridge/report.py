@@ -19,6 +19,7 @@ from .actual import KongState
 from .guard import HeldDeletion
 from .mapping import ServiceMapping
 from .plan import Operation, Plan
+from .plugins_plan import plugin_key
 from .snapshot import ServiceSnapshot
 
 EXIT_OK = 0
@@ -74,22 +75,59 @@ def current_row(op: Operation, state: KongState) -> dict[str, Any] | None:
     if op.kind == "upstreams":
         matches = owned.upstream is not None and owned.upstream.get("name") == op.name
         return owned.upstream if matches else None
+    if op.kind == "plugins":
+        return owned.plugins.get(plugin_key(op.name))
+    if op.kind == "certificates":
+        return owned.certificate
     return owned.targets.get(op.name)
 
 
 def field_changes(op: Operation, state: KongState) -> list[FieldChange]:
-    """Old and new value of each field ``op`` writes (a delete writes none)."""
+    """Old and new value of each field ``op`` writes (a delete writes none).
+
+    Plugin changes are dotted paths (``config.minute``). Values read from Consul
+    KV (secrets, private keys) are never shown, old or new.
+    """
     body = op.call.body if isinstance(op.call.body, dict) else {}
     if op.action == "create":
         return [
-            FieldChange(key, None, value)
+            FieldChange(key, None, _shown(op, key, value))
             for key, value in sorted(body.items())
             if key not in QUIET_ON_CREATE
         ]
     if op.action == "update":
         row = current_row(op, state) or {}
-        return [FieldChange(key, row.get(key), body.get(key)) for key in op.changes]
+        changes = []
+        for key in op.changes:
+            old, new = _at(row, key), _at(body, key)
+            if _shown(op, key, new) != new:
+                old = HIDDEN if old is not None else None
+            changes.append(FieldChange(key, old, _shown(op, key, new)))
+        return changes
     return []
+
+
+HIDDEN = "<from Consul KV, not shown>"
+
+
+def _at(tree: Mapping[str, Any], path: str) -> Any:
+    value: Any = tree
+    for part in path.split("."):
+        value = value.get(part) if isinstance(value, Mapping) else None
+    return value
+
+
+def _shown(op: Operation, key: str, value: Any) -> Any:
+    """``value`` with what came from Consul KV hidden (a certificate's key always)."""
+    if op.kind == "certificates" and key == "key" and value is not None:
+        return HIDDEN
+    if isinstance(value, str):
+        return HIDDEN if op.redacted(value) != value else value
+    if isinstance(value, Mapping):
+        return {k: _shown(op, key, v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_shown(op, key, v) for v in value]
+    return value
 
 
 def no_passing_instance(mapping: ServiceMapping, snapshot: ServiceSnapshot | None) -> str | None:
@@ -121,7 +159,7 @@ def findings(
     ``errors`` (the bridge's, which include failed writes) default to the mappings' errors.
     """
     if errors is None:
-        errors = {name: [str(e) for e in m.errors] for name, m in mappings.items() if m.errors}
+        errors = {name: [str(e) for e in m.problems] for name, m in mappings.items() if m.problems}
     result = Findings(errors=dict(sorted(errors.items())), held_back=held_back, held=held)
     for name in sorted(mappings):
         mapping = mappings[name]

@@ -7,6 +7,8 @@ these fields (``bridge.cli``), so the two cannot drift.
 
 from __future__ import annotations
 
+import os
+import socket
 from typing import Annotated, Any, Literal, Self
 from urllib.parse import urlsplit
 
@@ -27,6 +29,8 @@ FLAG_NAMES = {
     "delete_window_seconds": "--delete-window",
     "delete_settle_seconds": "--delete-settle",
     "confirm_deletes_after_seconds": "--confirm-deletes-after",
+    "ha_ttl_seconds": "--ha-ttl",
+    "ha_lock_delay_seconds": "--ha-lock-delay",
 }
 # Never echoed back in an error message.
 SECRET_FIELDS = frozenset({"consul_http_token", "kong_admin_token", "kong_admin_headers"})
@@ -252,6 +256,33 @@ class BridgeSettings(BaseSettings):
         "debug, info, warning or error; default: info for run, warning for the others",
     )
 
+    # -- high availability (run --ha) -------------------------------------------------------
+    ha: bool = _setting(
+        False, "KONG_BRIDGE_HA", "elect one leader through a Consul session lock; only it writes"
+    )
+    ha_lock_key: str | None = _setting(
+        None,
+        "KONG_BRIDGE_HA_LOCK_KEY",
+        "KV key the replicas lock; default kong-bridge/<bridge-id>/leader",
+        pattern=r"^[^/].*[^/]$",
+    )
+    ha_ttl_seconds: int = _setting(
+        10, "KONG_BRIDGE_HA_TTL", "session TTL in seconds (Consul's minimum is 10)", ge=1, le=86400
+    )
+    ha_lock_delay_seconds: int = _setting(
+        2,
+        "KONG_BRIDGE_HA_LOCK_DELAY",
+        "seconds Consul keeps the lock after a leader's session is lost",
+        ge=0,
+        le=60,
+    )
+    instance: str = Field(
+        default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}",
+        min_length=1,
+        validation_alias=AliasChoices("KONG_BRIDGE_INSTANCE"),
+        description="this replica's name, shown on its Consul session; default <hostname>-<pid>",
+    )
+
     @field_validator("kong_admin_headers", mode="before")
     @classmethod
     def _split_headers(cls, value: Any) -> Any:
@@ -358,6 +389,11 @@ class BridgeSettings(BaseSettings):
     def owner(self) -> str:
         return self.bridge_id
 
+    @property
+    def lock_key(self) -> str:
+        """The KV key the replicas of this bridge lock (``kong-bridge/<bridge-id>/leader``)."""
+        return self.ha_lock_key or f"kong-bridge/{self.bridge_id}/leader"
+
 
 def env_name(field: str) -> str:
     """The environment variable a setting is read from."""
@@ -368,7 +404,10 @@ def env_name(field: str) -> str:
 
 def default_text(field: str) -> str:
     """A setting's default as ``--help`` and the README show it ("" when there is none)."""
-    default = BridgeSettings.model_fields[field].get_default(call_default_factory=True)
+    info = BridgeSettings.model_fields[field]
+    if info.default_factory is not None:
+        return ""  # computed at start-up (e.g. the instance name); the description says how
+    default = info.default
     if default in (None, []):
         return ""
     return str(default).lower() if isinstance(default, bool) else str(default)

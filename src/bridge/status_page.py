@@ -175,8 +175,10 @@ class StatusPage:
         metrics_text: Callable[[], str],
         consul_addr: str = "",
         kong_url: str = "",
+        role: Callable[[], str] = lambda: "single",
     ) -> None:
         self.bridge = bridge
+        self.role = role
         self.metrics_text = metrics_text
         self.consul_addr = without_credentials(consul_addr) if consul_addr else ""
         self.kong_url = without_credentials(kong_url) if kong_url else ""
@@ -213,7 +215,7 @@ class StatusPage:
         return {
             "bridge_id": bridge.options.owner,
             "generated_at": time.time(),
-            "role": view.role,
+            "role": self.role(),
             "ready": view.ready,
             "consul": {"reachable": view.consul_ok, "address": self.consul_addr},
             "kong": {

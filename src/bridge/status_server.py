@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import json
 import threading
-from dataclasses import asdict
+from collections.abc import Callable
+from dataclasses import asdict, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from .metrics import Metrics
 from .reconcile import BridgeView
@@ -14,6 +17,32 @@ from .release import PATH as RELEASE_PATH
 from .release import ReleaseHandler
 from .settings import split_listen
 from .status_page import StatusPage
+
+
+def readiness(view: BridgeView, metrics: Metrics, role: str) -> dict[str, Any]:
+    """The ``/readyz`` body: ready unless a reason below applies (``not_ready`` lists them)."""
+    with metrics.lock:
+        kong, consul = replace(metrics.kong), replace(metrics.consul)
+    reasons = []
+    if not view.ready:
+        reasons.append("no full reconciliation has completed yet")
+    if not kong.up:
+        reasons.append(f"Kong cannot be reached: {kong.problem}")
+    if not consul.up:
+        reasons.append(f"Consul cannot be reached: {consul.problem}")
+    if view.failing_all:
+        reasons.append("the last reconciliation failed for every service it changed")
+    return {
+        "ready": not reasons,
+        "role": role,
+        "not_ready": reasons,
+        "consul": consul.up,
+        "kong": kong.up,
+        "services_in_error": view.errors,
+        "notes": view.notes,
+        "held_back": view.held_back,
+        "held": [asdict(held) for held in view.held],
+    }
 
 
 class StatusServer:
@@ -24,6 +53,7 @@ class StatusServer:
         listen: str,
         view: BridgeView,
         metrics: Metrics,
+        role: Callable[[], str] = lambda: "single",
         page: StatusPage | None = None,
         release: ReleaseHandler | None = None,
     ) -> None:
@@ -44,8 +74,13 @@ class StatusServer:
         self.metrics = metrics
         self.page = page
         self.release = release
+        self.role = role
+        self.registry = metrics.registry()
         self.server = ThreadingHTTPServer((host, port), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        # A short poll keeps stop() (part of the 2 s shutdown budget) quick.
+        self.thread = threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True
+        )
 
     @property
     def port(self) -> int:
@@ -63,24 +98,16 @@ class StatusServer:
         if path == "/healthz":
             self._send(handler, 200, "text/plain", "ok\n")
         elif path == "/readyz":
-            view = self.view
-            body = {
-                "ready": view.ready,
-                "consul": view.consul_ok,
-                "kong": view.kong_ok,
-                "services_in_error": view.errors,
-                "notes": view.notes,
-                "held_back": view.held_back,
-                "held": [asdict(held) for held in view.held],
-            }
+            body = readiness(self.view, self.metrics, self.role())
             self._send(
                 handler,
-                200 if view.ready else 503,
+                200 if body["ready"] else 503,
                 "application/json",
                 json.dumps(body, indent=2) + "\n",
             )
         elif path == "/metrics":
-            self._send(handler, 200, "text/plain; version=0.0.4", self.metrics.render())
+            text = self.metrics.render(self.registry)
+            self._send(handler, 200, CONTENT_TYPE_LATEST, text)
         elif self.page is not None and path in self.page.paths:
             self._send(handler, 200, *self.page.render(path))
         else:

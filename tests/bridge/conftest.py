@@ -32,6 +32,18 @@ def _spawn(args: list[str], env: dict[str, str] | None = None) -> subprocess.Pop
     )
 
 
+def run_cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    """``python -m bridge <args>`` to completion, with ``env`` over this environment."""
+    return subprocess.run(
+        [sys.executable, "-m", "bridge", *args],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
 def _emulator(kind: str) -> Iterator[str]:
     process = _spawn(["emulate", kind, "--port", "0"])
     assert process.stdout is not None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import http.server
+import json
 import threading
 from collections.abc import Iterator
 
@@ -10,6 +11,7 @@ import consul
 import httpx
 import pytest
 
+from bridge.emulators.consul import ConsulEmulator
 from tests.helpers import eventually
 
 
@@ -160,11 +162,11 @@ def test_tcp_checks_run(consul_client: consul.Consul, consul_server: object) -> 
     assert _status(consul_client, "service:down") == "critical"
 
 
-def test_check_for_unknown_service_is_an_error(consul_http: httpx.Client) -> None:
+def test_check_for_unknown_service_is_not_found(consul_http: httpx.Client) -> None:
     response = consul_http.put(
         "/v1/agent/check/register", json={"Name": "c", "ServiceID": "ghost", "TTL": "10s"}
     )
-    assert response.status_code == 400
+    assert response.status_code == 404
     assert 'ServiceID "ghost" does not exist' in response.text
 
 
@@ -175,11 +177,21 @@ def test_multiple_checks_get_numbered_ids(consul_http: httpx.Client) -> None:
     assert {"service:m:1", "service:m:2"} <= set(consul_http.get("/v1/agent/checks").json())
 
 
-def test_deregister_removes_checks_and_is_idempotent(consul_client: consul.Consul) -> None:
+def test_deregister_removes_checks_and_unknown_ids_are_not_found(
+    consul_client: consul.Consul, consul_http: httpx.Client
+) -> None:
     consul_client.agent.service.register("d", check=consul.Check.ttl("10s"))
     assert consul_client.agent.service.deregister("d")
     assert "service:d" not in consul_client.agent.checks()
-    assert consul_client.agent.service.deregister("never-there")
+    gone = consul_http.put("/v1/agent/service/deregister/d")
+    assert gone.status_code == 404
+    assert gone.text == (
+        'Unknown service ID "d". Ensure that the service ID is passed, not the service name.'
+    )
+    # The server's own "consul" service is in the catalog, not the agent's.
+    assert consul_http.put("/v1/agent/service/deregister/consul").status_code == 404
+    check = consul_http.put("/v1/agent/check/deregister/ghost")
+    assert check.status_code == 404 and 'Unknown check ID "ghost"' in check.text
 
 
 def test_agent_service_content_hash_blocking(consul_http: httpx.Client) -> None:
@@ -218,3 +230,177 @@ def test_self_and_members(consul_client: consul.Consul) -> None:
     assert me["Config"]["Datacenter"] == "dc1" and me["Config"]["Version"] == "1.20.1"
     (member,) = consul_client.agent.members()
     assert member["Status"] == 1 and member["Name"] == me["Config"]["NodeName"]
+
+
+def test_fresh_agent_has_no_local_checks(consul_http: httpx.Client) -> None:
+    assert consul_http.get("/v1/agent/checks").json() == {}
+    # serfHealth still exists, as a catalog check of the node.
+    node_checks = consul_http.get("/v1/health/node/consul-emulator").json()
+    assert [c["CheckID"] for c in node_checks] == ["serfHealth"]
+
+
+def test_agent_services_shape_of_a_plain_service(consul_http: httpx.Client) -> None:
+    consul_http.put("/v1/agent/service/register", json={"Name": "plain"}).raise_for_status()
+    service = consul_http.get("/v1/agent/services").json()["plain"]
+    assert list(service) == [
+        "ID",
+        "Service",
+        "Tags",
+        "Meta",
+        "Port",
+        "Address",
+        "Weights",
+        "EnableTagOverride",
+        "Datacenter",
+    ]
+    assert service["Port"] == 0
+
+
+def test_agent_services_proxy_and_connect_only_where_consul_sets_them(
+    consul_http: httpx.Client,
+) -> None:
+    consul_http.put(
+        "/v1/agent/service/register", json={"Name": "native", "Connect": {"Native": True}}
+    ).raise_for_status()
+    consul_http.put(
+        "/v1/agent/service/register",
+        json={
+            "Name": "web-proxy",
+            "Kind": "connect-proxy",
+            "Port": 21000,
+            "Proxy": {"DestinationServiceName": "web"},
+        },
+    ).raise_for_status()
+    services = consul_http.get("/v1/agent/services").json()
+    assert services["native"]["Connect"] == {"Native": True} and "Proxy" not in services["native"]
+    assert services["web-proxy"]["Kind"] == "connect-proxy"
+    assert services["web-proxy"]["Proxy"]["DestinationServiceName"] == "web"
+    assert "Connect" not in services["web-proxy"]
+
+
+def test_percent_encoded_path_segments_are_decoded(
+    consul_http: httpx.Client, consul_client: consul.Consul
+) -> None:
+    sid = "app#127.0.0.1#3000"
+    consul_http.put(
+        "/v1/agent/service/register", json={"Name": "app", "ID": sid, "Port": 3000}
+    ).raise_for_status()
+    found = consul_http.get("/v1/health/service/app").json()
+    assert [e["Service"]["ID"] for e in found] == [sid]
+    by_agent = consul_http.get("/v1/agent/service/app%23127.0.0.1%233000")
+    assert by_agent.status_code == 200 and by_agent.json()["ID"] == sid
+    consul_http.put("/v1/kv/a%23b%3Fc", content=b"v").raise_for_status()
+    assert consul_client.kv.get("a#b?c")[1]["Value"] == b"v"
+    consul_http.put("/v1/agent/service/deregister/app%23127.0.0.1%233000").raise_for_status()
+    assert consul_http.get("/v1/health/service/app").json() == []
+
+
+def test_root_redirects_to_the_ui(consul_http: httpx.Client) -> None:
+    root = consul_http.get("/")
+    assert root.status_code == 301 and root.headers["location"] == "/ui/"
+    assert consul_http.get("/", follow_redirects=True).status_code == 200
+    assert consul_http.get("/ui/").status_code == 200
+
+
+def test_http_check_against_the_agent_itself_passes(
+    consul_server: object, consul_client: consul.Consul
+) -> None:
+    url = consul_server.url
+    consul_client.agent.service.register(
+        "self-probe", check=consul.Check.http(f"{url}/", interval="1s")
+    )
+    eventually(lambda: _status(consul_client, "service:self-probe") == "passing")
+
+
+def test_agent_self_stats_name_the_leader(consul_http: httpx.Client) -> None:
+    stats = consul_http.get("/v1/agent/self").json()["Stats"]
+    leader = consul_http.get("/v1/status/leader").json()
+    assert stats["consul"]["leader_addr"] == leader == "127.0.0.1:8300"
+    assert leader in consul_http.get("/v1/status/peers").json()
+    assert {"agent", "build", "consul", "raft", "runtime", "serf_lan", "serf_wan"} <= set(stats)
+    assert stats["raft"]["state"] == "Leader"
+    assert all(isinstance(v, str) for section in stats.values() for v in section.values())
+
+
+def test_wan_members(consul_http: httpx.Client) -> None:
+    (lan,) = consul_http.get("/v1/agent/members").json()
+    (wan,) = consul_http.get("/v1/agent/members?wan=1").json()
+    assert (lan["Name"], lan["Port"]) == ("consul-emulator", 8301)
+    assert (wan["Name"], wan["Port"]) == ("consul-emulator.dc1", 8302)
+
+
+def test_reload(consul_http: httpx.Client) -> None:
+    assert consul_http.put("/v1/agent/reload").status_code == 200
+    assert consul_http.get("/v1/agent/reload").status_code == 405
+
+
+def test_leave_stops_the_agent() -> None:
+    with ConsulEmulator() as server:
+        assert httpx.put(f"{server.url}/v1/agent/leave").status_code == 200
+
+        def refused() -> bool:
+            try:
+                httpx.get(f"{server.url}/v1/status/leader", timeout=2)
+            except httpx.ConnectError:
+                return True
+            return False
+
+        eventually(refused, timeout=10)
+
+
+def test_metrics_json_and_prometheus(consul_http: httpx.Client) -> None:
+    body = consul_http.get("/v1/agent/metrics").json()
+    assert set(body) == {"Timestamp", "Gauges", "Points", "Counters", "Samples"}
+    assert body["Timestamp"].endswith("+0000 UTC")
+    names = {g["Name"] for g in body["Gauges"]}
+    assert {"consul.runtime.num_goroutines", "consul.state.nodes"} <= names
+    text = consul_http.get("/v1/agent/metrics?format=prometheus")
+    assert text.headers["content-type"].startswith("text/plain; version=0.0.4")
+    assert "# TYPE consul_state_nodes gauge\nconsul_state_nodes 1\n" in text.text
+
+
+def test_monitor_streams_logs(consul_server: ConsulEmulator, consul_http: httpx.Client) -> None:
+    opened_before = consul_http.get("/_emulator/state").json()["open_connections"]
+    bogus = consul_http.get("/v1/agent/monitor?loglevel=bogus")
+    assert (bogus.status_code, bogus.text) == (400, "Unknown log level: bogus")
+    with httpx.stream("GET", f"{consul_server.url}/v1/agent/monitor", timeout=10) as stream:
+        assert stream.status_code == 200
+        consul_http.put("/v1/agent/service/register", json={"Name": "logged"})
+        line = next(stream.iter_lines())
+    assert "[INFO]  agent: Synced service: service=logged" in line
+    with httpx.stream(
+        "GET", f"{consul_server.url}/v1/agent/monitor?logjson&loglevel=debug", timeout=10
+    ) as stream:
+        consul_http.put("/v1/agent/service/deregister/logged")
+        record = json.loads(next(stream.iter_lines()))
+    assert record["@message"] == "Deregistered service" and record["service"] == "logged"
+    state = "/_emulator/state"
+    eventually(lambda: consul_http.get(state).json()["open_connections"] == opened_before)
+
+
+def test_force_leave(consul_http: httpx.Client) -> None:
+    unknown = consul_http.put("/v1/agent/force-leave/ghost")
+    assert (unknown.status_code, unknown.text) == (500, "agent: No node found with name 'ghost'")
+    assert consul_http.put("/v1/agent/force-leave/consul-emulator").status_code == 200
+
+
+def test_agent_token_needs_acls(consul_http: httpx.Client) -> None:
+    response = consul_http.put("/v1/agent/token/default", json={"Token": "x"})
+    assert (response.status_code, response.text) == (401, "ACL support disabled")
+    with ConsulEmulator(acl_master_token="root") as server:
+        headers = {"X-Consul-Token": "root"}
+        ok = httpx.put(f"{server.url}/v1/agent/token/agent", json={"Token": "t"}, headers=headers)
+        assert ok.status_code == 200
+        bad = httpx.put(f"{server.url}/v1/agent/token/nope", json={"Token": "t"}, headers=headers)
+        assert bad.status_code == 404
+
+
+def test_ids_with_slashes_take_the_rest_of_the_path(consul_http: httpx.Client) -> None:
+    consul_http.put(
+        "/v1/agent/service/register", json={"Name": "web", "ID": "web/1", "Check": {"TTL": "9s"}}
+    ).raise_for_status()
+    assert consul_http.get("/v1/agent/service/web%2F1").json()["ID"] == "web/1"
+    assert consul_http.put("/v1/agent/check/pass/service:web/1").status_code == 200
+    assert consul_http.get("/v1/agent/checks").json()["service:web/1"]["Status"] == "passing"
+    assert consul_http.put("/v1/agent/service/deregister/web/1").status_code == 200
+    assert consul_http.get("/v1/agent/services").json() == {}

@@ -222,3 +222,49 @@ def test_timeout_is_clamped_and_jittered(wait: str) -> None:
     base = min(base, 600.0)
     timeout = query.timeout()
     assert base <= timeout < base + base / 16 + 1e-9
+
+
+@pytest.mark.parametrize("state", ["any", "passing", "critical"])
+def test_deregistration_wakes_health_state(consul_http: httpx.Client, state: str) -> None:
+    """Deregistering a service removes its checks: the checks index moves."""
+    status = "critical" if state == "critical" else "passing"
+    _register(consul_http, "web", "w1", Check={"TTL": "60s", "Status": status})
+    index = _index(consul_http.get(f"/v1/health/state/{state}"))
+    watch = Watch(consul_http, f"/v1/health/state/{state}?index={index}&wait=20s")
+    eventually(_blocked(consul_http, 1))
+    consul_http.put("/v1/agent/service/deregister/w1").raise_for_status()
+    response = watch.result()
+    assert _index(response) > index
+    assert "service:w1" not in [c["CheckID"] for c in response.json()]
+
+
+def test_check_lists_read_the_checks_table_index(consul_http: httpx.Client) -> None:
+    """health/checks, health/node and health/state all answer at the checks-table index."""
+    _register(consul_http, "web", "w1", Check={"TTL": "60s"})
+    _register(consul_http, "api", "a1", Check={"TTL": "60s"})
+    consul_http.put("/v1/agent/check/pass/service:a1").raise_for_status()  # moves only api
+    indexes = {
+        _index(consul_http.get(path))
+        for path in (
+            "/v1/health/checks/web",
+            "/v1/health/node/consul-emulator",
+            "/v1/health/state/any",
+        )
+    }
+    assert len(indexes) == 1
+    checks = consul_http.get("/v1/health/checks/web").json()
+    assert [c["CheckID"] for c in checks] == ["service:w1"]
+
+
+def test_health_checks_blocking_wakes_for_its_service_only(consul_http: httpx.Client) -> None:
+    _register(consul_http, "web", "w1", Check={"TTL": "60s"})
+    _register(consul_http, "api", "a1", Check={"TTL": "60s"})
+    index = _index(consul_http.get("/v1/health/checks/web"))
+    watch = Watch(consul_http, f"/v1/health/checks/web?index={index}&wait=20s")
+    eventually(_blocked(consul_http, 1))
+    woken = _state(consul_http)["wakeups"]
+    consul_http.put("/v1/agent/check/pass/service:a1").raise_for_status()
+    assert _state(consul_http)["wakeups"] == woken and not watch.done
+    consul_http.put("/v1/agent/check/pass/service:w1").raise_for_status()
+    response = watch.result()
+    assert response.json()[0]["Status"] == "passing" and _index(response) > index

@@ -187,3 +187,69 @@ def test_dc_ns_and_tokens(consul_http: httpx.Client) -> None:
 def test_status_leader_is_a_json_string(consul_http: httpx.Client) -> None:
     assert isinstance(consul_http.get("/v1/status/leader").json(), str)
     assert len(consul_http.get("/v1/status/peers").json()) == 1
+
+
+def test_catalog_writes_for_another_datacenter_change_nothing(consul_http: httpx.Client) -> None:
+    before = consul_http.get("/v1/catalog/nodes").json()
+    for body, params in (
+        ({"Node": "n1", "Address": "10.0.0.1", "Datacenter": "dc2"}, {}),
+        ({"Node": "n1", "Address": "10.0.0.1"}, {"dc": "dc2"}),
+    ):
+        response = consul_http.put("/v1/catalog/register", json=body, params=params)
+        assert (response.status_code, response.text) == (500, "No path to datacenter")
+    consul_http.put(
+        "/v1/catalog/register", json={"Node": "n1", "Address": "10.0.0.1"}
+    ).raise_for_status()
+    gone = consul_http.put("/v1/catalog/deregister", json={"Node": "n1", "Datacenter": "dc9"})
+    assert gone.status_code == 500
+    names = [n["Node"] for n in consul_http.get("/v1/catalog/nodes").json()]
+    assert names == sorted([n["Node"] for n in before] + ["n1"])
+
+
+def test_catalog_node_filter_applies_to_its_services(consul_http: httpx.Client) -> None:
+    for name, port in (("a", 1), ("b", 2)):
+        consul_http.put(
+            "/v1/catalog/register",
+            json={"Node": "n1", "Address": "10.0.0.1", "Service": {"Service": name, "Port": port}},
+        ).raise_for_status()
+    params = {"filter": "Port == 2"}
+    node = consul_http.get("/v1/catalog/node/n1", params=params).json()
+    assert list(node["Services"]) == ["b"] and node["Node"]["Node"] == "n1"
+    listed = consul_http.get("/v1/catalog/node-services/n1", params=params).json()
+    assert [s["ID"] for s in listed["Services"]] == ["b"]
+
+
+def test_unknown_peer_finds_nothing(
+    consul_http: httpx.Client, consul_client: consul.Consul
+) -> None:
+    consul_client.agent.service.register("web", port=80)
+    response = consul_http.get("/v1/health/service/web", params={"peer": "other"})
+    assert response.json() == [] and int(response.headers["x-consul-index"]) >= 1
+    assert consul_http.get("/v1/catalog/services", params={"peer": "other"}).json() == {}
+    assert len(consul_http.get("/v1/health/service/web").json()) == 1
+
+
+@pytest.mark.parametrize(
+    "path", ["/v1/catalog/connect/web", "/v1/health/connect/web", "/v1/health/ingress/web"]
+)
+def test_connect_reads_of_a_plain_service_are_empty(
+    consul_http: httpx.Client, consul_client: consul.Consul, path: str
+) -> None:
+    consul_client.agent.service.register("web", port=80)
+    params = {"filter": 'Service.Tags contains "x"', "peer": "", "merge-central-config": ""}
+    response = consul_http.get(path, params=params)
+    assert response.status_code == 200 and response.json() == []
+    assert int(response.headers["x-consul-index"]) >= 1
+    assert consul_http.get(path, params={"filter": "=="}).status_code == 400
+
+
+def test_dc_is_read_only_by_endpoints_that_go_through_rpc(consul_http: httpx.Client) -> None:
+    """Agent endpoints answer locally and never parse ?dc=; RPC-backed ones cannot route it."""
+    assert consul_http.get("/v1/agent/services?dc=dc2").status_code == 200
+    assert consul_http.get("/v1/agent/self?dc=dc2").status_code == 200
+    assert consul_http.get("/v1/event/list?dc=dc2").status_code == 200
+    for path in ("/v1/catalog/services", "/v1/status/leader", "/v1/kv/x", "/v1/session/list"):
+        response = consul_http.get(path, params={"dc": "dc2"})
+        assert (response.status_code, response.text) == (500, "No path to datacenter"), path
+    fired = consul_http.put("/v1/event/fire/x?dc=dc2")
+    assert fired.status_code == 500

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import concurrent.futures
+import time
+
 import consul
 import httpx
 import pytest
@@ -108,11 +111,21 @@ def test_session_info_list_node_renew(
     assert consul_http.put(f"/v1/session/destroy/{session}").json() is True
 
 
-def test_session_ttl_bounds(consul_http: httpx.Client) -> None:
+def test_session_create_errors_are_the_rpcs(consul_http: httpx.Client) -> None:
+    """Validation happens in the Session.Apply RPC: its errors are 500s with Consul's text."""
     response = consul_http.put("/v1/session/create", json={"TTL": "100000s"})
-    assert response.status_code == 400 and "Invalid Session TTL" in response.text
+    assert (response.status_code, response.text) == (
+        500,
+        "Invalid Session TTL '100000000000000', must be between [500ms=24h0m0s]",
+    )
     response = consul_http.put("/v1/session/create", json={"Behavior": "explode"})
-    assert response.status_code == 400
+    assert (response.status_code, response.text) == (500, "Invalid Behavior setting 'explode'")
+    response = consul_http.put("/v1/session/create", json={"TTL": "soon"})
+    assert response.status_code == 500 and response.text.startswith("Session TTL 'soon' invalid")
+    response = consul_http.put("/v1/session/create", json={"NodeChecks": ["nope"]})
+    assert (response.status_code, response.text) == (500, "Missing check 'nope' registration")
+    response = consul_http.put("/v1/session/create", json={"Node": "elsewhere"})
+    assert (response.status_code, response.text) == (500, "Missing node registration")
 
 
 def test_session_ttl_expiry_releases_locks(consul_http: httpx.Client) -> None:
@@ -144,3 +157,114 @@ def test_lock_delay_forms(consul_http: httpx.Client, value: object) -> None:
     session = consul_http.put("/v1/session/create", json={"LockDelay": value}).json()["ID"]
     delay = consul_http.get(f"/v1/session/info/{session}").json()[0]["LockDelay"]
     assert delay == {"1s": 1_000_000_000, 5: 5_000_000_000, 2_000_000_000: 2_000_000_000}[value]  # type: ignore[index]
+
+
+def test_empty_value_reads_back_as_null(consul_http: httpx.Client) -> None:
+    consul_http.put("/v1/kv/empty/one", content=b"").raise_for_status()
+    consul_http.put("/v1/kv/empty/two", content=b"x").raise_for_status()
+    (entry,) = consul_http.get("/v1/kv/empty/one").json()
+    assert entry["Value"] is None
+    listed = consul_http.get("/v1/kv/empty/?recurse").json()
+    assert [e["Value"] for e in listed] == [None, "eA=="]
+    raw = consul_http.get("/v1/kv/empty/one?raw")
+    assert raw.status_code == 200 and raw.content == b""
+
+
+def test_kv_root_needs_a_key_or_a_listing(consul_http: httpx.Client) -> None:
+    response = consul_http.get("/v1/kv/")
+    assert (response.status_code, response.text) == (400, "Missing key name")
+    consul_http.put("/v1/kv/k", content=b"v").raise_for_status()
+    assert consul_http.get("/v1/kv/?keys").json() == ["k"]
+    assert [e["Key"] for e in consul_http.get("/v1/kv/?recurse").json()] == ["k"]
+
+
+def _session(http: httpx.Client, **body: object) -> str:
+    response = http.put("/v1/session/create", json=body)
+    response.raise_for_status()
+    return str(response.json()["ID"])
+
+
+def _alive(http: httpx.Client, session: str) -> bool:
+    return bool(http.get(f"/v1/session/info/{session}").json())
+
+
+def test_session_expires_at_twice_its_ttl(consul_http: httpx.Client) -> None:
+    """session_ttl.go: the timer is TTL x SessionTTLMultiplier (2), reset by each renewal."""
+    started = time.monotonic()
+    session = _session(consul_http, TTL="1s", LockDelay="0s")
+    eventually(lambda: not _alive(consul_http, session), timeout=5)
+    assert time.monotonic() - started >= 1.9
+
+
+def test_renewals_keep_a_session_alive(consul_http: httpx.Client) -> None:
+    session = _session(consul_http, TTL="1s")
+    deadline = time.monotonic() + 3
+    while time.monotonic() < deadline:  # renew at a third of the TTL, as clients do
+        renewed = consul_http.put(f"/v1/session/renew/{session}")
+        assert renewed.status_code == 200 and renewed.json()[0]["TTL"] == "1s"
+        time.sleep(0.3)
+    assert _alive(consul_http, session)
+    eventually(lambda: not _alive(consul_http, session), timeout=5)
+    gone = consul_http.put(f"/v1/session/renew/{session}")
+    assert (gone.status_code, gone.text) == (404, f"Session id '{session}' not found")
+
+
+def test_zero_ttl_never_expires(consul_http: httpx.Client) -> None:
+    session = _session(consul_http, TTL="0s")
+    time.sleep(0.3)  # past any timer a zero TTL could have started
+    assert _alive(consul_http, session)
+
+
+def test_lock_entry_fields_and_invalidation_at_one_index(
+    consul_http: httpx.Client,
+) -> None:
+    session = _session(consul_http, LockDelay=0)
+    assert consul_http.put(f"/v1/kv/lead?acquire={session}&flags=9", content=b"me").json()
+    (entry,) = consul_http.get("/v1/kv/lead").json()
+    assert (entry["Session"], entry["LockIndex"], entry["Flags"]) == (session, 1, 9)
+    consul_http.put(f"/v1/session/destroy/{session}").raise_for_status()
+    (entry,) = consul_http.get("/v1/kv/lead").json()
+    assert "Session" not in entry and entry["LockIndex"] == 1 and entry["Value"] == "bWU="
+    sessions_index = int(consul_http.get("/v1/session/list").headers["x-consul-index"])
+    assert entry["ModifyIndex"] == sessions_index
+
+
+def test_lock_delay_zero_lets_another_session_acquire_at_once(consul_http: httpx.Client) -> None:
+    holder = _session(consul_http, LockDelay="0s")
+    waiter = _session(consul_http)
+    consul_http.put(f"/v1/kv/free?acquire={holder}").raise_for_status()
+    consul_http.put(f"/v1/session/destroy/{holder}").raise_for_status()
+    assert consul_http.put(f"/v1/kv/free?acquire={waiter}").json() is True
+    assert consul_http.get("/v1/kv/free").json()[0]["LockIndex"] == 2
+
+
+def test_blocking_kv_read_wakes_on_lock_changes(consul_http: httpx.Client) -> None:
+    session = _session(consul_http, LockDelay="0s")
+    consul_http.put("/v1/kv/watched", content=b"v").raise_for_status()
+    for change in (
+        f"/v1/kv/watched?acquire={session}",
+        f"/v1/kv/watched?release={session}",
+        f"/v1/kv/watched?acquire={session}",
+        f"/v1/session/destroy/{session}",
+    ):
+        index = int(consul_http.get("/v1/kv/watched").headers["x-consul-index"])
+        url = f"{str(consul_http.base_url).rstrip('/')}/v1/kv/watched?index={index}&wait=20s"
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            watch = pool.submit(httpx.get, url, timeout=30)
+            eventually(lambda: consul_http.get("/_emulator/state").json()["blocked_queries"])
+            consul_http.put(change).raise_for_status()
+            woke = watch.result(10)
+        assert int(woke.headers["x-consul-index"]) > index, change
+
+
+def test_removed_check_invalidates_its_sessions(consul_http: httpx.Client) -> None:
+    consul_http.put(
+        "/v1/agent/service/register",
+        json={"Name": "svc", "Check": {"TTL": "60s", "Status": "passing"}},
+    ).raise_for_status()
+    by_service = _session(consul_http, ServiceChecks=[{"ID": "service:svc"}], LockDelay=0)
+    info = consul_http.get(f"/v1/session/info/{by_service}").json()[0]
+    assert info["ServiceChecks"] == [{"ID": "service:svc", "Namespace": ""}]
+    assert info["NodeChecks"] == ["serfHealth"]
+    consul_http.put("/v1/agent/service/deregister/svc").raise_for_status()
+    assert not _alive(consul_http, by_service)

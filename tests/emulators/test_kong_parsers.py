@@ -9,10 +9,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bridge.emulators.kong import foreign
-from bridge.emulators.kong import validators as v
 from bridge.emulators.kong.errors import schema_violation_message
-from bridge.emulators.kong.fields import Field, nest_form_pairs
 from bridge.emulators.kong.schemas import ENTITIES
+from bridge.kong.schema import validators as v
+from bridge.kong.schema.fields import Field, nest_form_pairs
 
 segment = st.text(alphabet="abcXYZ019-._~%2F.", min_size=0, max_size=6)
 paths = st.lists(st.sampled_from(["a", "b", ".", "..", "%41", "%2f", "c-d"]), max_size=6).map(

@@ -38,9 +38,15 @@ class EmulatorServer:
     """A uvicorn server for one emulator app; ``start()``/``stop()`` or a context manager."""
 
     def __init__(
-        self, app: ASGIApp, controls: Controls, host: str = "127.0.0.1", port: int = 0
+        self,
+        app: ASGIApp,
+        controls: Controls,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        http_protocol: Any = "httptools",
     ) -> None:
         self.app = app
+        self.http_protocol = http_protocol  # a uvicorn protocol name or class
         self.host = host
         self.port = port
         self._server: uvicorn.Server | None = None
@@ -61,7 +67,7 @@ class EmulatorServer:
             log_level="warning",
             access_log=False,
             lifespan="off",
-            http="httptools",
+            http=self.http_protocol,
             timeout_keep_alive=30,
             timeout_graceful_shutdown=1,
             server_header=False,

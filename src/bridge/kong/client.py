@@ -8,6 +8,7 @@ decision and reply decoding live in :class:`_Core`.
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -20,11 +21,12 @@ from tenacity import (
     Retrying,
     retry_if_exception_type,
     stop_after_delay,
+    stop_when_event_set,
     wait_exponential_jitter,
 )
 
 from .calls import Call, Flow, Reply
-from .errors import KongBadAnswer, KongUnavailable, require
+from .errors import KongBadAnswer, KongStopped, KongUnavailable, require
 from .flows import paginate
 from .shapes import check_written
 
@@ -84,12 +86,21 @@ Observer = Callable[[Call, str], None]  # (call, status code or "error")
 
 class _Core:
     def __init__(
-        self, connection: KongConnection, retry: RetryPolicy, observer: Observer | None = None
+        self,
+        connection: KongConnection,
+        retry: RetryPolicy,
+        observer: Observer | None = None,
+        stop: threading.Event | None = None,
     ) -> None:
         self.connection = connection
         self.retry = retry
         self.requests = 0
         self.observer = observer
+        self.stop = stop  # once set: no new attempt, no more backoff sleeps
+
+    def check_stop(self, call: Call) -> None:
+        if self.stop is not None and self.stop.is_set():
+            raise KongStopped(f"{call}: not sent, the bridge is stopping")
 
     def observe(self, call: Call, outcome: str) -> None:
         self.requests += 1
@@ -122,8 +133,14 @@ class _Core:
 
     def retrying_kwargs(self, deadline: float) -> dict[str, Any]:
         remaining = max(0.0, deadline - time.monotonic())
+        stopping: dict[str, Any] = {"stop": stop_after_delay(remaining)}
+        if self.stop is not None:  # the bridge stops: no further attempt, no backoff sleep
+            stopping = {
+                "stop": stopping["stop"] | stop_when_event_set(self.stop),
+                "sleep": self.stop.wait,
+            }
         return {
-            "stop": stop_after_delay(remaining),
+            **stopping,
             "wait": wait_exponential_jitter(
                 multiplier=self.retry.initial_seconds,
                 max=self.retry.max_backoff_seconds,
@@ -160,8 +177,9 @@ class KongClient:
         connection: KongConnection | None = None,
         retry: RetryPolicy | None = None,
         observer: Observer | None = None,
+        stop: threading.Event | None = None,
     ) -> None:
-        self._core = _Core(connection or KongConnection(), retry or RetryPolicy(), observer)
+        self._core = _Core(connection or KongConnection(), retry or RetryPolicy(), observer, stop)
         self._http = httpx.Client(**self._core.connection.client_options())
 
     @property
@@ -171,6 +189,7 @@ class KongClient:
     def call(self, call: Call, deadline: float | None = None) -> Reply:
         """Send one call, retrying transient failures until ``deadline``."""
         deadline = deadline if deadline is not None else self._core.deadline()
+        self._core.check_stop(call)
         try:
             for attempt in Retrying(**self._core.retrying_kwargs(deadline)):
                 with attempt:

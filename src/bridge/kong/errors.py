@@ -19,6 +19,10 @@ class KongUnavailable(KongClientError):
         self.attempts = attempts
 
 
+class KongStopped(KongClientError):
+    """The bridge is stopping: the call was not sent (or its retries were cut)."""
+
+
 class KongRejected(KongClientError):
     """Kong answered a 4xx that retrying cannot fix (validation, conflict, auth)."""
 

@@ -22,6 +22,15 @@ SERVICE_MAINT_PREFIX = "_service_maintenance:"
 NEEDS_INTERVAL = ("http", "tcp", "udp", "grpc", "h2ping", "script", "docker")
 
 
+def unknown_service(service_id: str) -> CatalogError:
+    """``vetServiceUpdateWithAuthorizer``: the service is not registered with this agent."""
+    return CatalogError(
+        f'Unknown service ID "{service_id}". Ensure that the service ID is passed, '
+        "not the service name.",
+        status=404,
+    )
+
+
 def _duration_text(definition: Row, field: str) -> str:
     value = seconds(definition, field)
     return format_duration(value) if value else ""
@@ -199,18 +208,16 @@ class Agent:
         return service
 
     def deregister_service(self, service_id: str) -> None:
+        if self.local_service(service_id) is None:
+            # vetServiceUpdate: the service must be registered with this agent.
+            raise unknown_service(service_id)
         for check in self._checks_of(service_id):
             self.runner.stop(check["CheckID"])
         self.catalog.deregister_service(self.node, service_id)
         self.raft.commit()
 
     def _checks_of(self, service_id: str) -> list[Row]:
-        keys = self.catalog.checks_by_node.get(self.node, set())
-        return [
-            self.catalog.checks[k]
-            for k in list(keys)
-            if self.catalog.checks[k]["ServiceID"] == service_id
-        ]
+        return self.catalog.checks_of_instance(self.node, service_id)
 
     def local_services(self) -> dict[str, Row]:
         keys = sorted(self.catalog.services_by_node.get(self.node, ()))
@@ -223,7 +230,7 @@ class Agent:
         if body.get("ServiceID"):
             service = self.catalog.services.get((self.node, str(body["ServiceID"])))
             if service is None:
-                raise CatalogError(f'ServiceID "{body["ServiceID"]}" does not exist')
+                raise CatalogError(f'ServiceID "{body["ServiceID"]}" does not exist', status=404)
         name = body.get("Name")
         if not name:
             raise CatalogError("Missing check name")
@@ -234,6 +241,12 @@ class Agent:
         return check
 
     def deregister_check(self, check_id: str) -> None:
+        if self.local_check(check_id) is None:
+            raise CatalogError(
+                f'Unknown check ID "{check_id}". Ensure that the check ID is passed, '
+                "not the check name.",
+                status=404,
+            )
         self.runner.stop(check_id)
         self.catalog.deregister_check(self.node, check_id)
         self.raft.commit()
@@ -241,9 +254,21 @@ class Agent:
     def update_ttl(self, check_id: str, status: str, output: str) -> bool:
         return self.runner.ttl_update(check_id, status, output)
 
+    def local_service(self, service_id: str) -> Row | None:
+        """One service registered with this agent (not the server's own ``consul``)."""
+        if service_id == CONSUL_SERVICE:
+            return None
+        return self.catalog.services.get((self.node, service_id))
+
+    def local_check(self, check_id: str) -> Row | None:
+        if check_id == SERF_CHECK:
+            return None
+        return self.catalog.checks.get((self.node, check_id))
+
     def local_checks(self) -> dict[str, Row]:
+        """The checks registered with this agent: serfHealth belongs to the catalog only."""
         keys = sorted(self.catalog.checks_by_node.get(self.node, ()))
-        return {key[1]: self.catalog.checks[key] for key in keys}
+        return {key[1]: self.catalog.checks[key] for key in keys if key[1] != SERF_CHECK}
 
     # -- maintenance -----------------------------------------------------------------------
 

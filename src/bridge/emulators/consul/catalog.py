@@ -8,9 +8,10 @@ checks; a service with no instances reads the last "extinction" index.
 
 from __future__ import annotations
 
+import copy
 import ipaddress
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import Any
 
 from .raft import Raft
@@ -22,7 +23,11 @@ META_MAX_PAIRS, META_MAX_KEY, META_MAX_VALUE = 64, 128, 512
 
 
 class CatalogError(ValueError):
-    """A request Consul answers with 400 and this text."""
+    """A request Consul refuses with this text; ``status`` is 400 unless said (404...)."""
+
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 def _is_ip(value: str) -> int | None:
@@ -114,6 +119,22 @@ def build_service(body: Row, add_default_tagged: bool = True) -> Row:
     }
 
 
+# What a transaction's snapshot holds: every table, secondary index and index counter.
+_TABLES = (
+    "nodes",
+    "services",
+    "checks",
+    "services_by_name",
+    "services_by_node",
+    "checks_by_node",
+    "checks_by_instance",
+    "checks_by_name",
+    "table_index",
+    "service_index",
+    "extinction_index",
+)
+
+
 class Catalog:
     """The catalog of one datacenter: nodes, their services and checks."""
 
@@ -127,10 +148,15 @@ class Catalog:
         self.services_by_name: dict[str, set[Key]] = {}
         self.services_by_node: dict[str, set[Key]] = {}
         self.checks_by_node: dict[str, set[Key]] = {}
+        # Consul's checks table indexes "node_service" and "service" (agent/consul/state).
+        self.checks_by_instance: dict[Key, set[Key]] = {}  # (node, ServiceID or "") -> checks
+        self.checks_by_name: dict[str, set[Key]] = {}  # ServiceName -> checks
+        self._sorted_checks: tuple[int, list[Row]] | None = None
         self.table_index = {"nodes": 1, "services": 1, "checks": 1}
         self.service_index: dict[str, int] = {}
         self.extinction_index = 1
-        self.check_listeners: list[Callable[[Row], None]] = []
+        # Called with (check, removed) when a check is written or removed (sessions listen).
+        self.check_listeners: list[Callable[[Row, bool], None]] = []
         self._names_cache: tuple[int, dict[str, list[str]]] | None = None
 
     # -- writes ----------------------------------------------------------------------------
@@ -162,13 +188,18 @@ class Catalog:
         return row
 
     def _put_check(self, key: Key, row: Row) -> None:
+        self._pop_check(key)  # a re-registration may move the check to another service
         self.checks[key] = row
         self.checks_by_node.setdefault(key[0], set()).add(key)
+        self.checks_by_instance.setdefault((key[0], row["ServiceID"]), set()).add(key)
+        self.checks_by_name.setdefault(row["ServiceName"], set()).add(key)
 
     def _pop_check(self, key: Key) -> Row | None:
         row = self.checks.pop(key, None)
         if row is not None:
             _discard(self.checks_by_node, key[0], key)
+            _discard(self.checks_by_instance, (key[0], row["ServiceID"]), key)
+            _discard(self.checks_by_name, row["ServiceName"], key)
         return row
 
     def ensure_node(
@@ -236,17 +267,19 @@ class Catalog:
             self.extinction_index = index
 
     def deregister_service(self, node: str, service_id: str) -> bool:
+        """Remove an instance and its checks (``deleteServiceTxn``).
+
+        Its checks go as ``deleteCheckTxn`` removes them: the checks table index
+        moves, so ``health/state``, ``health/node`` and ``health/checks`` wake.
+        """
         key = (node, service_id)
         if key not in self.services:
             return False
-        index = self._bump("services", "checks")
+        check_keys = list(self.checks_by_instance.get(key, ()))
+        index = self._bump("services", *(["checks"] if check_keys else []))
         self._remove_service_row(key, index)
-        for check_key in [
-            k
-            for k in self.checks_by_node.get(node, ())
-            if self.checks[k]["ServiceID"] == service_id
-        ]:
-            self._pop_check(check_key)
+        for check_key in check_keys:
+            self._drop_check(check_key, index)
         self.raft.touch(("node", node))
         return True
 
@@ -268,7 +301,7 @@ class Catalog:
         self._put_check(key, row)
         self._touch_check(node, row, index)
         for listener in self.check_listeners:
-            listener(row)
+            listener(row, False)
         return row
 
     def _touch_check(self, node: str, check: Row, index: int) -> None:
@@ -302,12 +335,19 @@ class Catalog:
         )
 
     def deregister_check(self, node: str, check_id: str) -> bool:
-        check = self._pop_check((node, check_id))
-        if check is None:
+        if (node, check_id) not in self.checks:
             return False
-        index = self._bump("checks")
-        self._touch_check(node, check, index)
+        self._drop_check((node, check_id), self._bump("checks"))
         return True
+
+    def _drop_check(self, key: Key, index: int) -> None:
+        """``deleteCheckTxn``: remove, move the indexes, invalidate the sessions tied to it."""
+        check = self._pop_check(key)
+        if check is None:
+            return
+        self._touch_check(key[0], check, index)
+        for listener in self.check_listeners:
+            listener(check, True)
 
     def deregister_node(self, node: str) -> bool:
         if node not in self.nodes:
@@ -316,12 +356,20 @@ class Catalog:
         for key in list(self.services_by_node.get(node, ())):
             self._remove_service_row(key, index)
         for key in list(self.checks_by_node.get(node, ())):
-            check = self._pop_check(key)
-            if check is not None:
-                self._touch_check(node, check, index)
+            self._drop_check(key, index)
         del self.nodes[node]
         self.raft.touch(("node", node))
         return True
+
+    def snapshot(self) -> dict[str, Any]:
+        """The tables and their indexes, to put back if a transaction fails."""
+        return copy.deepcopy({name: getattr(self, name) for name in _TABLES})
+
+    def restore(self, snapshot: dict[str, Any]) -> None:
+        for name in _TABLES:
+            setattr(self, name, snapshot[name])
+        self._names_cache = None
+        self._sorted_checks = None
 
     def restore_index(self, index: int) -> None:
         """A snapshot restore: every index above ``index`` comes back down to it."""
@@ -337,6 +385,7 @@ class Catalog:
         for table, value in self.table_index.items():
             self.table_index[table] = min(value, index)
         self._names_cache = None
+        self._sorted_checks = None
         for name, value in self.service_index.items():
             self.service_index[name] = min(value, index)
         self.extinction_index = min(self.extinction_index, index)
@@ -354,12 +403,27 @@ class Catalog:
 
     def checks_for(self, node: str, service_id: str) -> list[Row]:
         """A service instance's checks: its node's checks, then its own (Consul's order)."""
-        rows = [
-            self.checks[key]
-            for key in self.checks_by_node.get(node, ())
-            if self.checks[key]["ServiceID"] in ("", service_id)
-        ]
-        return sorted(rows, key=lambda c: (c["ServiceID"] != "", c["CheckID"]))
+        node_keys = sorted(self.checks_by_instance.get((node, ""), ()))
+        own_keys = sorted(self.checks_by_instance.get((node, service_id), ())) if service_id else []
+        return [self.checks[key] for key in node_keys + own_keys]
+
+    def checks_of_instance(self, node: str, service_id: str) -> list[Row]:
+        """The checks registered for one instance (not its node's)."""
+        return [self.checks[k] for k in sorted(self.checks_by_instance.get((node, service_id), ()))]
+
+    def checks_on_node(self, node: str) -> list[Row]:
+        return [self.checks[key] for key in sorted(self.checks_by_node.get(node, ()))]
+
+    def checks_of_service(self, name: str) -> list[Row]:
+        """The checks of every instance of a service (the ``service`` index of the table)."""
+        return [self.checks[key] for key in sorted(self.checks_by_name.get(name, ()))]
+
+    def all_checks(self) -> list[Row]:
+        """Every check by (node, CheckID); sorted once per checks-table index."""
+        index = self.table_index["checks"]
+        if self._sorted_checks is None or self._sorted_checks[0] != index:
+            self._sorted_checks = (index, [self.checks[key] for key in sorted(self.checks)])
+        return self._sorted_checks[1]
 
     def service_names(self) -> dict[str, list[str]]:
         """Service name -> union of tags; cached per services-table index (it is read a lot)."""
@@ -377,7 +441,7 @@ class Catalog:
         return result
 
 
-def _discard(index: dict[str, set[Key]], name: str, key: Key) -> None:
+def _discard(index: dict[Any, set[Key]], name: Any, key: Key) -> None:
     keys = index.get(name)
     if keys is not None:
         keys.discard(key)
@@ -387,7 +451,3 @@ def _discard(index: dict[str, set[Key]], name: str, key: Key) -> None:
 
 def new_node_id() -> str:
     return str(uuid.uuid4())
-
-
-def all_checks(catalog: Catalog) -> Iterable[Row]:
-    return sorted(catalog.checks.values(), key=lambda c: (c["Node"], c["CheckID"]))

@@ -136,7 +136,10 @@ class CheckRunner:
         headers.setdefault("User-Agent", "Consul Health Check")
         verify = not definition.get("TLSSkipVerify", False)
         try:
-            async with httpx.AsyncClient(timeout=timeout, verify=verify) as client:
+            # Go's http.Client follows up to 10 redirects, and so does the check.
+            async with httpx.AsyncClient(
+                timeout=timeout, verify=verify, follow_redirects=True, max_redirects=10
+            ) as client:
                 response = await client.request(
                     method, url, headers=headers, content=definition.get("Body") or None
                 )

@@ -20,6 +20,8 @@ Row = dict[str, Any]
 DEFAULT_LOCK_DELAY = 15.0
 MAX_LOCK_DELAY = 60.0
 MAX_SESSION_TTL = 86400.0
+SESSION_TTL_MULTIPLIER = 2  # structs.SessionTTLMultiplier: expiry at 2 x TTL after a renewal
+SERF_CHECK = "serfHealth"
 
 
 class SessionError(ValueError):
@@ -128,17 +130,31 @@ class KVStore:
             self.raft.touch_kv(k)
         return True
 
-    def release_session(self, session_id: str, behavior: str, lock_delay: float) -> None:
+    def release_session(
+        self, session_id: str, behavior: str, lock_delay: float, index: int
+    ) -> None:
+        """``deleteSessionTxn``: the session's locks go at its index, under lock-delay."""
         held = [k for k, e in self.entries.items() if e.get("Session") == session_id]
         for key in held:
             if lock_delay > 0:
                 self.lock_delays[key] = time.monotonic() + lock_delay
+            self.raft.touch_kv(key)
             if behavior == "delete":
-                self.delete(key)
+                del self.entries[key]
+                self.tombstones[key] = index
             else:
-                entry = self.entries[key]
-                index = self._write(key)
-                self.entries[key] = {**entry, "Session": "", "ModifyIndex": index}
+                self.entries[key] = {**self.entries[key], "Session": "", "ModifyIndex": index}
+        if held:
+            self.table_index = index
+
+    def snapshot(self) -> tuple[Any, ...]:
+        """What a failed transaction puts back (entries are replaced, never changed in place)."""
+        return (dict(self.entries), dict(self.tombstones), dict(self.lock_delays), self.table_index)
+
+    def restore(self, snapshot: tuple[Any, ...]) -> None:
+        entries, tombstones, lock_delays, table_index = snapshot
+        self.entries, self.tombstones, self.lock_delays = entries, tombstones, lock_delays
+        self.table_index = table_index
 
     def restore_index(self, index: int) -> None:
         for entry in self.entries.values():
@@ -149,6 +165,8 @@ class KVStore:
 
 
 class SessionStore:
+    """Sessions as ``agent/consul/session_endpoint.go`` and ``state/session.go`` keep them."""
+
     def __init__(
         self, raft: Raft, catalog: Catalog, kv: KVStore, agent_node: str, min_ttl: float = 10.0
     ) -> None:
@@ -169,31 +187,24 @@ class SessionStore:
         return index
 
     def create(self, body: Row) -> str:
+        """A new session; the errors are the RPC's, which the HTTP layer answers with 500."""
         node = body.get("Node") or self.agent_node
-        if node not in self.catalog.nodes:
-            raise SessionError("Missing node registration", status=500)
         behavior = body.get("Behavior") or "release"
         if behavior not in ("release", "delete"):
-            raise SessionError(f"Invalid Behavior setting '{behavior}'")
-        ttl_text = body.get("TTL") or ""
-        ttl = 0.0
-        if ttl_text:
-            try:
-                ttl = parse_duration(str(ttl_text))
-            except ValueError:
-                raise SessionError(
-                    f"Session TTL '{ttl_text}' invalid: time: invalid duration \"{ttl_text}\""
-                ) from None
-            if ttl != 0 and not self.min_ttl <= ttl <= MAX_SESSION_TTL:
-                raise SessionError(
-                    f"Invalid Session TTL '{ttl_text}', must be between "
-                    f"[{format_duration(self.min_ttl)}={format_duration(MAX_SESSION_TTL)}]"
-                )
+            raise SessionError(f"Invalid Behavior setting '{behavior}'", status=500)
+        ttl_text = str(body.get("TTL") or "")
+        ttl = self._ttl_seconds(ttl_text)
         lock_delay = _lock_delay(body.get("LockDelay"))
+        if node not in self.catalog.nodes:
+            raise SessionError("Missing node registration", status=500)
         node_checks = body.get("NodeChecks")
         if node_checks is None:
-            node_checks = body.get("Checks", ["serfHealth"])
-        for check_id in node_checks or []:
+            node_checks = body.get("Checks", [SERF_CHECK])  # Checks: the deprecated name
+        service_checks = body.get("ServiceChecks")
+        check_ids = list(node_checks or []) + [
+            str(c.get("ID", "")) for c in service_checks or [] if isinstance(c, dict)
+        ]
+        for check_id in check_ids:
             check = self.catalog.checks.get((node, check_id))
             if check is None:
                 raise SessionError(f"Missing check '{check_id}' registration", status=500)
@@ -208,25 +219,46 @@ class SessionStore:
             "LockDelay": int(lock_delay * 1e9),
             "Behavior": behavior,
             "TTL": ttl_text,
-            "NodeChecks": list(node_checks or []),
-            "ServiceChecks": body.get("ServiceChecks"),
+            "NodeChecks": list(node_checks) if node_checks is not None else None,
+            "ServiceChecks": [
+                {"ID": str(c.get("ID", "")), "Namespace": str(c.get("Namespace", ""))}
+                for c in service_checks
+                if isinstance(c, dict)
+            ]
+            if service_checks
+            else None,
             "CreateIndex": index,
             "ModifyIndex": index,
         }
-        self._arm(session_id)
+        if ttl:
+            self._arm(session_id, ttl)
         return session_id
 
-    def _arm(self, session_id: str) -> None:
-        session = self.sessions[session_id]
-        if not session["TTL"]:
-            return
+    def _ttl_seconds(self, text: str) -> float:
+        if not text:
+            return 0.0
+        try:
+            ttl = parse_duration(text)
+        except ValueError:
+            raise SessionError(
+                f"Session TTL '{text}' invalid: time: invalid duration \"{text}\"", status=500
+            ) from None
+        if ttl != 0 and not self.min_ttl <= ttl <= MAX_SESSION_TTL:
+            # Consul formats the TTL with %d: nanoseconds.
+            raise SessionError(
+                f"Invalid Session TTL '{round(ttl * 1e9)}', must be between "
+                f"[{format_duration(self.min_ttl)}={format_duration(MAX_SESSION_TTL)}]",
+                status=500,
+            )
+        return ttl
+
+    def _arm(self, session_id: str, ttl: float) -> None:
+        """(Re)start the TTL timer: Consul invalidates at TTL x SessionTTLMultiplier."""
         old = self._timers.pop(session_id, None)
         if old is not None:
             old.cancel()
-        ttl = parse_duration(session["TTL"])
-        # Consul reaps between TTL and 2xTTL; the emulator takes the lower bound plus a bit.
         self._timers[session_id] = asyncio.get_running_loop().call_later(
-            ttl * 1.1, self._expire, session_id
+            ttl * SESSION_TTL_MULTIPLIER, self._expire, session_id
         )
 
     def _expire(self, session_id: str) -> None:
@@ -235,28 +267,35 @@ class SessionStore:
         self.raft.commit()
 
     def renew(self, session_id: str) -> Row | None:
-        if session_id not in self.sessions:
+        session = self.sessions.get(session_id)
+        if session is None:
             return None
-        self._arm(session_id)
-        return self.sessions[session_id]
+        ttl = parse_duration(session["TTL"]) if session["TTL"] else 0.0
+        if ttl:
+            self._arm(session_id, ttl)
+        return session
 
     def destroy(self, session_id: str) -> None:
+        """Invalidate: its locks are released (or deleted) at the same index, with lock-delay."""
         session = self.sessions.pop(session_id, None)
         if session is None:
             return
         timer = self._timers.pop(session_id, None)
         if timer is not None:
             timer.cancel()
-        self._bump()
-        self.kv.release_session(session_id, session["Behavior"], session["LockDelay"] / 1e9)
+        index = self._bump()
+        self.kv.release_session(session_id, session["Behavior"], session["LockDelay"] / 1e9, index)
 
-    def _on_check(self, check: Row) -> None:
-        if check["Status"] != "critical":
+    def _check_ids(self, session: Row) -> list[str]:
+        service_checks = session["ServiceChecks"] or []
+        return list(session["NodeChecks"] or []) + [c["ID"] for c in service_checks]
+
+    def _on_check(self, check: Row, removed: bool) -> None:
+        """A check that goes critical or is removed invalidates the sessions tied to it."""
+        if check["Status"] != "critical" and not removed:
             return
         for session in list(self.sessions.values()):
-            if session["Node"] == check["Node"] and check["CheckID"] in (
-                session["NodeChecks"] or []
-            ) + [c.get("ID") for c in (session["ServiceChecks"] or []) if isinstance(c, dict)]:
+            if session["Node"] == check["Node"] and check["CheckID"] in self._check_ids(session):
                 self.destroy(session["ID"])
 
     def invalidate_node(self, node: str) -> None:

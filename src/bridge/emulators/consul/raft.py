@@ -10,8 +10,9 @@ index can have moved.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 
 WatchKey = tuple[str, str]
 
@@ -87,10 +88,30 @@ class Raft:
         self.watchers = Watchers()
         self.pending: set[WatchKey] = set()
         self.pending_kv: set[str] = set()
+        self._batch: int | None = None  # inside one_entry(): 0 until the first write
 
     def next_index(self) -> int:
+        if self._batch:
+            return self._batch
         self.index += 1
+        if self._batch is not None:
+            self._batch = self.index
         return self.index
+
+    @contextlib.contextmanager
+    def one_entry(self) -> Iterator[None]:
+        """Every write inside takes the same index, as the ops of one Raft log entry (a txn)."""
+        self._batch = 0
+        try:
+            yield
+        finally:
+            self._batch = None
+
+    def discard(self, index: int) -> None:
+        """Forget the writes since ``index`` (a transaction that rolled back)."""
+        self.index = index
+        self.pending.clear()
+        self.pending_kv.clear()
 
     def touch(self, *keys: WatchKey) -> None:
         self.pending.update(keys)

@@ -21,19 +21,17 @@ def node_json(node: Row) -> Row:
     }
 
 
+def _service_identity(svc: Row) -> Row:
+    """The fields both service shapes open with: Kind (omitempty), ID, Service, Tags."""
+    out: Row = {"Kind": svc["Kind"]} if svc["Kind"] else {}
+    out.update({"ID": svc["ID"], "Service": svc["Service"], "Tags": list(svc["Tags"])})
+    return out
+
+
 def node_service_json(svc: Row, with_indexes: bool = True) -> Row:
     """``structs.NodeService``; Port, SocketPath, Kind and tagged addresses are omitempty."""
-    out: Row = {}
-    if svc["Kind"]:
-        out["Kind"] = svc["Kind"]
-    out.update(
-        {
-            "ID": svc["ID"],
-            "Service": svc["Service"],
-            "Tags": list(svc["Tags"]),
-            "Address": svc["Address"],
-        }
-    )
+    out = _service_identity(svc)
+    out["Address"] = svc["Address"]
     if svc["TaggedAddresses"]:
         out["TaggedAddresses"] = svc["TaggedAddresses"]
     out["Meta"] = svc["Meta"] or {}
@@ -115,8 +113,25 @@ def check_json(check: Row, with_indexes: bool = True) -> Row:
     return out
 
 
+PROXY_KINDS = frozenset(
+    {"connect-proxy", "mesh-gateway", "terminating-gateway", "ingress-gateway", "api-gateway"}
+)
+
+
 def agent_service_json(svc: Row, datacenter: str) -> Row:
-    out = node_service_json(svc, with_indexes=False)
+    """``api.AgentService``: Port always; Proxy only for proxies and gateways, Connect if native."""
+    out = _service_identity(svc)
+    out.update({"Meta": svc["Meta"] or {}, "Port": svc["Port"], "Address": svc["Address"]})
+    if svc["SocketPath"]:
+        out["SocketPath"] = svc["SocketPath"]
+    if svc["TaggedAddresses"]:
+        out["TaggedAddresses"] = svc["TaggedAddresses"]
+    out["Weights"] = svc["Weights"]
+    out["EnableTagOverride"] = svc["EnableTagOverride"]
+    if svc["Kind"] in PROXY_KINDS:
+        out["Proxy"] = svc["Proxy"]
+    if (svc["Connect"] or {}).get("Native"):
+        out["Connect"] = {"Native": True}
     out["Datacenter"] = datacenter
     return out
 
@@ -127,7 +142,8 @@ def kv_json(entry: Row) -> Row:
         "LockIndex": entry["LockIndex"],
         "Key": entry["Key"],
         "Flags": entry["Flags"],
-        "Value": None if value is None else base64.b64encode(value).decode(),
+        # An empty value is stored as Go's nil slice: JSON null, whatever wrote it.
+        "Value": base64.b64encode(value).decode() if value else None,
         "CreateIndex": entry["CreateIndex"],
         "ModifyIndex": entry["ModifyIndex"],
     }

@@ -15,6 +15,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
+from ...kong.schema.fields import coerce_form, nest_form_pairs
+from ...kong.schema.plugins import bundled, plugin
+from ...kong.schema.validators import is_uuid
 from ..controls import PREFIX, Controls
 from . import declarative
 from . import errors as e
@@ -26,13 +29,10 @@ from .endpoints import (
     kind_of,
     nested_segment,
 )
-from .fields import coerce_form, nest_form_pairs
-from .plugins import bundled, plugin
 from .responses import KONG_VERSION, empty, json_response
 from .schemas import ENTITIES
 from .schemas_api import SchemasAPI
 from .store import Row, Store
-from .validators import is_uuid
 
 EMPTY_HASH = "00000000000000000000000000000000"
 WRITE_VERBS = {"POST": "create", "PUT": "create or update", "PATCH": "update", "DELETE": "remove"}

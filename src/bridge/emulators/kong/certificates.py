@@ -13,8 +13,15 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from . import validators as v
-from .fields import EntitySchema, common_fields, foreign, string, string_array, tags_field
+from ...kong.schema import validators as v
+from ...kong.schema.fields import (
+    EntitySchema,
+    common_fields,
+    foreign,
+    string,
+    string_array,
+    tags_field,
+)
 
 Row = dict[str, Any]
 

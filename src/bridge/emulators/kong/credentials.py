@@ -14,7 +14,7 @@ import os
 from typing import Any
 from urllib.parse import urlsplit
 
-from .fields import (
+from ...kong.schema.fields import (
     EntitySchema,
     Field,
     boolean,

@@ -10,11 +10,11 @@ from typing import Any
 
 import yaml
 
+from ...kong.schema.validators import is_uuid
 from . import errors as e
 from .luafmt import lua_pretty
 from .schemas import ENTITIES, FOREIGN_KEYS
 from .store import Row, Store
-from .validators import is_uuid
 
 FORMAT_VERSIONS = ("1.1", "2.1", "3.0")
 # Parents before children, so references resolve in one pass.

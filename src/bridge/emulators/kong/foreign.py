@@ -14,9 +14,9 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
+from ...kong.schema import validators as v
+from ...kong.schema.fields import EntitySchema, Field, validate_record, validate_value
 from . import errors as e
-from . import validators as v
-from .fields import EntitySchema, Field, validate_record, validate_value
 from .luafmt import lua_pretty
 
 Row = dict[str, Any]

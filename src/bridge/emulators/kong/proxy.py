@@ -23,11 +23,11 @@ from typing import Any, TypeVar
 import httpx
 from starlette.types import Message, Receive, Scope, Send
 
+from ...kong.schema.validators import is_ip
 from .balancer import Balancers, Peer
 from .router import RequestFacts, RouteMatch, Router, escape_path, header_key, normalize_path
 from .router import split_host_port as split_host_header
 from .router import upstream_uri as build_upstream_uri
-from .validators import is_ip
 
 Row = dict[str, Any]
 SERVER = "kong/3.9.1"  # Kong's SERVER_HEADER: "kong/" .. version

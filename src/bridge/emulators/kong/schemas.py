@@ -5,10 +5,8 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlsplit
 
-from . import validators as v
-from .certificates import CERTIFICATES, SNIS
-from .credentials import CREDENTIALS
-from .fields import (
+from ...kong.schema import validators as v
+from ...kong.schema.fields import (
     EntitySchema,
     Field,
     boolean,
@@ -21,10 +19,12 @@ from .fields import (
     string_set,
     tags_field,
 )
+from ...kong.schema.upstreams import HEALTHCHECKS
+from .certificates import CERTIFICATES, SNIS
+from .credentials import CREDENTIALS
 
 TIMEOUT = (1, 2**31 - 2)
 PROTOCOLS = ("grpc", "grpcs", "http", "https", "tcp", "tls", "tls_passthrough", "udp")
-HTTP_STATUS = integer(between=(100, 999))
 
 
 _common = common_fields
@@ -202,67 +202,6 @@ ROUTES = EntitySchema(
 # -- upstreams ----------------------------------------------------------------------------
 
 HASH_ON = ("none", "consumer", "ip", "header", "cookie", "path", "query_arg", "uri_capture")
-_HEALTHCHECKS = record(
-    {
-        "active": record(
-            {
-                "type": string(default="http", one_of=("tcp", "http", "https", "grpc", "grpcs")),
-                "timeout": Field("number", default=1),
-                "concurrency": integer(default=10, between=(1, 2**31 - 1)),
-                "http_path": string(default="/"),
-                "https_sni": string(),
-                "https_verify_certificate": boolean(default=True),
-                "headers": Field("map", values=string_array()),
-                "healthy": record(
-                    {
-                        "interval": Field("number", default=0),
-                        "http_statuses": string_array(HTTP_STATUS, default=[200, 302]),
-                        "successes": integer(default=0, between=(0, 255)),
-                    }
-                ),
-                "unhealthy": record(
-                    {
-                        "interval": Field("number", default=0),
-                        "http_statuses": string_array(
-                            HTTP_STATUS, default=[429, 404, 500, 501, 502, 503, 504, 505]
-                        ),
-                        "tcp_failures": integer(default=0, between=(0, 255)),
-                        "timeouts": integer(default=0, between=(0, 255)),
-                        "http_failures": integer(default=0, between=(0, 255)),
-                    }
-                ),
-            }
-        ),
-        "passive": record(
-            {
-                "type": string(default="http", one_of=("tcp", "http", "https", "grpc", "grpcs")),
-                "healthy": record(
-                    {
-                        "http_statuses": string_array(
-                            HTTP_STATUS,
-                            default=[
-                                *range(200, 209),
-                                226,
-                                *range(300, 309),
-                            ],
-                        ),
-                        "successes": integer(default=0, between=(0, 255)),
-                    }
-                ),
-                "unhealthy": record(
-                    {
-                        "http_statuses": string_array(HTTP_STATUS, default=[429, 500, 503]),
-                        "tcp_failures": integer(default=0, between=(0, 255)),
-                        "timeouts": integer(default=0, between=(0, 255)),
-                        "http_failures": integer(default=0, between=(0, 255)),
-                    }
-                ),
-            }
-        ),
-        "threshold": Field("number", default=0, between=(0, 100)),
-    }
-)
-
 UPSTREAM_FIELDS: dict[str, Field] = {
     **_common(),
     "name": string(required=True, checks=(v.check_upstream_name,)),
@@ -281,7 +220,7 @@ UPSTREAM_FIELDS: dict[str, Field] = {
     "hash_on_uri_capture": string(),
     "hash_fallback_uri_capture": string(),
     "slots": integer(default=10000, between=(10, 2**16)),
-    "healthchecks": _HEALTHCHECKS,
+    "healthchecks": HEALTHCHECKS,
     "tags": _tags(),
     "host_header": string(checks=(v.check_service_host,)),
     "client_certificate": foreign("certificates"),

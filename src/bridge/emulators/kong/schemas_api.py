@@ -14,9 +14,9 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
+from ...kong.schema.fields import NO_DEFAULT, Field
+from ...kong.schema.plugins import jsonable_schema, plugin
 from . import errors as e
-from .fields import NO_DEFAULT, Field
-from .plugins import jsonable_schema, plugin
 from .responses import json_response
 from .schemas import ENTITIES
 from .store import Row, Store

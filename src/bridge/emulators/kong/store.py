@@ -16,14 +16,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from ...kong.schema import validators as v
+from ...kong.schema.entity_checks import run_entity_checks
+from ...kong.schema.fields import EntitySchema, Field, check_value, validate_record, validate_value
+from ...kong.schema.plugins import plugin
 from . import errors as e
 from . import foreign
-from . import validators as v
 from .certificates import duplicated_sni
-from .entity_checks import run_entity_checks
-from .fields import EntitySchema, Field, check_value, validate_record, validate_value
 from .luafmt import lua_pretty
-from .plugins import plugin
 from .schemas import ENTITIES, FOREIGN_KEYS
 
 Row = dict[str, Any]

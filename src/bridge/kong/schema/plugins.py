@@ -1,11 +1,11 @@
 """Kong 3.9's bundled plugins (``plugins = bundled``): names, versions, priorities, schemas.
 
-The schemas come from Kong's own sources: ``bundled/plugin_schemas.json`` is the dump
-``bundled/generate.lua`` makes of every ``kong/plugins/<name>/schema.lua`` listed in
+The schemas come from Kong's own sources: ``plugin_schemas.json`` is the dump
+``generate.lua`` makes of every ``kong/plugins/<name>/schema.lua`` listed in
 ``kong/constants.lua`` (BUNDLED_PLUGINS) at the tag it names. Regenerate with::
 
-    luajit src/bridge/emulators/kong/bundled/generate.lua <kong git dir> 3.9.1 \\
-        > src/bridge/emulators/kong/bundled/plugin_schemas.json
+    luajit src/bridge/kong/schema/generate.lua <kong git dir> 3.9.1 \\
+        > src/bridge/kong/schema/plugin_schemas.json
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from typing import Any
 
 from .fields import Field, field_from_kong, kong_field_items
 
-SCHEMA_FILE = Path(__file__).parent / "bundled" / "plugin_schemas.json"
+SCHEMA_FILE = Path(__file__).parent / "plugin_schemas.json"
 
 
 @dataclass(frozen=True)

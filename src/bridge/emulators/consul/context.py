@@ -1,0 +1,195 @@
+"""What every endpoint group shares: the agent's configuration, its state and the read rules.
+
+The state (index clock, catalog, KV, sessions, local agent) is rebuilt by
+``build()`` on an emulator reset; the endpoint groups keep one ``Context``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from starlette.responses import Response
+
+from .agent import Agent
+from .catalog import Catalog
+from .cluster import AutopilotStore, CoordinateStore, origin_coordinate
+from .filter import FilterError, Predicate, compile_filter
+from .kv import KVStore, SessionStore
+from .monitor import LogHub
+from .query import DEFAULT_WAIT, MAX_WAIT, BadRequest, Query
+from .raft import Raft, WatchKey
+from .web import GET, Computed, HTTPError, allow, json_response
+
+CONSUL_VERSION = "1.20.1"
+
+
+@dataclass(frozen=True)
+class AgentConfig:
+    """The ``consul agent -dev`` settings the emulator honours."""
+
+    datacenter: str = "dc1"
+    node: str = "consul-emulator"
+    address: str = "127.0.0.1"
+    max_conns_per_client: int = 200
+    acl_master_token: str | None = None
+    min_session_ttl: float = 10.0
+    default_wait: float = DEFAULT_WAIT
+    max_wait: float = MAX_WAIT
+
+
+class Context:
+    """The agent's state and the rules every read and write follows (leader, ACL, dc)."""
+
+    def __init__(self, config: AgentConfig) -> None:
+        self.config = config
+        self.no_leader_until = 0.0
+        self.generation = 0  # bumped on reset/restart: blocked queries answer at once
+        self.logs = LogHub()
+        self.on_leave: Callable[[], None] | None = None  # how the server stops after a leave
+        self.build()
+
+    def build(self) -> None:
+        config = self.config
+        self.raft = Raft()
+        self.catalog = Catalog(self.raft, config.datacenter)
+        self.kv = KVStore(self.raft)
+        self.sessions = SessionStore(
+            self.raft, self.catalog, self.kv, config.node, config.min_session_ttl
+        )
+        self.agent = Agent(self.raft, self.catalog, self.sessions, config.node, config.address)
+        self.agent.bootstrap(CONSUL_VERSION)
+        self.autopilot = AutopilotStore(self.raft)
+        self.coordinates = CoordinateStore(self.raft)
+        # The agent sends its own coordinate soon after it starts.
+        self.coordinates.update(config.node, "", origin_coordinate())
+        self.raft.commit()
+
+    def reset(self) -> None:
+        self.agent.runner.stop_all()
+        self.abandon_blocking_queries()
+        self.no_leader_until = 0.0
+        self.build()
+
+    def deregister_node(self, node: str) -> bool:
+        """``deleteNodeTxn``: its sessions, coordinates, services and checks go with it."""
+        self.sessions.invalidate_node(node)
+        self.coordinates.forget(node)
+        return self.catalog.deregister_node(node)
+
+    def abandon_blocking_queries(self) -> None:
+        """Like a snapshot restore: every blocked query returns now."""
+        self.generation += 1
+        self.raft.watchers.notify_all()
+
+    # -- rules -----------------------------------------------------------------------------
+
+    @property
+    def has_leader(self) -> bool:
+        return time.monotonic() >= self.no_leader_until
+
+    def leader_address(self) -> str:
+        return f"{self.config.address}:8300" if self.has_leader else ""
+
+    def check_common(self, q: Query, datacenter_scoped: bool = True) -> None:
+        """What ``agent/http.go`` checks: the dc (for RPC-backed endpoints), CE params, token."""
+        if datacenter_scoped:
+            self.check_datacenter(q.params.get("dc"))
+        if q.params.get("ns"):
+            raise BadRequest(
+                'Invalid query parameter: "ns" - Namespaces are a Consul Enterprise feature'
+            )
+        if q.params.get("partition"):
+            raise BadRequest(
+                'Invalid query parameter: "partition" - Partitions are a Consul Enterprise feature'
+            )
+        token = self.config.acl_master_token
+        if token and q.token and q.token != token:
+            raise HTTPError(403, "ACL not found")
+
+    def check_datacenter(self, dc: object) -> None:
+        """A request for another datacenter: the RPC layer finds no route to it."""
+        if dc and dc != self.config.datacenter:
+            raise HTTPError(500, "No path to datacenter")
+
+    def require_leader(self, q: Query) -> None:
+        if not self.has_leader and q.consistency != "stale":
+            raise HTTPError(500, "No cluster leader")
+
+    def require_write(self, q: Query) -> None:
+        if not self.has_leader:
+            raise HTTPError(500, "No cluster leader")
+        token = self.config.acl_master_token
+        if token and q.token != token:
+            raise HTTPError(403, "Permission denied")
+
+    def anonymous(self, q: Query) -> bool:
+        """With ACLs on (default deny), a request without the master token sees nothing."""
+        token = self.config.acl_master_token
+        return bool(token) and q.token != token
+
+    @staticmethod
+    def filter(q: Query) -> Predicate | None:
+        text = q.params.get("filter")
+        if not text:
+            return None
+        try:
+            return compile_filter(text)
+        except FilterError as exc:
+            raise BadRequest(f"Failed to create boolean expression evaluator: {exc}") from None
+
+    # -- blocking reads --------------------------------------------------------------------
+
+    async def blocking(
+        self,
+        q: Query,
+        compute: Callable[[], Computed],
+        keys: list[WatchKey],
+        prefixes: tuple[str, ...] = (),
+    ) -> Computed:
+        """Hold until the index passes ``?index`` or the (jittered) wait ends."""
+        index, payload = compute()
+        if q.index == 0 or index > q.index:
+            return index, payload
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + q.timeout(self.config.default_wait, self.config.max_wait)
+        generation = self.generation
+        while index <= q.index and generation == self.generation:
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                break
+            future = self.raft.watchers.register(keys, prefixes)
+            try:
+                await asyncio.wait_for(future, remaining)
+            except TimeoutError:
+                pass
+            finally:
+                self.raft.watchers.unregister(future, keys, prefixes)
+            index, payload = compute()
+        return index, payload
+
+    def meta(self, q: Query, index: int) -> dict[str, str]:
+        """The headers of every blocking read (``agent/http.go`` setMeta)."""
+        return {
+            "X-Consul-Index": str(max(1, index)),  # setIndex never sends 0
+            "X-Consul-KnownLeader": "true" if self.has_leader else "false",
+            "X-Consul-LastContact": "0",
+            "X-Consul-Effective-Consistency": q.consistency,
+            "X-Consul-Default-ACL-Policy": "deny" if self.config.acl_master_token else "allow",
+        }
+
+    async def read(
+        self,
+        method: str,
+        q: Query,
+        compute: Callable[[], Computed],
+        keys: list[WatchKey],
+        prefixes: tuple[str, ...] = (),
+    ) -> Response:
+        """A blocking GET answered as JSON with the index headers."""
+        allow(method, GET)
+        self.require_leader(q)
+        index, payload = await self.blocking(q, compute, keys, prefixes)
+        return json_response(200, payload, self.meta(q, index), pretty=q.flag("pretty"))
