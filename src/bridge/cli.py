@@ -40,7 +40,15 @@ SETTING_GROUPS = (
     ("", "the bridge"),
 )
 RUN_ONLY = frozenset(
-    {"listen", "ha", "ha_lock_key", "ha_ttl_seconds", "ha_lock_delay_seconds", "instance"}
+    {
+        "listen",
+        "ha",
+        "ha_lock_key",
+        "ha_ttl_seconds",
+        "ha_lock_delay_seconds",
+        "ha_check_ttl_seconds",
+        "instance",
+    }
 )
 # Placeholders in --help where the field name's last word would not say what to write.
 METAVARS = {
@@ -52,6 +60,7 @@ METAVARS = {
     "kong_admin_headers": "'NAME: VALUE; ...'",
     "ha_ttl_seconds": "SECONDS",
     "ha_lock_delay_seconds": "SECONDS",
+    "ha_check_ttl_seconds": "SECONDS",
     "ha_lock_key": "KEY",
     "instance": "NAME",
 }

@@ -124,6 +124,8 @@ def lock_options(settings: BridgeSettings) -> LockOptions:
         instance=settings.instance,
         ttl_seconds=settings.ha_ttl_seconds,
         lock_delay_seconds=settings.ha_lock_delay_seconds,
+        check_ttl_seconds=settings.ha_check_ttl_seconds,
+        service_tags=(f"{settings.tag_prefix}.enable=false",),  # never exposed in Kong
     )
 
 

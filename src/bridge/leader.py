@@ -5,12 +5,21 @@ named after the instance, renews it every TTL/2, and tries to acquire one KV key
 with it (``PUT /v1/kv/<key>?acquire=<session>``). The holder is the leader and
 the only replica that writes to Kong. The others block on the key and try again
 as soon as it is released (a SIGTERMed leader releases at once) or its holder's
-session is invalidated (a SIGKILLed leader: after its TTL, then the lock-delay).
+session is invalidated, then the lock-delay runs.
 
-Safety: a leader that cannot renew stops writing ``margin`` seconds before its
-session can expire, counted from when its last successful renewal was *sent*, so
-two replicas never write at once (Consul never reaps a session before its TTL;
-the lock-delay then covers a write that was already in flight).
+A SIGKILLed leader's session would only be reaped 2 x TTL after its last renewal
+(Consul arms the timer at TTL x ``SessionTTLMultiplier``), and 10 s is Consul's
+smallest TTL. So the session is also tied to a health check: each replica
+registers a service ``kong-bridge`` on the agent it talks to, with a short TTL
+check that it passes every check-TTL/5, and creates its session with
+``ServiceChecks`` on it. When the replica dies the check lapses, goes critical,
+and Consul invalidates the session at once. A service check, not a node check:
+a critical node check would mark every service on that node unhealthy.
+
+Safety: a leader stops writing when it has not *sent* a successful renewal for
+4/5 of the session TTL, nor a successful check pass for 3/5 of the check TTL,
+so it stops before Consul can invalidate its session; the rest of the TTL plus
+the lock-delay covers a write that was already in flight.
 """
 
 from __future__ import annotations
@@ -27,7 +36,8 @@ import httpx
 
 log = logging.getLogger("bridge.leader")
 RETRY_SECONDS = 0.5  # between attempts while Consul fails or the lock-delay runs
-RELEASE_TIMEOUT = 0.3  # a shutdown spends at most three times this on the release
+RELEASE_TIMEOUT = 0.3  # a shutdown spends about four times this on the release at most
+SERVICE_NAME = "kong-bridge"  # the service each replica registers for its check
 
 
 class LeaderError(Exception):
@@ -41,16 +51,43 @@ class LockOptions:
     key: str
     instance: str  # the session's name and the key's value: who leads
     ttl_seconds: int = 10
-    lock_delay_seconds: int = 2
-
-    @property
-    def margin_seconds(self) -> float:
-        """A leader that could not renew stops writing this long before its TTL runs out."""
-        return self.ttl_seconds / 5
+    lock_delay_seconds: int = 8
+    check_ttl_seconds: int = 5  # 0: no check, the session TTL alone (failover 2 x TTL + delay)
+    service_tags: tuple[str, ...] = ()  # e.g. the opt-out tag, so no bridge exposes it
 
     @property
     def renew_every(self) -> float:
         return self.ttl_seconds / 2
+
+    @property
+    def renewal_lease(self) -> float:
+        """How long after a renewal was sent the leader may write: Consul reaps at TTL at the
+        earliest, and the last fifth of it is the margin."""
+        return self.ttl_seconds * 4 / 5
+
+    @property
+    def pass_every(self) -> float:
+        return self.check_ttl_seconds / 5
+
+    @property
+    def pass_lease(self) -> float:
+        """How long after a check pass was sent the leader may write: the check lapses at its
+        TTL at the earliest; the last two fifths, plus the lock-delay, cover a write in flight."""
+        return self.check_ttl_seconds * 3 / 5
+
+    @property
+    def request_timeout(self) -> float:
+        """Every call ends well before the fence: a hung Consul cannot hold us past it."""
+        shortest = min(self.renew_every, self.pass_every or self.renew_every)
+        return max(0.5, shortest / 2)
+
+    @property
+    def service_id(self) -> str:
+        return f"{SERVICE_NAME}-{self.instance}"
+
+    @property
+    def check_id(self) -> str:
+        return f"{self.service_id}:session"
 
 
 @dataclass(frozen=True)
@@ -98,12 +135,15 @@ class SessionLock:
         return response
 
     def create(self) -> str:
-        body = {
+        body: dict[str, Any] = {
             "Name": f"kong-bridge {self.options.instance}",
             "TTL": f"{self.options.ttl_seconds}s",
             "LockDelay": f"{self.options.lock_delay_seconds}s",
             "Behavior": "release",
         }
+        if self.options.check_ttl_seconds:
+            body["NodeChecks"] = ["serfHealth"]
+            body["ServiceChecks"] = [{"ID": self.options.check_id}]
         response = self._request("PUT", "/v1/session/create", json=body)
         return str(response.json()["ID"])
 
@@ -111,6 +151,55 @@ class SessionLock:
         """False when Consul no longer knows the session (it expired or was destroyed)."""
         response = self._request("PUT", f"/v1/session/renew/{session}", missing_ok=True)
         return response.status_code == 200
+
+    def register_service_check(self) -> None:
+        """(Re)register our service and its TTL check, passing, on the agent we talk to."""
+        options = self.options
+        body = {
+            "ID": options.service_id,
+            "Name": SERVICE_NAME,
+            "Tags": list(options.service_tags),
+            "Meta": {"lock_key": options.key, "instance": options.instance},
+            "Check": {
+                "CheckID": options.check_id,
+                "Name": f"kong-bridge {options.instance} is alive",
+                "TTL": f"{options.check_ttl_seconds}s",
+                "Status": "passing",
+                # Real Consul then removes the registration of a replica that died.
+                "DeregisterCriticalServiceAfter": "1m",
+            },
+        }
+        self._request("PUT", "/v1/agent/service/register", json=body)
+
+    def pass_check(self) -> bool:
+        """False when the agent no longer knows the check (the agent restarted, or someone
+        removed it): the session tied to it is gone too."""
+        path = f"/v1/agent/check/pass/{self.options.check_id}"
+        return self._request("PUT", path, missing_ok=True).status_code == 200
+
+    def deregister_service_check(self, service_id: str | None = None) -> None:
+        service_id = service_id or self.options.service_id
+        self._request("PUT", f"/v1/agent/service/deregister/{service_id}", missing_ok=True)
+
+    def stale_registrations(self) -> list[str]:
+        """Services of other replicas of this lock on this agent whose checks are all critical:
+        replicas that died (a SIGKILL leaves its registration behind)."""
+        services = self._request("GET", "/v1/agent/services").json() or {}
+        checks = self._request("GET", "/v1/agent/checks").json() or {}
+        stale = []
+        for service_id, service in services.items():
+            ours = (
+                service.get("Service") == SERVICE_NAME
+                and (service.get("Meta") or {}).get("lock_key") == self.options.key
+            )
+            if not ours or service_id == self.options.service_id:
+                continue
+            statuses = [
+                c.get("Status") for c in checks.values() if c.get("ServiceID") == service_id
+            ]
+            if statuses and all(status == "critical" for status in statuses):
+                stale.append(str(service_id))
+        return stale
 
     def acquire(self, session: str) -> bool:
         value = json.dumps({"instance": self.options.instance}).encode()
@@ -164,12 +253,13 @@ class LeaderElection:
         self.stop_event = stop
         self.on_change = on_change
         self.on_consul = on_consul
-        # Requests must end well before the fence: a hung Consul cannot hold us past it.
-        self.api = SessionLock(endpoint, options, timeout=max(0.5, options.ttl_seconds / 4))
+        self.api = SessionLock(endpoint, options, timeout=options.request_timeout)
         self.lock = threading.Lock()  # guards the fields below
         self.io_lock = threading.Lock()  # serialises acquire and release calls
         self.session = ""
         self.renewed_at = 0.0  # when the last successful renewal (or creation) was sent
+        self.passed_at = 0.0  # when the last successful check pass (or registration) was sent
+        self.swept = False  # stale registrations of dead replicas removed once, at start
         self.leading = False
         self.write_until = 0.0
         self.holder = ""  # the session holding the key, as last read
@@ -194,10 +284,11 @@ class LeaderElection:
         self.thread.start()
 
     def release(self) -> None:
-        """At shutdown: release the key (no lock-delay for the next leader), then the session.
+        """At shutdown: release the key (no lock-delay for the next leader), then the session,
+        then our check.
 
         Best effort within about a second: a Consul that does not answer cannot
-        hold the shutdown, and the session then ends by its TTL.
+        hold the shutdown, and the session then ends when its check lapses.
         """
         serialised = self.io_lock.acquire(timeout=RELEASE_TIMEOUT)
         try:
@@ -215,6 +306,8 @@ class LeaderElection:
         try:
             api.release(session)
             api.destroy(session)
+            if self.options.check_ttl_seconds:
+                api.deregister_service_check()
             log.info(
                 "lock released",
                 extra={"action": "release-lock", "outcome": "ok", "key": self.options.key},
@@ -269,7 +362,7 @@ class LeaderElection:
                     self.stop_event.wait(RETRY_SECONDS)
                     return 0
                 self._become(True, "acquired the lock")
-        wait = max(0.05, self.renewed_at + self.options.renew_every - time.monotonic())
+        wait = max(0.05, self._next_beat() - time.monotonic())
         index, self.holder = self.api.holder(index, wait)
         if self.leading and self.holder != self.session:
             self._become(False, "the lock was taken from us")
@@ -281,28 +374,77 @@ class LeaderElection:
             session = self.session
             return bool(session) and not self.stop_event.is_set() and self.api.acquire(session)
 
+    def _next_beat(self) -> float:
+        """When the session is next renewed or the check next passed, whichever comes first."""
+        due = self.renewed_at + self.options.renew_every
+        if self.options.check_ttl_seconds:
+            due = min(due, self._next_pass())
+        return due
+
+    def _next_pass(self) -> float:
+        return self.passed_at + self.options.pass_every
+
+    def _lease_end(self) -> float:
+        """Until when the leader may write: before Consul can invalidate its session."""
+        end = self.renewed_at + self.options.renewal_lease
+        if self.options.check_ttl_seconds:
+            end = min(end, self.passed_at + self.options.pass_lease)
+        return end
+
     def _keep_session(self) -> None:
         if self.stop_event.is_set():
             return
         if not self.session:
-            sent = time.monotonic()
-            session = self.api.create()
-            with self.lock:
-                self.session, self.renewed_at = session, sent
+            self._create_session()
             return
-        if time.monotonic() < self.renewed_at + self.options.renew_every:
-            return
-        sent = time.monotonic()
-        if self.api.renew(self.session):
+        now = time.monotonic()
+        alive = True
+        pass_due = bool(self.options.check_ttl_seconds) and now >= self._next_pass()
+        # Passed too late (e.g. the process was paused): the check may have lapsed and taken
+        # the session with it, which a pass does not tell. The renewal right after does.
+        lapsed = pass_due and now >= self.passed_at + self.options.check_ttl_seconds
+        if pass_due:
+            alive = self.api.pass_check()
+            if alive:
+                with self.lock:
+                    self.passed_at = now
+        if alive and (lapsed or now >= self.renewed_at + self.options.renew_every):
+            alive = self.api.renew(self.session)
+            if alive:
+                with self.lock:
+                    self.renewed_at = now
+        if alive:
             with self.lock:
-                self.renewed_at = sent
                 if self.leading:
-                    self.write_until = sent + self.options.ttl_seconds - self.options.margin_seconds
+                    self.write_until = self._lease_end()
             return
         with self.lock:
             self.session = ""
         if self.leading:
-            self._become(False, "our session expired")
+            self._become(False, "our session or its check is gone")
+
+    def _create_session(self) -> None:
+        """Register (or re-register) our check, passing, then a session tied to it."""
+        if self.options.check_ttl_seconds:
+            self._sweep_stale_registrations()
+        sent = time.monotonic()
+        if self.options.check_ttl_seconds:
+            self.api.register_service_check()
+        session = self.api.create()
+        with self.lock:
+            self.session, self.renewed_at, self.passed_at = session, sent, sent
+
+    def _sweep_stale_registrations(self) -> None:
+        """Once: remove the critical registrations that SIGKILLed replicas left on this agent."""
+        if self.swept:
+            return
+        for service_id in self.api.stale_registrations():
+            self.api.deregister_service_check(service_id)
+            log.info(
+                "removed the registration of a dead replica",
+                extra={"action": "leader-election", "outcome": "ok", "service": service_id},
+            )
+        self.swept = True
 
     def _fence_if_expired(self) -> None:
         with self.lock:
@@ -316,9 +458,7 @@ class LeaderElection:
                 return
             self.leading = leading
             if leading:
-                self.write_until = (
-                    self.renewed_at + self.options.ttl_seconds - self.options.margin_seconds
-                )
+                self.write_until = self._lease_end()
         log.warning(
             "leadership changed",
             extra={

@@ -31,6 +31,7 @@ FLAG_NAMES = {
     "confirm_deletes_after_seconds": "--confirm-deletes-after",
     "ha_ttl_seconds": "--ha-ttl",
     "ha_lock_delay_seconds": "--ha-lock-delay",
+    "ha_check_ttl_seconds": "--ha-check-ttl",
 }
 # Never echoed back in an error message.
 SECRET_FIELDS = frozenset({"consul_http_token", "kong_admin_token", "kong_admin_headers"})
@@ -270,11 +271,18 @@ class BridgeSettings(BaseSettings):
         10, "KONG_BRIDGE_HA_TTL", "session TTL in seconds (Consul's minimum is 10)", ge=1, le=86400
     )
     ha_lock_delay_seconds: int = _setting(
-        2,
+        8,
         "KONG_BRIDGE_HA_LOCK_DELAY",
         "seconds Consul keeps the lock after a leader's session is lost",
         ge=0,
         le=60,
+    )
+    ha_check_ttl_seconds: int = _setting(
+        5,
+        "KONG_BRIDGE_HA_CHECK_TTL",
+        "TTL of the health check the session is tied to (0: none, the session TTL alone)",
+        ge=0,
+        le=3600,
     )
     instance: str = Field(
         default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}",

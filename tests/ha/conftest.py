@@ -2,8 +2,9 @@
 
 Kong is an emulator process; Consul is an emulator served from the test process
 (on a real socket) with a low minimum session TTL, so that failover takes
-seconds here. The replicas run ``kong-bridge run --ha`` with a 2 s TTL and a 1 s
-lock-delay; a replica may reach Consul through a :class:`CuttableProxy`.
+seconds here. The replicas run ``kong-bridge run --ha`` with a 4 s session TTL,
+a 3 s check TTL and a 1 s lock-delay; a replica may reach Consul through a
+:class:`CuttableProxy`.
 """
 
 from __future__ import annotations
@@ -26,8 +27,12 @@ from bridge.emulators.consul import ConsulEmulator
 from tests.bridge.conftest import Stack, _emulator, free_port
 from tests.helpers import eventually
 
-TTL = 2
+TTL = 4
+CHECK_TTL = 3
 LOCK_DELAY = 1
+# After a SIGKILL: the check lapses within CHECK_TTL, Consul invalidates the session at
+# once, the lock-delay runs, and a standby retries its acquire every 0.5 s.
+FAILOVER_BOUND = CHECK_TTL + LOCK_DELAY + 1
 LOCK_KEY = "kong-bridge/kong-bridge/leader"
 
 
@@ -129,7 +134,15 @@ class Cluster:
             "1",
         ]
         if ha:
-            args += ["--ha", "--ha-ttl", str(TTL), "--ha-lock-delay", str(LOCK_DELAY)]
+            args += [
+                "--ha",
+                "--ha-ttl",
+                str(TTL),
+                "--ha-check-ttl",
+                str(CHECK_TTL),
+                "--ha-lock-delay",
+                str(LOCK_DELAY),
+            ]
         env = {
             **os.environ,
             "CONSUL_HTTP_ADDR": consul_url or self.consul_url,

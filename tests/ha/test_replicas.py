@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from tests.ha.conftest import LOCK_DELAY, TTL, Cluster
+from tests.ha.conftest import CHECK_TTL, FAILOVER_BOUND, LOCK_DELAY, TTL, Cluster
 from tests.ha.proxy import CuttableProxy
 from tests.helpers import eventually
 
@@ -56,18 +56,31 @@ def test_sigkill_leader_fails_over_and_gap_changes_arrive(cluster: Cluster) -> N
     leader.process.wait(5)
     cluster.stack.register("web", "web-2", "10.0.0.2")  # during the gap: nobody writes it yet
     cluster.stack.register("api", "api-1", "10.0.1.1")
-    successor = cluster.one_leader(timeout=2 * TTL + LOCK_DELAY + 5)
+    successor = cluster.one_leader(timeout=FAILOVER_BOUND + 5)
     failover = time.monotonic() - killed
-    print(f"SIGKILL failover: {failover:.2f} s (TTL {TTL} s, lock-delay {LOCK_DELAY} s)")
+    print(
+        f"SIGKILL failover: {failover:.2f} s (check TTL {CHECK_TTL} s, session TTL {TTL} s, "
+        f"lock-delay {LOCK_DELAY} s)"
+    )
     assert successor is not leader
-    # Consul reaps the session between TTL and 2 x TTL after its last renewal (sent up to
-    # TTL/2 before the kill), then the lock-delay runs.
-    assert LOCK_DELAY <= failover <= 2 * TTL + LOCK_DELAY + 1
+    # The leader's check lapses within CHECK_TTL of the kill (it passed it every CHECK_TTL/5),
+    # which invalidates its session at once; then the lock-delay runs. Reaping by the session
+    # TTL alone would take up to 2 x TTL + LOCK_DELAY (9 s) and fail this bound.
+    assert LOCK_DELAY <= failover <= FAILOVER_BOUND
     eventually(lambda: len(cluster.stack.targets(UP)) == 2, 10, "gap change arrived")
     eventually(lambda: "api" in cluster.stack.names("services"), 10, "gap service arrived")
     assert successor.metric("kong_bridge_leadership_changes_total") == 1
     (third,) = [r for r in replicas if r.name not in (leader.name, successor.name)]
     assert third.role() == "standby" and third.kong_writes() == 0
+    # The dead leader's critical registration stays on the agent until a replica starts.
+    dead = f"kong-bridge-{leader.name}"
+    assert dead in cluster.consul.get("/v1/agent/services").json()
+    cluster.start("d")
+    eventually(
+        lambda: dead not in cluster.consul.get("/v1/agent/services").json(),
+        10,
+        "the new replica removed the dead one's registration",
+    )
 
 
 def test_sigterm_leader_hands_over_at_once(cluster: Cluster) -> None:
@@ -103,11 +116,13 @@ def test_leader_cut_off_from_consul_stops_writing(cluster: Cluster) -> None:
 
         proxy.cut()
         cut_at = time.monotonic()
-        eventually(lambda: cut.metric("kong_bridge_leader") == 0, TTL + 2, "fenced")
+        eventually(lambda: cut.metric("kong_bridge_leader") == 0, CHECK_TTL + 2, "fenced")
         fenced = time.monotonic() - cut_at
         writes_when_fenced = cut.kong_writes()
-        assert fenced < TTL  # it stops before its session can expire
-        eventually(lambda: other.role() == "leader", 2 * TTL + LOCK_DELAY + 5, "takeover")
+        # It stops before its check can lapse: no sooner than 4/5 of the check TTL after the
+        # cut, as its last pass was sent at most CHECK_TTL/5 before it.
+        assert fenced < CHECK_TTL * 4 / 5
+        eventually(lambda: other.role() == "leader", FAILOVER_BOUND + 2, "takeover")
         print(
             f"cut off: fenced after {fenced:.2f} s, taken over after "
             f"{time.monotonic() - cut_at:.2f} s"
