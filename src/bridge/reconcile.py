@@ -1,8 +1,9 @@
 """The bridge's loop: Consul events -> desired state -> plan -> guarded apply -> Kong.
 
 Safety rules live here: nothing is deleted from a failed, empty-after-non-empty
-or index-reset read; a plan deleting more than ``max_delete_share`` of the
-services we own is held back; a service whose tags are wrong is skipped and
+or index-reset read, and every deletion passes the deletion guard (guard.py:
+mass removals over a sliding window, owned parents of unowned children); a
+service whose tags are wrong is skipped and
 its Kong entities are left as they are; a service whose writes fail is retried
 later with backoff while the others proceed.
 """
@@ -18,8 +19,10 @@ from dataclasses import dataclass, field
 
 from .actual import KongState, read_database, read_owned
 from .apply import apply_plan, record
+from .children import read_kept_parents
 from .dbless import post_config, read_config, render
 from .desired import ServiceState
+from .guard import DeletionGuard, HeldDeletion
 from .kong import KongClient, KongClientError
 from .kv_watch import KvSeen
 from .mapping import MappingOptions, ServiceMapping, map_service
@@ -29,14 +32,6 @@ from .snapshot import ServiceSnapshot
 from .watch import CatalogSeen, ServiceSeen, WatchFailed, backoff_delay
 
 log = logging.getLogger("bridge")
-
-
-@dataclass
-class Guard:
-    """Why deletions were held back in the last reconciliation, if they were."""
-
-    reason: str = ""
-    held: int = 0
 
 
 @dataclass(frozen=True)
@@ -56,7 +51,8 @@ class BridgeView:
     kong_ok: bool = False
     errors: dict[str, list[str]] = field(default_factory=dict)  # service -> problems
     notes: dict[str, list[str]] = field(default_factory=dict)
-    held_back: str = ""
+    held_back: str = ""  # one line: what is held and why
+    held: tuple[HeldDeletion, ...] = ()  # every held deletion (see guard.py)
     last_change: dict[str, LastChange] = field(default_factory=dict)
     failing_all: bool = False  # the last apply failed for every service it touched
 
@@ -71,14 +67,14 @@ class Bridge:
         metrics: Metrics,
         *,
         concurrency: int = 8,
-        max_delete_share: float = 0.5,
+        guard: DeletionGuard | None = None,
         may_write: Callable[[], bool] = lambda: True,
     ) -> None:
         self.kong = kong
         self.options = options
         self.metrics = metrics
         self.concurrency = concurrency
-        self.max_delete_share = max_delete_share
+        self.guard = guard or DeletionGuard()
         self.names: frozenset[str] = frozenset()
         self.catalog_trusted = False
         self.catalog_seen = False
@@ -225,34 +221,20 @@ class Bridge:
         return self._guard(plan, state, allow_deletes)
 
     def _guard(self, plan: Plan, state: KongState, allow_deletes: bool) -> Plan:
-        deletes = plan.deletes()
-        if not deletes:
-            self.view.held_back = ""
-            return plan
-        reason = ""
-        doubtful = {op.service for op in deletes if not self._trusted_for_deletes(op.service)}
-        owned_services = sum(1 for o in state.services.values() if o.service)
-        deleted_services = sum(1 for op in deletes if op.kind == "services")
-        if not allow_deletes:
-            reason = "deletions are not allowed in this run"
-        elif deleted_services > max(1.0, self.max_delete_share * owned_services):
-            reason = (
-                f"the plan deletes {deleted_services} of {owned_services} owned services, "
-                f"more than {self.max_delete_share:.0%}"
-            )
-        if reason:
-            return self._hold(plan, deletes, reason)
-        if doubtful:
-            held = [op for op in deletes if op.service in doubtful]
-            self.held_services = set(doubtful)
-            kept = [op for op in plan.operations if op not in held]
-            self._report_held(
-                len(held),
-                f"the Consul read they come from is not trusted ({', '.join(sorted(doubtful))})",
-            )
-            return Plan(kept)
-        self.view.held_back = ""
-        return plan
+        """The deletion guard's verdict (guard.py), and its report on the view and metrics."""
+        guarded = self.guard.review(
+            plan,
+            considered=self.last_wanted.keys(),
+            owned=[name for name, owned in state.services.items() if owned.service],
+            trusted=self._trusted_for_deletes,
+            allow_deletes=allow_deletes,
+            children=lambda parents: self.kong.run(read_kept_parents(parents, self.options.owner)),
+        )
+        self.held_services = set(self.guard.withheld)
+        self.view.held, self.view.held_back = self.guard.held, self.guard.summary()
+        self.metrics.held_deletes = len(self.view.held)
+        self.metrics.held_back_deletes = self.guard.new_holds
+        return guarded
 
     def _trusted_for_deletes(self, name: str) -> bool:
         if not self.catalog_seen or not self.catalog_trusted:
@@ -260,26 +242,6 @@ class Bridge:
         if name not in self.names:
             return True
         return self.trusted.get(name, False)
-
-    def _hold(self, plan: Plan, deletes: list[Operation], reason: str) -> Plan:
-        self.held_services = {op.service for op in deletes}
-        self._report_held(len(deletes), reason)
-        return plan.without_deletes()
-
-    def _report_held(self, count: int, reason: str) -> None:
-        self.metrics.held_back_deletes += count
-        message = f"held back {count} deletion(s): {reason}"
-        if self.view.held_back != message:
-            log.warning(
-                "deletions held back",
-                extra={
-                    "action": "hold-deletes",
-                    "outcome": "held",
-                    "count": count,
-                    "reason": reason,
-                },
-            )
-        self.view.held_back = message
 
     def leadership_gained(self) -> None:
         """This replica may write now: re-read Kong and reconcile everything at the next turn."""
@@ -390,7 +352,7 @@ class Bridge:
 
     def due_retries(self) -> set[str]:
         now = time.monotonic()
-        return {name for name, at in self.retry_at.items() if at <= now}
+        return {name for name, at in self.retry_at.items() if at <= now} | self.guard.due()
 
     def sync(self, names: Iterable[str] | None = None, allow_deletes: bool = True) -> Plan:
         """Plan and apply (for ``names``, or everything); returns the plan that was applied."""

@@ -28,6 +28,7 @@ from tenacity import (
 from .calls import Call, Flow, Reply
 from .errors import KongBadAnswer, KongStopped, KongUnavailable, require
 from .flows import paginate
+from .shapes import check_written
 
 T = TypeVar("T")
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
@@ -126,7 +127,9 @@ class _Core:
                 f"{call}: Kong answered {response.status_code} with a non-JSON body: "
                 f"{response.text[:200]!r}"
             ) from None
-        return Reply(response.status_code, body)
+        reply = Reply(response.status_code, body)
+        check_written(call, reply)
+        return reply
 
     def retrying_kwargs(self, deadline: float) -> dict[str, Any]:
         remaining = max(0.0, deadline - time.monotonic())
