@@ -11,6 +11,7 @@ from .kong import AsyncKongClient
 from .kong.calls import Call, Flow
 from .kong.calls import segment as seg
 from .kong.flows import paginate
+from .kong.shapes import identify
 from .mapping import SERVICE_TAG_PREFIX
 from .plugins_actual import read_owned_extras
 
@@ -142,10 +143,12 @@ async def read_owned_concurrently(
 
 
 def read_database() -> Flow[str]:
-    """Kong's ``configuration.database``: ``off`` means DB-less (writes go to /config)."""
-    reply = yield Call("GET", "/")
-    body = reply.body if isinstance(reply.body, dict) else {}
-    return str((body.get("configuration") or {}).get("database") or "postgres")
+    """Kong's ``configuration.database`` (``off``: DB-less, writes go to /config).
+
+    Raises :class:`~bridge.kong.KongBadAnswer` when the server is not Kong 3.x.
+    """
+    call = Call("GET", "/")
+    return identify(call, (yield call)).database
 
 
 def read_clash(kind: str, name: str) -> Flow[Row | None]:

@@ -228,7 +228,7 @@ def _exit_now(code: int) -> None:
 def _sync(args: argparse.Namespace) -> int:
     from .daemon import sync_once
 
-    return sync_once(_configured(args, "warning"))
+    return sync_once(_configured(args, "warning"), release_deletes=args.release_deletes)
 
 
 def _plan(args: argparse.Namespace) -> int:
@@ -241,6 +241,12 @@ def _lint(args: argparse.Namespace) -> int:
     from .daemon import lint_command
 
     return lint_command(_configured(args, "warning"))
+
+
+def _release_deletes(args: argparse.Namespace) -> int:
+    from .release import release_command
+
+    return release_command(args.status, args.service)
 
 
 def _register(args: argparse.Namespace) -> int:
@@ -290,6 +296,11 @@ def _add_bridge_commands(commands: Any) -> None:
 
     sync = _command(commands, "sync", _sync, "one reconciliation, then exit", **epilog)
     sync.add_argument("--once", action="store_true", required=True, help="required")
+    sync.add_argument(
+        "--release-deletes",
+        action="store_true",
+        help="confirm the removals the deletion guard would hold (run 'plan' first)",
+    )
     _add_bridge_options(sync)
 
     plan = _command(
@@ -302,6 +313,22 @@ def _add_bridge_commands(commands: Any) -> None:
         commands, "lint", _lint, "check the kong tags/meta of Consul services", **epilog
     )
     _add_bridge_options(lint)
+
+    release = _command(
+        commands,
+        "release-deletes",
+        _release_deletes,
+        "release the deletions a running bridge holds (from its host: loopback only)",
+    )
+    release.add_argument(
+        "--status",
+        default="http://127.0.0.1:9100",
+        metavar="URL",
+        help="the bridge's status endpoint (default http://127.0.0.1:9100)",
+    )
+    release.add_argument(
+        "--service", action="append", default=[], help="release only this service (repeatable)"
+    )
 
 
 def _add_emulators(commands: Any) -> None:

@@ -22,6 +22,9 @@ _HOST = re.compile(
     r"[A-Za-z0-9])?)*(\.\*)?(:\d{1,5})?$"
 )
 _METHOD = re.compile(r"^[A-Z]+$")
+# C0 controls, DEL and C1 controls: never meaningful in a tag value, and a NUL
+# or newline would reach Kong (or a log line) as something else than it looks.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 class ValueProblem(ValueError):
@@ -103,7 +106,12 @@ def _list(item: Callable[[str], str], what: str) -> Parser:
     return parse
 
 
-def _path(text: str) -> str:
+# The value checks below are shared with self-registration's config file (selfreg/config.py):
+# both must refuse what Kong would refuse, before anything is written.
+
+
+def route_path(text: str) -> str:
+    """A Kong 3.x route path: ``/plain`` or ``~/regex``."""
     if text.startswith("~/"):
         try:
             re.compile(text[1:])
@@ -115,19 +123,22 @@ def _path(text: str) -> str:
     return text
 
 
-def _host(text: str) -> str:
+def host_name(text: str) -> str:
+    """A route host: a DNS name, ``*`` only as the first or last label, optional port."""
     if not _HOST.match(text):
         raise ValueProblem("host names (a '*' only as the first or last label)")
     return text
 
 
-def _method(text: str) -> str:
+def http_method(text: str) -> str:
+    """An upper-case HTTP method."""
     if not _METHOD.match(text):
         raise ValueProblem("upper-case HTTP methods such as GET,POST")
     return text
 
 
-def _protocol(text: str) -> str:
+def route_protocol(text: str) -> str:
+    """A protocol Kong routes accept."""
     return str(
         _choice("http", "https", "grpc", "grpcs", "tcp", "tls", "udp", "tls_passthrough")(text)
     )
@@ -147,10 +158,10 @@ def _text(text: str) -> str:
 
 TIMEOUT = _int(1, 2**31 - 2)
 ROUTE_KEYS: dict[str, Parser] = {
-    "paths": _list(_path, "paths starting with '/' (or '~/' for a regex)"),
-    "hosts": _list(_host, "host names"),
-    "methods": _list(_method, "upper-case HTTP methods"),
-    "protocols": _list(_protocol, "protocols (http, https, grpc, grpcs, tcp, tls, udp)"),
+    "paths": _list(route_path, "paths starting with '/' (or '~/' for a regex)"),
+    "hosts": _list(host_name, "host names"),
+    "methods": _list(http_method, "upper-case HTTP methods"),
+    "protocols": _list(route_protocol, "protocols (http, https, grpc, grpcs, tcp, tls, udp)"),
     "strip_path": parse_bool,
     "preserve_host": parse_bool,
     "regex_priority": _int(-(2**31), 2**31 - 1),
@@ -234,8 +245,13 @@ class _Collector:
     instance: str
     errors: list[ConventionError] = field(default_factory=list)
     values: dict[tuple[str, ...], tuple[str, Any]] = field(default_factory=dict)
+    raws: dict[tuple[str, ...], tuple[str, str]] = field(default_factory=dict)
+    conflicted: set[tuple[str, ...]] = field(default_factory=set)
 
     def set(self, path: tuple[str, ...], source_key: str, parser: Parser, raw: str) -> None:
+        if _CONTROL.search(raw):
+            self.error(source_key, raw, "a value without control characters (NUL, newline...)")
+            return
         try:
             value = parser(raw)
         except ValueProblem as problem:
@@ -244,6 +260,24 @@ class _Collector:
             )
             return
         self.values[path] = (source_key, value)
+
+    def set_once(self, path: tuple[str, ...], source_key: str, parser: Parser, raw: str) -> None:
+        """Like :meth:`set`, for tags: the same key twice with different values is an error.
+
+        Consul keeps every tag it is given, so ``kong.paths=/one`` and
+        ``kong.paths=/two`` can both be there; picking one would be a guess.
+        """
+        earlier = self.raws.setdefault(path, (source_key, raw))
+        if earlier[1] != raw or path in self.conflicted:
+            self.conflicted.add(path)
+            self.values.pop(path, None)
+            self.error(
+                source_key,
+                raw,
+                f"one value per key (also given as {earlier[0]}={earlier[1]!r})",
+            )
+            return
+        self.set(path, source_key, parser, raw)
 
     def error(self, key: str, raw: str, expected: str) -> None:
         self.errors.append(ConventionError(self.service, key, raw, expected, self.instance))
@@ -322,7 +356,7 @@ def parse_instance(
         if isinstance(destination, str):
             collector.error(key, raw, destination)
             continue
-        collector.set(destination[0], key, destination[1], raw)
+        collector.set_once(destination[0], key, destination[1], raw)
     meta_prefix = prefix + "_"
     for key, raw in sorted(meta.items()):
         if not key.startswith(meta_prefix):

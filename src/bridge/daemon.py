@@ -18,6 +18,7 @@ import consul
 
 from .actual import read_clash
 from .consul_http import ConsulReader, ConsulReadError, wait_seconds
+from .guard import DeletionGuard, GuardPolicy
 from .kong import AsyncKongClient, KongClientError
 from .kv_watch import KvWatcher, read_kv
 from .leader import ConsulEndpoint, LeaderElection, LockOptions
@@ -25,6 +26,7 @@ from .mapping import MappingOptions, map_service
 from .metrics import Metrics
 from .plan import Plan
 from .reconcile import Bridge
+from .release import release_handler
 from .report import (
     EXIT_CANNOT_RUN,
     EXIT_OK,
@@ -38,6 +40,7 @@ from .report import (
     render_plan,
     render_sync,
 )
+from .secrets import protect_logs
 from .settings import BridgeSettings, without_credentials
 from .snapshot import ServiceSnapshot
 from .status_page import StatusPage
@@ -78,7 +81,24 @@ def mapping_options(settings: BridgeSettings) -> MappingOptions:
     )
 
 
-def build_bridge(settings: BridgeSettings, may_write: Callable[[], bool] = lambda: True) -> Bridge:
+def guard_policy(
+    settings: BridgeSettings, *, daemon: bool = False, release: bool = False
+) -> GuardPolicy:
+    """One-shot runs read the whole catalog at once: removals need no time to settle."""
+    return GuardPolicy(
+        max_delete_share=settings.max_delete_share,
+        window_seconds=settings.delete_window_seconds,
+        settle_seconds=settings.delete_settle_seconds if daemon else 0.0,
+        confirm_after_seconds=settings.confirm_deletes_after_seconds,
+        operator_confirmed=release,
+    )
+
+
+def build_bridge(
+    settings: BridgeSettings,
+    may_write: Callable[[], bool] = lambda: True,
+    policy: GuardPolicy | None = None,
+) -> Bridge:
     """The loop and its Kong client; stopping cancels its tasks, which cuts Kong retries."""
     metrics = Metrics(may_write=may_write)
     kong = AsyncKongClient(
@@ -92,7 +112,7 @@ def build_bridge(settings: BridgeSettings, may_write: Callable[[], bool] = lambd
         mapping_options(settings),
         metrics,
         concurrency=settings.concurrency,
-        max_delete_share=settings.max_delete_share,
+        guard=DeletionGuard(policy or guard_policy(settings)),
         may_write=may_write,
     )
 
@@ -155,6 +175,7 @@ def run_daemon(settings: BridgeSettings, stop: threading.Event | None = None) ->
     no new write starts, a write in flight may finish or be abandoned, and a
     leader releases its lock so that a standby takes over at once.
     """
+    protect_logs(settings.redactor())
     stop = stop or threading.Event()
     if threading.current_thread() is threading.main_thread():
         for signum in (signal.SIGTERM, signal.SIGINT):
@@ -174,7 +195,11 @@ def run_daemon(settings: BridgeSettings, stop: threading.Event | None = None) ->
             on_change=on_leadership,
             on_consul=lambda ok, problem: bridge.metrics.consul_reached(ok, problem),
         )
-    bridge = build_bridge(settings, election.may_write if election else lambda: True)
+    bridge = build_bridge(
+        settings,
+        election.may_write if election else lambda: True,
+        guard_policy(settings, daemon=True),
+    )
     status = None
     if settings.listen:
         role = (lambda: election.role) if election else (lambda: "single")
@@ -186,7 +211,14 @@ def run_daemon(settings: BridgeSettings, stop: threading.Event | None = None) ->
                 settings.kong_admin_url,
                 role,
             )
-            status = StatusServer(settings.listen, bridge.view, bridge.metrics, role, page)
+            status = StatusServer(
+                settings.listen,
+                bridge.view,
+                bridge.metrics,
+                role,
+                page,
+                release=release_handler(bridge.guard),
+            )
         except OSError as exc:
             raise UsageError(
                 f"cannot listen on {settings.listen}: {exc.strerror or exc}; "
@@ -317,13 +349,24 @@ async def serve(
 
 def _findings(bridge: Bridge) -> Findings:
     return findings(
-        bridge.mappings, bridge.snapshots, bridge.view.held_back, errors=bridge.view.errors
+        bridge.mappings,
+        bridge.snapshots,
+        bridge.view.held_back,
+        errors=bridge.view.errors,
+        held=bridge.view.held,
     )
 
 
-def sync_once(settings: BridgeSettings, out: TextIO = sys.stdout) -> int:
-    """``kong-bridge sync --once``: one read of Consul, one guarded apply (exit codes: report)."""
-    bridge = build_bridge(settings)
+def sync_once(
+    settings: BridgeSettings, out: TextIO = sys.stdout, release_deletes: bool = False
+) -> int:
+    """``kong-bridge sync --once``: one read of Consul, one guarded apply (exit codes: report).
+
+    ``release_deletes``: the operator confirms removals the guard would hold
+    (deletions on a doubtful Consul read stay held).
+    """
+    protect_logs(settings.redactor())
+    bridge = build_bridge(settings, policy=guard_policy(settings, release=release_deletes))
 
     async def once() -> Plan:
         try:
@@ -336,7 +379,7 @@ def sync_once(settings: BridgeSettings, out: TextIO = sys.stdout) -> int:
     try:
         plan = asyncio.run(once())
     except FAILURES as exc:
-        print(f"kong-bridge: sync failed: {exc}", file=sys.stderr)
+        print(f"kong-bridge: sync failed: {settings.redactor()(str(exc))}", file=sys.stderr)
         return EXIT_CANNOT_RUN
     found = _findings(bridge)
     out.write(render_sync(plan, found))
@@ -345,6 +388,7 @@ def sync_once(settings: BridgeSettings, out: TextIO = sys.stdout) -> int:
 
 def plan_command(settings: BridgeSettings, as_json: bool = False, out: TextIO = sys.stdout) -> int:
     """``kong-bridge plan``: what sync would do, field by field (exit codes: report)."""
+    protect_logs(settings.redactor())
     bridge = build_bridge(settings)
 
     async def dry_run() -> Any:
@@ -359,7 +403,7 @@ def plan_command(settings: BridgeSettings, as_json: bool = False, out: TextIO = 
     try:
         state, plan, clashes = asyncio.run(dry_run())
     except FAILURES as exc:
-        print(f"kong-bridge: plan failed: {exc}", file=sys.stderr)
+        print(f"kong-bridge: plan failed: {settings.redactor()(str(exc))}", file=sys.stderr)
         return EXIT_CANNOT_RUN
     found = _findings(bridge)
     if as_json:
@@ -384,7 +428,7 @@ def lint_command(settings: BridgeSettings, out: TextIO = sys.stdout) -> int:
         _catalog, services = asyncio.run(_read_all(settings))
         kv = _read_kv_once(settings, [seen.snapshot for seen in services])
     except (ConsulReadError, consul.ConsulException, OSError) as exc:
-        print(f"kong-bridge: cannot read Consul: {exc}", file=sys.stderr)
+        print(f"kong-bridge: cannot read Consul: {settings.redactor()(str(exc))}", file=sys.stderr)
         return EXIT_CANNOT_RUN
     options = mapping_options(settings)
     snapshots = {seen.snapshot.name: seen.snapshot for seen in services}

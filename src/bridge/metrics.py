@@ -55,6 +55,7 @@ class Metrics:
     services_in_error: int = 0
     error_reasons: dict[str, str] = field(default_factory=dict)  # service -> reason
     held_back_deletes: int = 0
+    held_deletes: int = 0  # held now (guard.py), until released or confirmed
     last_success: float = 0.0
     syncs: int = 0
     propagation: list[int] = field(default_factory=lambda: [0] * len(PROPAGATION_BUCKETS))
@@ -162,6 +163,11 @@ class _BridgeCollector(Collector):
                 "kong_bridge_deletes_held_back",
                 "Deletions held back by a guard.",
                 m.held_back_deletes,
+            )
+            yield _gauge(
+                "kong_bridge_deletes_held",
+                "Deletions held now, until an operator releases them (guard.py).",
+                m.held_deletes,
             )
             yield _counter("kong_bridge_syncs", "Reconciliations completed.", m.syncs)
             yield _gauge(

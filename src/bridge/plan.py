@@ -54,9 +54,6 @@ class Plan:
     def deletes(self) -> list[Operation]:
         return [op for op in self.operations if op.action == "delete"]
 
-    def without_deletes(self) -> Plan:
-        return Plan([op for op in self.operations if op.action != "delete"])
-
     def __bool__(self) -> bool:
         return bool(self.operations)
 

@@ -1,10 +1,11 @@
 """The bridge's loop: Consul events -> desired state -> plan -> guarded apply -> Kong.
 
 Safety rules live here: nothing is deleted from a failed, empty-after-non-empty
-or index-reset read; a plan deleting more than ``max_delete_share`` of the
-services we own is held back; a service whose tags are wrong is skipped and
-its Kong entities are left as they are; a service whose writes fail is retried
-later with backoff while the others proceed.
+or index-reset read, and every deletion passes the deletion guard (guard.py:
+mass removals over a sliding window, owned parents of unowned children); a
+service whose tags are wrong is skipped and its Kong entities are left as they
+are; a service whose writes fail is retried later with backoff while the
+others proceed.
 
 Speed: a change that arrives while the loop is idle is planned and applied at
 once; changes that arrive during a burst are coalesced for at most
@@ -24,9 +25,11 @@ from dataclasses import dataclass, field
 
 from .actual import KongState, read_database, read_owned_concurrently
 from .apply import ServiceOutcome, apply_plan, record
+from .children import KeptParent, read_kept_parents
 from .dbless import post_config, read_config, render
 from .desired import ServiceState
-from .kong import AsyncKongClient, KongClientError
+from .guard import DeletionGuard, HeldDeletion
+from .kong import AsyncKongClient, KongClient, KongClientError
 from .kv_watch import KvSeen
 from .mapping import MappingOptions, ServiceMapping, map_service
 from .metrics import Metrics
@@ -67,7 +70,8 @@ class BridgeView:
     kong_ok: bool = False
     errors: dict[str, list[str]] = field(default_factory=dict)  # service -> problems
     notes: dict[str, list[str]] = field(default_factory=dict)
-    held_back: str = ""
+    held_back: str = ""  # one line: what is held and why
+    held: tuple[HeldDeletion, ...] = ()  # every held deletion (see guard.py)
     last_change: dict[str, LastChange] = field(default_factory=dict)
     failing_all: bool = False  # the last apply failed for every service it touched
 
@@ -91,14 +95,14 @@ class Bridge:
         metrics: Metrics,
         *,
         concurrency: int = 8,
-        max_delete_share: float = 0.5,
+        guard: DeletionGuard | None = None,
         may_write: Callable[[], bool] = lambda: True,
     ) -> None:
         self.kong = kong
         self.options = options
         self.metrics = metrics
         self.concurrency = concurrency
-        self.max_delete_share = max_delete_share
+        self.guard = guard or DeletionGuard()
         self.may_write = may_write
         self.table = ServiceTable()
         self.catalog_trusted = False
@@ -114,7 +118,8 @@ class Bridge:
         self._read_failures = 0
         self._first_catalog_at = 0.0
         self._kong_ok_at = 0.0  # the last successful read or write
-        self.held_services: set[str] = set()  # deletions held back in the last plan
+        self.held_services: set[str] = set()  # services whose deletions the guard holds
+        self._blocking_kong: KongClient | None = None  # for the guard's reads of children
         self.kv: dict[str, str | None] = {}  # Consul KV values the convention names
         self.kv_keys: dict[str, set[str]] = {}  # service -> the KV keys it reads
         self.on_kv_keys: Callable[[set[str]], None] | None = None  # the daemon's KV watcher
@@ -274,45 +279,36 @@ class Bridge:
         every = self.table.listed() | set(state.services) if names is None else set(names)
         wanted = self.desired(every)
         raw = diff(wanted, state, wanted.keys())
-        guarded = self._guard(raw, allow_deletes)
-        self.held_services = _deleting(raw) - _deleting(guarded)
-        return guarded, wanted, self.held_services
+        guarded = self._guard(raw, wanted.keys(), allow_deletes)
+        return guarded, wanted, _deleting(raw) - _deleting(guarded)
 
     def _state(self) -> KongState:
         if self.kong_state is None:
             raise RuntimeError("Kong has not been read yet")
         return self.kong_state
 
-    def _guard(self, plan: Plan, allow_deletes: bool = True) -> Plan:
-        """Plan in, guarded plan out: deletions on doubt or in bulk are held back."""
+    def _guard(self, plan: Plan, considered: Iterable[str], allow_deletes: bool = True) -> Plan:
+        """Plan in, guarded plan out: the deletion guard's verdict (guard.py), reported."""
         state = self._state()
-        deletes = plan.deletes()
-        if not deletes:
-            self.view.held_back = ""
-            return plan
-        reason = ""
-        doubtful = {op.service for op in deletes if not self._trusted_for_deletes(op.service)}
-        owned_services = sum(1 for o in state.services.values() if o.service)
-        deleted_services = sum(1 for op in deletes if op.kind == "services")
-        if not allow_deletes:
-            reason = "deletions are not allowed in this run"
-        elif deleted_services > max(1.0, self.max_delete_share * owned_services):
-            reason = (
-                f"the plan deletes {deleted_services} of {owned_services} owned services, "
-                f"more than {self.max_delete_share:.0%}"
-            )
-        if reason:
-            return self._hold(plan, deletes, reason)
-        if doubtful:
-            held = [op for op in deletes if op.service in doubtful]
-            kept = [op for op in plan.operations if op not in held]
-            self._report_held(
-                len(held),
-                f"the Consul read they come from is not trusted ({', '.join(sorted(doubtful))})",
-            )
-            return Plan(kept)
-        self.view.held_back = ""
-        return plan
+        guarded = self.guard.review(
+            plan,
+            considered=considered,
+            owned=[name for name, owned in state.services.items() if owned.service],
+            trusted=self._trusted_for_deletes,
+            allow_deletes=allow_deletes,
+            children=self._kept_parents,
+        )
+        self.held_services = set(self.guard.withheld)
+        self.view.held, self.view.held_back = self.guard.held, self.guard.summary()
+        self.metrics.held_deletes = len(self.view.held)
+        self.metrics.held_back_deletes = self.guard.new_holds
+        return guarded
+
+    def _kept_parents(self, parents: list[Operation]) -> list[KeptParent]:
+        """Kong's children of parents about to be deleted (rare: read with a blocking client)."""
+        if self._blocking_kong is None:
+            self._blocking_kong = self.kong.twin()
+        return self._blocking_kong.run(read_kept_parents(parents, self.options.owner))
 
     def _trusted_for_deletes(self, name: str) -> bool:
         if not self.catalog_seen or not self.catalog_trusted:
@@ -321,25 +317,6 @@ class Bridge:
         if record is None or not record.listed:
             return True
         return record.trusted
-
-    def _hold(self, plan: Plan, deletes: list[Operation], reason: str) -> Plan:
-        self._report_held(len(deletes), reason)
-        return plan.without_deletes()
-
-    def _report_held(self, count: int, reason: str) -> None:
-        self.metrics.held_back_deletes += count
-        message = f"held back {count} deletion(s): {reason}"
-        if self.view.held_back != message:
-            log.warning(
-                "deletions held back",
-                extra={
-                    "action": "hold-deletes",
-                    "outcome": "held",
-                    "count": count,
-                    "reason": reason,
-                },
-            )
-        self.view.held_back = message
 
     # -- Kong ------------------------------------------------------------------------------
 
@@ -644,7 +621,7 @@ class Bridge:
     async def _serve(self) -> bool:
         """Plan and apply the services that changed (or are due a retry); True if it wrote."""
         self._drain()
-        self._dirty |= self.table.take_due_retries(time.monotonic())
+        self._dirty |= self.table.take_due_retries(time.monotonic()) | self.guard.due()
         if not self._dirty or self.kong_state is None or not self.catalog_seen:
             return False
         if self._waiting_first_load():
@@ -676,8 +653,8 @@ class Bridge:
             operations += diff(part, state, part.keys()).operations
             await self._serve()
         raw = Plan(operations)
-        guarded = self._guard(raw)
-        held = self.held_services = _deleting(raw) - _deleting(guarded)
+        guarded = self._guard(raw, wanted.keys())
+        held = _deleting(raw) - _deleting(guarded)
         applied = await self.apply(guarded, wanted, held, generations, serve_between=True)
         self._mark_synced((), guarded, applied)
 

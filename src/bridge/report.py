@@ -12,10 +12,11 @@ from __future__ import annotations
 import json
 from collections import Counter
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from .actual import KongState
+from .guard import HeldDeletion
 from .mapping import ServiceMapping
 from .plan import Operation, Plan
 from .plugins_plan import plugin_key
@@ -30,8 +31,9 @@ exit codes (the same for plan, sync --once and lint):
   0  nothing to do, or done
   1  could not run: Consul or Kong unreachable, bad flags or settings
   2  plan: changes pending; lint: problems found
+     (plan: deletions held back count as pending)
   3  done, but some services were skipped (bad tags) or failed, or
-     deletions were held back (plan: when no change is pending)"""
+     deletions were held back (sync --once)"""
 MARKS = {"create": "+", "update": "~", "delete": "-"}
 # Shown in the entity's heading already, or the owner tags every entity carries.
 QUIET_ON_CREATE = frozenset({"name", "target", "tags"})
@@ -53,11 +55,12 @@ class Findings:
     errors: dict[str, list[str]] = field(default_factory=dict)  # skipped service -> problems
     warnings: list[str] = field(default_factory=list)
     held_back: str = ""
+    held: tuple[HeldDeletion, ...] = ()  # each deletion held, with its reason (guard.py)
 
     @property
     def partial(self) -> bool:
         """Some services were skipped or failed, or deletions were held back."""
-        return bool(self.errors or self.held_back)
+        return bool(self.errors or self.held_back or self.held)
 
 
 def current_row(op: Operation, state: KongState) -> dict[str, Any] | None:
@@ -149,6 +152,7 @@ def findings(
     snapshots: Mapping[str, ServiceSnapshot],
     held_back: str = "",
     errors: Mapping[str, list[str]] | None = None,
+    held: tuple[HeldDeletion, ...] = (),
 ) -> Findings:
     """Errors, disagreement notes and no-passing-instance warnings, by service name.
 
@@ -156,7 +160,7 @@ def findings(
     """
     if errors is None:
         errors = {name: [str(e) for e in m.problems] for name, m in mappings.items() if m.problems}
-    result = Findings(errors=dict(sorted(errors.items())), held_back=held_back)
+    result = Findings(errors=dict(sorted(errors.items())), held_back=held_back, held=held)
     for name in sorted(mappings):
         mapping = mappings[name]
         result.warnings += [f"{name}: {note}" for note in mapping.notes]
@@ -213,9 +217,19 @@ def render_plan(
     deletes = plan.deletes()
     if deletes:
         lines.append("would delete: " + ", ".join(f"{op.kind[:-1]} {op.name}" for op in deletes))
+    lines += [f"held: {held}" for held in found.held]
     lines += render_findings(found)
-    lines.append(_summary(plan))
+    lines.append(_summary(plan) + _held_summary(found))
     return "\n".join(lines) + "\n"
+
+
+def _held_summary(found: Findings) -> str:
+    if not found.held:
+        return ""
+    return (
+        f"; {len(found.held)} deletion(s) held (release: kong-bridge sync --once "
+        "--release-deletes, or kong-bridge release-deletes for a running bridge)"
+    )
 
 
 def plan_document(
@@ -245,12 +259,13 @@ def plan_document(
         "errors": found.errors,
         "warnings": found.warnings,
         "held_back": found.held_back,
+        "held": [asdict(held) for held in found.held],
     }
 
 
 def plan_exit_code(plan: Plan, found: Findings) -> int:
-    """2 when changes are pending; else 3 when services were skipped; else 0."""
-    if plan:
+    """2 when changes are pending (held deletions too); else 3 when services were skipped."""
+    if plan or found.held:
         return EXIT_PENDING
     return EXIT_PARTIAL if found.partial else EXIT_OK
 
@@ -259,6 +274,7 @@ def render_sync(plan: Plan, found: Findings) -> str:
     """What ``sync --once`` did."""
     lines = [f"{op.service}: {op}" for op in plan.operations]
     lines.append(f"applied {len(plan.operations)} change(s)")
+    lines += [f"held: {held}" for held in found.held]
     lines += render_findings(found)
     return "\n".join(lines) + "\n"
 

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import os
 import socket
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Self
 from urllib.parse import urlsplit
 
-from pydantic import AliasChoices, Field, ValidationError, field_validator
+from pydantic import AliasChoices, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from .kong import KongConnection, RetryPolicy
+from .secrets import Redactor, read_token_file, url_secrets
 from .usage import UsageError
 
 # Flags whose name is not simply ``--`` + the field name with dashes.
@@ -25,6 +26,9 @@ FLAG_NAMES = {
     "kong_timeout": "--kong-admin-timeout",
     "debounce_seconds": "--debounce",
     "resync_seconds": "--resync",
+    "delete_window_seconds": "--delete-window",
+    "delete_settle_seconds": "--delete-settle",
+    "confirm_deletes_after_seconds": "--confirm-deletes-after",
     "ha_ttl_seconds": "--ha-ttl",
     "ha_lock_delay_seconds": "--ha-lock-delay",
     "ha_check_ttl_seconds": "--ha-check-ttl",
@@ -109,6 +113,9 @@ class BridgeSettings(BaseSettings):
     consul_http_token: str | None = _setting(
         None, "CONSUL_HTTP_TOKEN", "Consul ACL token (never logged)", repr=False
     )
+    consul_http_token_file: str | None = _setting(
+        None, "CONSUL_HTTP_TOKEN_FILE", "file holding the Consul ACL token (as Consul's tools)"
+    )
     consul_cacert: str | None = _setting(
         None, "CONSUL_CACERT", "CA bundle that signed Consul's certificate"
     )
@@ -133,6 +140,9 @@ class BridgeSettings(BaseSettings):
     )
     kong_admin_token: str | None = _setting(
         None, "KONG_ADMIN_TOKEN", "sent as Kong-Admin-Token (never logged)", repr=False
+    )
+    kong_admin_token_file: str | None = _setting(
+        None, "KONG_ADMIN_TOKEN_FILE", "file holding the Kong admin token"
     )
     kong_admin_headers: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
@@ -206,9 +216,28 @@ class BridgeSettings(BaseSettings):
     max_delete_share: float = _setting(
         0.5,
         "KONG_BRIDGE_MAX_DELETE_SHARE",
-        "hold back a plan deleting more than this share of our services",
+        "hold removals beyond this share of our services within the delete window",
         ge=0,
         le=1,
+    )
+    # The deletion guard (guard.py): window, settling time, automatic confirmation.
+    delete_window_seconds: float = _setting(
+        600.0,
+        "KONG_BRIDGE_DELETE_WINDOW",
+        "seconds over which removals are counted against the share",
+        gt=0,
+    )
+    delete_settle_seconds: float = _setting(
+        5.0,
+        "KONG_BRIDGE_DELETE_SETTLE",
+        "run: seconds a removal waits so a burst is judged whole",
+        ge=0,
+    )
+    confirm_deletes_after_seconds: float = _setting(
+        0.0,
+        "KONG_BRIDGE_CONFIRM_DELETES_AFTER",
+        "release held removals after this long with a trusted, stable catalog (0: never)",
+        ge=0,
     )
     concurrency: int = _setting(
         8, "KONG_BRIDGE_CONCURRENCY", "services written in parallel", ge=1, le=64
@@ -291,6 +320,35 @@ class BridgeSettings(BaseSettings):
     @classmethod
     def _lower_level(cls, value: Any) -> Any:
         return value.lower() if isinstance(value, str) else value
+
+    @field_validator("consul_http_token_file", "kong_admin_token_file")
+    @classmethod
+    def _readable_token_file(cls, value: str | None) -> str | None:
+        if value is not None:
+            read_token_file(value)  # an error here names the setting and the path, not the token
+        return value
+
+    @model_validator(mode="after")
+    def _tokens_from_files(self) -> Self:
+        """A token given directly wins over its file, as with Consul's own tools."""
+        if not self.consul_http_token and self.consul_http_token_file:
+            self.consul_http_token = read_token_file(self.consul_http_token_file)
+        if not self.kong_admin_token and self.kong_admin_token_file:
+            self.kong_admin_token = read_token_file(self.kong_admin_token_file)
+        return self
+
+    def redactor(self) -> Redactor:
+        """Scrubs this configuration's secrets (tokens, header values, URL credentials)."""
+        headers = [header.partition(":")[2].strip() for header in self.kong_admin_headers]
+        return Redactor(
+            [
+                self.consul_http_token,
+                self.kong_admin_token,
+                *headers,
+                *url_secrets(self.consul_http_addr),
+                *url_secrets(self.kong_admin_url),
+            ]
+        )
 
     def kong_connection(self) -> KongConnection:
         headers: dict[str, str] = {}

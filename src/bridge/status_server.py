@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import asdict, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -13,6 +13,8 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from .metrics import Metrics
 from .reconcile import BridgeView
+from .release import PATH as RELEASE_PATH
+from .release import ReleaseHandler
 from .settings import split_listen
 from .status_page import StatusPage
 
@@ -39,6 +41,7 @@ def readiness(view: BridgeView, metrics: Metrics, role: str) -> dict[str, Any]:
         "services_in_error": view.errors,
         "notes": view.notes,
         "held_back": view.held_back,
+        "held": [asdict(held) for held in view.held],
     }
 
 
@@ -52,6 +55,7 @@ class StatusServer:
         metrics: Metrics,
         role: Callable[[], str] = lambda: "single",
         page: StatusPage | None = None,
+        release: ReleaseHandler | None = None,
     ) -> None:
         host, port = split_listen(listen)
         status = self
@@ -60,12 +64,16 @@ class StatusServer:
             def do_GET(self) -> None:
                 status.serve(self)
 
+            def do_POST(self) -> None:
+                status.serve_release(self)
+
             def log_message(self, *args: Any) -> None:
                 pass
 
         self.view = view
         self.metrics = metrics
         self.page = page
+        self.release = release
         self.role = role
         self.registry = metrics.registry()
         self.server = ThreadingHTTPServer((host, port), Handler)
@@ -104,6 +112,20 @@ class StatusServer:
             self._send(handler, 200, *self.page.render(path))
         else:
             self._send(handler, 404, "text/plain", "not found\n")
+
+    def serve_release(self, handler: BaseHTTPRequestHandler) -> None:
+        """``POST /release-deletes`` (release.py decides who may, and what)."""
+        if handler.path.split("?", 1)[0] != RELEASE_PATH or self.release is None:
+            self._send(handler, 404, "text/plain", "not found\n")
+            return
+        declared = handler.headers.get("Content-Length") or "0"
+        length = min(int(declared), 1 << 20) if declared.isdigit() else 0
+        code, answer = self.release(
+            handler.client_address[0],
+            handler.headers.get("Content-Type") or "",
+            handler.rfile.read(length),
+        )
+        self._send(handler, code, "application/json", json.dumps(answer) + "\n")
 
     @staticmethod
     def _send(handler: BaseHTTPRequestHandler, status: int, content_type: str, text: str) -> None:

@@ -110,3 +110,59 @@ def test_custom_prefix() -> None:
         "svc", ["gw.enable=true", "kong.enable=false"], {}, prefix="gw"
     )
     assert errors == [] and options.enable is True
+
+
+def test_a_key_given_twice_with_different_values_is_an_error() -> None:
+    options, errors = parse_instance(
+        "orders", ["kong.paths=/one", "kong.paths=/two"], {}, instance="orders-1"
+    )
+    assert len(errors) == 1
+    assert errors[0].key == "kong.paths" and errors[0].value == "/two"
+    assert "one value per key (also given as kong.paths='/one')" in errors[0].expected
+    assert "" not in options.routes  # neither value is guessed
+
+
+def test_a_key_repeated_with_the_same_value_is_not_ambiguous() -> None:
+    options, errors = parse_instance("svc", ["kong.paths=/one", "kong.paths=/one"], {})
+    assert errors == [] and options.routes[""]["paths"] == ("/one",)
+
+
+def test_a_conflict_stays_a_conflict_when_the_first_value_comes_back() -> None:
+    _options, errors = parse_instance(
+        "svc", ["kong.weight=1", "kong.weight=2", "kong.weight=1"], {}
+    )
+    assert [e.value for e in errors] == ["2", "1"]
+
+
+@pytest.mark.parametrize("bad", ["/a\x00b", "/a\nb", "/a\rb", "/a\x1bb", "/a\x7fb", "/a\x85b"])
+def test_control_characters_are_rejected(bad: str) -> None:
+    _options, errors = parse_instance("svc", [f"kong.paths={bad}"], {"kong_hosts": f"a{bad[2:]}"})
+    assert {e.key for e in errors} == {"kong.paths", "kong_hosts"}
+    assert all("control characters" in e.expected for e in errors)
+
+
+keys = st.sampled_from(
+    ["paths", "hosts", "weight", "strip_path", "service.retries", "upstream.slots"]
+)
+values = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=12)
+
+
+@given(keys, values, values)
+def test_two_different_values_for_one_key_always_give_an_error(
+    key: str, first: str, second: str
+) -> None:
+    _options, errors = parse_instance("svc", [f"kong.{key}={first}", f"kong.{key}={second}"], {})
+    duplicated = [e for e in errors if "one value per key" in e.expected]
+    assert bool(duplicated) == (first != second)
+    for error in duplicated:
+        assert error.key == f"kong.{key}" and error.value == second
+
+
+@given(keys, values, st.sampled_from([chr(c) for c in (*range(0x20), *range(0x7F, 0xA0))]))
+def test_any_control_character_in_a_value_is_an_error(key: str, text: str, control: str) -> None:
+    raw = text[: len(text) // 2] + control + text[len(text) // 2 :]
+    meta = {"kong_" + key.replace(".", "_"): raw}
+    options, errors = parse_instance("svc", [f"kong.{key}={raw}"], meta)
+    assert errors and all(e.value == raw for e in errors)
+    assert options.routes == {} and options.weight is None
+    assert options.service == {} and options.upstream == {}

@@ -76,6 +76,20 @@ def test_bad_json_names_line_and_column(tmp_path: Path) -> None:
             {"name": "a", "port": 80, "paths": ["/a"], "slots": 5},
             "service.slots: Input should be greater than or equal to 10 (got 5)",
         ),
+        ({"name": "a", "port": True, "paths": ["/a"]}, "service.port: Input should be a valid"),
+        ({"name": "a", "port": "8080", "paths": ["/a"]}, "service.port: Input should be a valid"),
+        ({"name": "a", "port": 80.0, "paths": ["/a"]}, "service.port: Input should be a valid"),
+        ({"name": "a", "port": 80, "paths": "/a"}, "service.paths: Input should be a valid list"),
+        ({"name": "a", "port": 80, "paths": ["x"]}, "service.paths: expected paths starting"),
+        ({"name": "a", "port": 80, "paths": ["/a b"]}, "service.paths: expected paths starting"),
+        ({"name": "a", "port": 80, "paths": ["~/("]}, "service.paths: expected a valid regex"),
+        ({"name": "a", "port": 80, "hosts": ["a b"]}, "service.hosts: expected host names"),
+        ({"name": "a", "port": 80, "paths": ["/a"], "methods": ["get"]}, "expected upper-case"),
+        ({"name": "a", "port": 80, "paths": ["/a"], "protocols": ["ftp"]}, "expected one of"),
+        ({"name": "a", "port": 80, "paths": ["/a"], "weight": "5"}, "service.weight: Input"),
+        ({"name": "a", "port": 80, "paths": ["/a"], "strip_path": "no"}, "service.strip_path"),
+        ({"name": "a", "port": 80, "paths": ["/a"], "virtual_host": "a b"}, "expected a DNS name"),
+        ({"name": "a", "port": 80, "paths": ["/a"], "address": "x y"}, "an IP address or a DNS"),
     ],
 )
 def test_invalid_fields_name_file_field_and_expectation(
@@ -114,3 +128,36 @@ def test_garbage_port_never_crashes_only_config_errors(port: object) -> None:
         assert "service.port" in str(error)
     else:
         assert 1 <= config.service.port <= 65535
+
+
+def test_invalid_utf8_names_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "config.json"
+    path.write_bytes(b'{"service": {"name": "caf\xe9", "port": 80, "paths": ["/a"]}}')
+    with pytest.raises(ServiceConfigError, match=r"config.json: not valid UTF-8 \(byte 25"):
+        load_service_config(path)
+
+
+def test_deeply_nested_json_names_the_file(tmp_path: Path) -> None:
+    path = _write(tmp_path, "[" * 200_000 + "]" * 200_000)
+    with pytest.raises(ServiceConfigError, match=r"config\.json: JSON nested too deeply"):
+        load_service_config(path)
+
+
+def test_admin_url_in_the_file_must_be_http(tmp_path: Path) -> None:
+    path = _write(tmp_path, {**DOC_CONFIG, "gatewayAdminUrl": "kong:8001"})
+    with pytest.raises(ServiceConfigError, match="gatewayAdminUrl: expected an http"):
+        load_service_config(path)
+
+
+@given(st.text(max_size=12))
+def test_any_path_is_accepted_only_if_kong_would_accept_it(path: str) -> None:
+    from bridge.convention import route_path
+
+    data = {"service": {"name": "a", "port": 80, "paths": [path]}}
+    try:
+        config = parse_service_config(data)
+    except ServiceConfigError as error:
+        assert "service.paths" in str(error)
+    else:
+        assert config.service.paths == [route_path(path)]
+        assert path.startswith("/") or path.startswith("~/")

@@ -143,6 +143,25 @@ def test_unregister_remove_service_and_foreign_routes_stay(kong: httpx.Client) -
     assert kong.get("/services/r").status_code == 200
 
 
+def test_unregister_keeps_parents_holding_plugins_or_targets_not_ours(kong: httpx.Client) -> None:
+    registrator = KongGatewayRegistrator(str(kong.base_url))
+    registrator.register(name="p", paths=["/p"], port=80, address="10.0.0.1")
+    kong.post("/routes/p/plugins", json={"name": "cors"}).raise_for_status()
+    result = registrator.unregister(remove_service=True)
+    kept = {a.kind: a.detail for a in result.actions if a.outcome == "kept"}
+    assert "plugin cors" in kept["route"] and kept["service"] == "a route stays"
+    assert kong.get("/routes/p/plugins").json()["data"][0]["name"] == "cors"
+
+    registrator.register(name="q", paths=["/q"], port=80, address="10.0.0.1")
+    kong.post("/upstreams/q.service.consul/targets", json={"target": "10.9.9.9:80"})
+    result = registrator.unregister(remove_service=True)
+    kept = {a.kind: a.detail for a in result.actions if a.outcome == "kept"}
+    assert "target 10.9.9.9:80" in kept["upstream"]
+    assert kong.get("/services/q").status_code == 404
+    targets = kong.get("/upstreams/q.service.consul/targets").json()["data"]
+    assert [t["target"] for t in targets] == ["10.9.9.9:80"]  # ours went, theirs stayed
+
+
 def test_kong_down_gives_bounded_retries_then_error() -> None:
     with KongEmulator() as server:
         url = server.url
@@ -160,11 +179,13 @@ def test_kong_500_then_recovering(kong: httpx.Client) -> None:
     assert kong.get("/services/flaky").status_code == 200
 
 
-def test_validation_errors_are_not_retried(kong: httpx.Client) -> None:
+def test_what_kong_would_refuse_is_refused_before_any_write(kong: httpx.Client) -> None:
     registrator = KongGatewayRegistrator(str(kong.base_url))
-    with pytest.raises(RegistrationError, match="should start with: / \\(fixed path\\)"):
+    with pytest.raises(RegistrationError, match=r"service\.paths: expected paths starting"):
         registrator.register(name="bad", paths=["no-slash"], port=80, address="10.0.0.1")
-    assert kong.get("/_emulator/counters").json()["by_method_and_kind"].get("POST routes") == 1
+    with pytest.raises(RegistrationError, match=r"service\.methods: expected upper-case"):
+        registrator.register(name="bad", paths=["/a"], port=80, methods=["get"])
+    assert kong.get("/_emulator/counters").json()["writes"] == 0
 
 
 def test_register_argument_errors() -> None:

@@ -28,6 +28,7 @@ from tenacity import (
 from .calls import Call, Flow, Reply
 from .errors import KongBadAnswer, KongStopped, KongUnavailable, require
 from .flows import paginate
+from .shapes import check_written
 from .transport import LeanTransport
 
 T = TypeVar("T")
@@ -130,7 +131,9 @@ class _Core:
                 f"{call}: Kong answered {response.status_code} with a non-JSON body: "
                 f"{response.text[:200]!r}"
             ) from None
-        return Reply(response.status_code, body)
+        reply = Reply(response.status_code, body)
+        check_written(call, reply)
+        return reply
 
     def retrying_kwargs(self, deadline: float) -> dict[str, Any]:
         remaining = max(0.0, deadline - time.monotonic())
@@ -293,6 +296,10 @@ class AsyncKongClient:
             self.in_flight -= 1
         self._core.observe(call, str(response.status_code))
         return self._core.decode(call, response)
+
+    def twin(self) -> KongClient:
+        """A blocking client on the same connection (for code that must call Kong from sync)."""
+        return KongClient(self._core.connection, self._core.retry, self._core.observer)
 
     async def expect(self, call: Call, *accept: int) -> Reply:
         return require(call, await self.call(call), *(accept or (200, 201, 204)))

@@ -6,6 +6,7 @@ from typing import Any
 
 from .calls import Call, Flow
 from .errors import require
+from .shapes import page
 
 
 def paginate(path: str, params: dict[str, Any] | None = None) -> Flow[list[dict[str, Any]]]:
@@ -14,9 +15,8 @@ def paginate(path: str, params: dict[str, Any] | None = None) -> Flow[list[dict[
     call = Call("GET", path, params={"size": 1000, **(params or {})})
     while True:
         reply = require(call, (yield call), 200)
-        body = reply.body if isinstance(reply.body, dict) else {}
-        rows.extend(body.get("data") or [])
-        offset = body.get("offset")
+        found, offset = page(call, reply)
+        rows.extend(found)
         if not offset:
             return rows
         call = Call("GET", path, params={**call.params, "offset": offset})

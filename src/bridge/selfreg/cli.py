@@ -9,7 +9,10 @@ import subprocess
 import sys
 from typing import Any
 
-from .config import DEFAULT_CONFIG_FILE, admin_url_for, load_service_config
+from pydantic import ValidationError
+
+from ..secrets import SecretFileError, read_token_file
+from .config import DEFAULT_CONFIG_FILE, MicroserviceConfig, admin_url_for, load_service_config
 from .errors import RegistrationError, ServiceConfigError
 from .gateway import KongGateway
 
@@ -84,14 +87,25 @@ def add_arguments(parser: argparse.ArgumentParser, unregister: bool = False) -> 
 
 
 def _headers(values: list[str]) -> dict[str, str]:
+    """``--header`` values, plus ``$KONG_ADMIN_TOKEN`` (or the file ``$KONG_ADMIN_TOKEN_FILE``)."""
     headers: dict[str, str] = {}
     token = os.environ.get("KONG_ADMIN_TOKEN")
+    token_file = os.environ.get("KONG_ADMIN_TOKEN_FILE")
+    if not token and token_file:
+        try:
+            token = read_token_file(token_file)
+        except SecretFileError as exc:
+            raise ServiceConfigError(f"KONG_ADMIN_TOKEN_FILE: {exc}") from None
     if token:
         headers["Kong-Admin-Token"] = token
-    for value in values:
+    for number, value in enumerate(values, 1):
         name, sep, content = value.partition(":")
         if not sep or not name.strip():
-            raise ServiceConfigError(f"--header {value!r}: expected 'NAME: VALUE'")
+            # Never echo it: a token pasted without its header name is still a token.
+            raise ServiceConfigError(
+                f"--header (#{number}): expected 'NAME: VALUE', as in 'Kong-Admin-Token: ...' "
+                "(the value given is not shown: it may be a secret)"
+            )
         headers[name.strip()] = content.strip()
     return headers
 
@@ -102,7 +116,14 @@ def _gateway(args: argparse.Namespace) -> KongGateway:
     verify: bool | str = False if args.tls_skip_verify else (args.ca_cert or True)
     service = config.service
     if args.address:
-        service = service.model_copy(update={"address": args.address})
+        try:  # validated as the file's own 'address' would be
+            service = MicroserviceConfig.model_validate(
+                {**service.model_dump(), "address": args.address}
+            )
+        except ValidationError:
+            raise ServiceConfigError(
+                f"--address {args.address!r}: expected an IP address or a DNS name"
+            ) from None
     return KongGateway(
         admin_url_for(config, args.admin_url),
         service,

@@ -13,24 +13,61 @@ Microkubes services used that key).
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
+import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
+from ..convention import ValueProblem, host_name, http_method, route_path, route_protocol
+from ..settings import without_credentials
 from .errors import ServiceConfigError
 
 DEFAULT_CONFIG_FILE = "/run/secrets/microservice_user_config.json"
 DEFAULT_ADMIN_URL = "http://localhost:8001"
 KONG_NAME_PATTERN = r"^[A-Za-z0-9.\-_~]+$"
+_DNS_NAME = re.compile(
+    r"^[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$"
+)
+
+
+def _each(check: Callable[[str], str], values: list[str] | None) -> list[str] | None:
+    """Run a convention check on every item; its message becomes pydantic's."""
+    if values is None:
+        return None
+    try:
+        return [check(value) for value in values]
+    except ValueProblem as problem:
+        raise ValueError(f"expected {problem}") from None
+
+
+def _dns_name(value: str | None) -> str | None:
+    if value is not None and not (_DNS_NAME.match(value) and len(value) <= 253):
+        raise ValueError("expected a DNS name such as my-service.service.consul")
+    return value
 
 
 class MicroserviceConfig(BaseModel):
-    """The ``service`` section: what to register and how."""
+    """The ``service`` section: what to register and how.
 
-    model_config = ConfigDict(extra="allow", frozen=True)
+    Strict: JSON types are taken as they are (``"port": "8080"`` and
+    ``"port": true`` are errors, not 8080 and 1), and every value Kong would
+    refuse is refused here, before anything is written.
+    """
+
+    model_config = ConfigDict(extra="allow", frozen=True, strict=True)
 
     name: str = Field(pattern=KONG_NAME_PATTERN)
     port: int = Field(ge=1, le=65535)
@@ -46,6 +83,24 @@ class MicroserviceConfig(BaseModel):
     preserve_host: bool | None = None
     address: str | None = None
 
+    _paths = field_validator("paths")(lambda v: _each(route_path, v))
+    _hosts = field_validator("hosts")(lambda v: _each(host_name, v))
+    _methods = field_validator("methods")(lambda v: _each(http_method, v))
+    _protocols = field_validator("protocols")(lambda v: _each(route_protocol, v))
+    _virtual_host = field_validator("virtual_host")(_dns_name)
+
+    @field_validator("address")
+    @classmethod
+    def _address(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            ipaddress.ip_address(value)
+        except ValueError:
+            if not _DNS_NAME.match(value):
+                raise ValueError("expected an IP address or a DNS name") from None
+        return value
+
     @model_validator(mode="after")
     def _needs_a_matcher(self) -> MicroserviceConfig:
         if not self.paths and not self.hosts:
@@ -59,8 +114,8 @@ class ServiceConfig(BaseModel):
     model_config = ConfigDict(extra="allow", frozen=True, populate_by_name=True)
 
     service: MicroserviceConfig = Field(validation_alias=AliasChoices("service", "microservice"))
-    gatewayUrl: str | None = None
-    gatewayAdminUrl: str | None = None
+    gatewayUrl: str | None = Field(default=None, strict=True)
+    gatewayAdminUrl: str | None = Field(default=None, strict=True, pattern=r"^https?://[^\s]+$")
 
 
 def _describe(error: dict[str, Any]) -> str:
@@ -68,9 +123,14 @@ def _describe(error: dict[str, Any]) -> str:
     message = str(error["msg"]).removeprefix("Value error, ")
     if error["type"] == "missing":
         return f"{where}: required field missing"
-    if error["type"] == "string_pattern_mismatch":
+    if error["type"] == "string_pattern_mismatch" and where.endswith("AdminUrl"):
+        message = "expected an http:// or https:// URL"
+    elif error["type"] == "string_pattern_mismatch":
         message = "expected a Kong name (letters, digits, '.', '-', '_' or '~')"
-    return f"{where}: {message} (got {error['input']!r})"
+    shown = error["input"]
+    if isinstance(shown, str) and where.startswith("gateway"):
+        shown = without_credentials(shown)  # a URL's user:password is not echoed
+    return f"{where}: {message} (got {shown!r})"
 
 
 def parse_service_config(data: Any, source: str = "<config>") -> ServiceConfig:
@@ -89,12 +149,18 @@ def load_service_config(path: str | os.PathLike[str] | None = None) -> ServiceCo
         text = file.read_text(encoding="utf-8")
     except OSError as exc:
         raise ServiceConfigError(f"{file}: cannot read service config: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise ServiceConfigError(
+            f"{file}: not valid UTF-8 (byte {exc.start}: {exc.reason}); save it as UTF-8"
+        ) from None
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise ServiceConfigError(
             f"{file}: not valid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}"
         ) from None
+    except RecursionError:
+        raise ServiceConfigError(f"{file}: JSON nested too deeply to be a service config") from None
     return parse_service_config(data, str(file))
 
 

@@ -26,7 +26,8 @@ from ..kong import (
     KongUnavailable,
     RetryPolicy,
 )
-from .config import MicroserviceConfig, ServiceConfig, admin_url_for
+from ..settings import without_credentials
+from .config import MicroserviceConfig, ServiceConfig, admin_url_for, parse_service_config
 from .errors import GatewayUnavailable, RegistrationError
 from .flows import Result, register_flow, unregister_flow
 from .plan import DEFAULT_OWNER, Mode, Registration, desired_state, resolve_address
@@ -89,6 +90,10 @@ def _registration(
     for key in ("methods", "protocols"):
         if extra.get(key) is not None:
             extra[key] = tuple(extra[key])
+    # The config file's rules (what Kong would refuse), checked before the first write.
+    checked = {"name": name, "port": port, "paths": list(paths_t), "hosts": list(hosts_t)}
+    checked |= {k: list(v) if isinstance(v, tuple) else v for k, v in extra.items()}
+    parse_service_config({"service": checked}, f"register({name})")
     return Registration(name=name, port=port, paths=paths_t, host=host, hosts=hosts_t, **extra)
 
 
@@ -152,7 +157,7 @@ class KongGatewayRegistrator:
                 "service": registration.name,
                 "action": "register",
                 "outcome": "ok",
-                "kong": self.admin_url,
+                "kong": without_credentials(self.admin_url),
                 "changes": [str(action) for action in result.actions],
             },
         )
