@@ -1,419 +1,707 @@
-"""Benchmarks: print numbers and write them as JSON (``make bench``). Nothing here asserts."""
+"""Benchmarks: the floor, the bridge and decK side by side (``make bench``). Nothing asserts.
+
+Everything runs as separate processes on loopback: the Kong and Consul
+emulators, ``kong-bridge run`` with default settings, and decK when installed.
+One table is printed; every figure is written to ``bench/results.json``.
+
+- **floor**: a Consul write -> a held blocking query on that service returns ->
+  one Kong write, seen by the same 3 ms poller that times the bridge.
+- **bridge**: the same Consul write -> the bridge applies it -> seen by the poller.
+- **decK**: ``deck gateway sync`` of the same entities into a fresh Kong emulator.
+"""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import json
-import multiprocessing as mp
 import os
+import platform
+import shutil
+import signal
+import socket
 import statistics
+import subprocess
 import sys
+import tempfile
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
+import yaml
+
+OWNER = "managed-by:kong-bridge"
+POLL = 0.003
+NODES = 100
+Row = dict[str, Any]
 
 
-def percentiles(samples_ms: list[float]) -> dict[str, float]:
-    ordered = sorted(samples_ms)
-    quantiles = statistics.quantiles(ordered, n=100, method="inclusive")
-    return {
-        "n": len(ordered),
-        "p50_ms": round(statistics.median(ordered), 3),
-        "p99_ms": round(quantiles[98], 3),
-        "max_ms": round(ordered[-1], 3),
-    }
+# -- processes -------------------------------------------------------------------------------
 
 
-def timed(action: Callable[[int], httpx.Response], count: int) -> dict[str, float]:
-    samples = []
-    for index in range(count):
-        started = time.perf_counter()
-        response = action(index)
-        samples.append((time.perf_counter() - started) * 1000)
-        if response.status_code >= 400:
-            raise RuntimeError(
-                f"{response.request.method} {response.request.url}: "
-                f"{response.status_code} {response.text}"
-            )
-    return percentiles(samples)
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
-def _serve_loaded_kong(services: int, ready: Any, stop: Any) -> None:
-    """Child process: a Kong emulator preloaded with ``services`` services and routes."""
-    from bridge.emulators.kong import KongEmulator
-
-    emulator = KongEmulator()
-    store = emulator.api.store
-    for index in range(services):
-        tags = ["bench", f"team-{index % 10}"]
-        service = store.insert(
-            "services",
-            {"name": f"svc-{index}", "host": f"svc-{index}.service.consul", "tags": tags},
-        )
-        store.insert(
-            "routes",
-            {
-                "name": f"route-{index}",
-                "paths": [f"/svc-{index}"],
-                "service": {"id": service["id"]},
-                "tags": tags,
-            },
-        )
-    emulator.start()
-    ready.put(emulator.url)
-    stop.wait()
-    emulator.stop()
-
-
-def bench_kong(services: int, samples: int) -> dict[str, Any]:
-    context = mp.get_context("spawn")
-    ready, stop = context.Queue(), context.Event()
-    child = context.Process(target=_serve_loaded_kong, args=(services, ready, stop))
-    child.start()
-    try:
-        url = ready.get(timeout=300)
-        with httpx.Client(base_url=url, timeout=10) as kong:
-            kong.get("/services?size=1")  # warm the connection
-            results = {
-                "loaded_services": services,
-                "loaded_routes": services,
-                "post_service": timed(
-                    lambda i: kong.post(
-                        "/services",
-                        json={"name": f"new-{i}", "host": "h.service.consul", "tags": ["bench"]},
-                    ),
-                    samples,
-                ),
-                "patch_service": timed(
-                    lambda i: kong.patch(f"/services/new-{i}", json={"retries": 3}), samples
-                ),
-                "put_route": timed(
-                    lambda i: kong.put(
-                        f"/routes/new-route-{i}",
-                        json={"paths": [f"/n{i}"], "service": {"name": f"new-{i}"}},
-                    ),
-                    samples,
-                ),
-                "delete_route": timed(lambda i: kong.delete(f"/routes/new-route-{i}"), samples),
-                "get_page_tag_filtered_100": timed(
-                    lambda i: kong.get("/services", params={"tags": f"team-{i % 10}", "size": 100}),
-                    samples,
-                ),
-                "get_page_unfiltered_1000": timed(
-                    lambda i: kong.get("/routes", params={"size": 1000}), max(10, samples // 10)
-                ),
-            }
-    finally:
-        stop.set()
-        child.join(30)
-    return results
-
-
-def _rss_kib(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    return -1
-
-
-def _serve_loaded_consul(
-    services: int, per_service: int, ready: Any, stop: Any, nodes: int = 100
-) -> None:
-    """Child process: a Consul emulator with ``services`` x ``per_service`` instances."""
-    from bridge.emulators.consul import ConsulEmulator
-    from bridge.emulators.consul.agent import build_check
-    from bridge.emulators.consul.catalog import build_service
-
-    # The connection cap is raised so one benchmark client can hold 1,000 watches.
-    emulator = ConsulEmulator(max_conns_per_client=5000)
-    catalog = emulator.api.catalog
-    for node_number in range(nodes):
-        catalog.ensure_node(f"node-{node_number}", f"10.0.{node_number // 250}.{node_number % 250}")
-    for index in range(services):
-        name = f"svc-{index}"
-        for instance in range(per_service):
-            node = f"node-{(index * per_service + instance) % nodes}"
-            service = build_service(
-                {
-                    "Name": name,
-                    "ID": f"{name}-{instance}",
-                    "Port": 8080,
-                    "Tags": ["kong.enable=true", f"kong.paths=/{name}"],
-                }
-            )
-            catalog.register_service(node, service)
-            catalog.register_check(
-                node,
-                build_check(
-                    node,
-                    {"Status": "passing", "TTL": "60s"},
-                    service,
-                    f"service:{name}-{instance}",
-                    "check",
-                ),
-            )
-    emulator.api.raft.commit()
-    emulator.start()
-    ready.put((emulator.url, os.getpid()))
-    stop.wait()
-    emulator.stop()
-
-
-async def _hold_watches(url: str, count: int, pid: int) -> dict[str, Any]:
-    """Open ``count`` blocking queries (one per service), then change one service."""
-    limits = httpx.Limits(max_connections=count + 10, max_keepalive_connections=count + 10)
-    async with httpx.AsyncClient(base_url=url, timeout=120, limits=limits) as client:
-        indexes = [
-            int((await client.get(f"/v1/health/service/svc-{i}")).headers["x-consul-index"])
-            for i in range(count)
-        ]
-        rss_before = _rss_kib(pid)
-        watches = [
-            asyncio.create_task(
-                client.get(
-                    f"/v1/health/service/svc-{i}", params={"index": indexes[i], "wait": "60s"}
-                )
-            )
-            for i in range(count)
-        ]
-        while (await client.get("/_emulator/state")).json()["blocked_queries"] < count:
-            await asyncio.sleep(0.05)
-        rss_held = _rss_kib(pid)
-        wakeups_before = (await client.get("/_emulator/state")).json()["wakeups"]
-        started = time.perf_counter()
-        await client.put(
-            "/v1/catalog/register",
-            json={
-                "Node": "node-1",
-                "Address": "10.0.0.1",
-                "Service": {"Service": "svc-7", "ID": "svc-7-new", "Port": 9090},
-            },
-        )
-        await watches[7]
-        woke_ms = (time.perf_counter() - started) * 1000
-        state = (await client.get("/_emulator/state")).json()
-        still_blocked = state["blocked_queries"]
-        await client.post("/_emulator/reset")  # releases the other watches
-        await asyncio.gather(*watches, return_exceptions=True)
-    return {
-        "watches": count,
-        "rss_kib_before": rss_before,
-        "rss_kib_with_watches": rss_held,
-        "rss_kib_per_watch": round((rss_held - rss_before) / count, 2),
-        "change_to_watcher_ms": round(woke_ms, 3),
-        "watchers_woken_by_one_change": state["wakeups"] - wakeups_before,
-        "watchers_still_blocked": still_blocked,
-    }
-
-
-def bench_consul(
-    services: int, per_service: int, samples: int, watches: int, nodes: int = 100
-) -> dict[str, Any]:
-    context = mp.get_context("spawn")
-    ready, stop = context.Queue(), context.Event()
-    child = context.Process(
-        target=_serve_loaded_consul, args=(services, per_service, ready, stop, nodes)
+@contextmanager
+def emulator(kind: str, *extra: str) -> Iterator[str]:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "bridge", "emulate", kind, "--port", "0", *extra],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
     )
-    child.start()
+    assert process.stdout is not None
+    url = process.stdout.readline().strip().rsplit(" ", 1)[-1]
     try:
-        url, pid = ready.get(timeout=600)
-        with httpx.Client(base_url=url, timeout=30) as consul:
-            consul.get("/v1/status/leader")
-            results: dict[str, Any] = {
-                "services": services,
-                "instances": services * per_service,
-                "nodes": nodes,
-                "catalog_services": timed(
-                    lambda i: consul.get("/v1/catalog/services"), max(10, samples // 10)
-                ),
-                "health_service": timed(
-                    lambda i: consul.get(f"/v1/health/service/svc-{i % services}"), samples
-                ),
-                "health_checks": timed(
-                    lambda i: consul.get(f"/v1/health/checks/svc-{i % services}"), samples
-                ),
-                "health_service_passing": timed(
-                    lambda i: consul.get(
-                        f"/v1/health/service/svc-{i % services}", params={"passing": 1}
-                    ),
-                    samples,
-                ),
-            }
-        results["blocking"] = asyncio.run(_hold_watches(url, watches, pid))
+        yield url
     finally:
-        stop.set()
-        child.join(30)
-    return results
+        process.terminate()
+        process.wait(30)
 
 
-def _wait_for(condition: Callable[[], bool], timeout: float = 120.0) -> float:
+@dataclass
+class BridgeProcess:
+    process: subprocess.Popen[bytes]
+    status: httpx.Client
+    started: float
+
+    def ready(self) -> bool:
+        try:
+            return bool(self.status.get("/readyz").json().get("ready"))
+        except (httpx.HTTPError, ValueError):
+            return False
+
+    def proc(self, field: str) -> int:
+        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+        return -1
+
+    def cpu_seconds(self) -> float:
+        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        self.process.send_signal(sig)
+        self.process.wait(30)
+        self.status.close()
+
+
+def start_bridge(consul: str, kong: str, *args: str) -> BridgeProcess:
+    port = free_port()
+    log = os.environ.get("BENCH_BRIDGE_LOG")  # where the bridge's log goes (default: nowhere)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "bridge", "run", "--listen", f"127.0.0.1:{port}", *args],
+        env={**os.environ, "CONSUL_HTTP_ADDR": consul, "KONG_ADMIN_URL": kong},
+        stdout=subprocess.DEVNULL,
+        stderr=open(log, "a") if log else subprocess.DEVNULL,  # noqa: SIM115
+    )
+    status = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=5)
+    return BridgeProcess(process, status, time.perf_counter())
+
+
+def wait_for(condition: Callable[[], Any], timeout: float = 120.0, step: float = POLL) -> float:
+    """Seconds until ``condition()`` holds (raises past ``timeout``)."""
     started = time.perf_counter()
     while not condition():
         if time.perf_counter() - started > timeout:
-            raise RuntimeError("the bridge did not converge in time")
-        time.sleep(0.01)
-    return (time.perf_counter() - started) * 1000
+            raise RuntimeError(f"not reached in {timeout}s: {condition}")
+        time.sleep(step)
+    return time.perf_counter() - started
 
 
-def _consul_reads(consul: httpx.Client) -> dict[str, int]:
-    counters = consul.get("/_emulator/counters").json()["by_method_and_kind"]
-    return {k: v for k, v in counters.items() if k.startswith("GET")}
+# -- Consul load -----------------------------------------------------------------------------
 
 
-def _register(
-    consul: httpx.Client, name: str, sid: str, address: str, status: str = "passing"
-) -> None:
-    consul.put(
-        "/v1/agent/service/register",
-        json={
-            "Name": name,
-            "ID": sid,
-            "Address": address,
-            "Port": 8080,
-            "Tags": ["kong.enable=true"],
-            "Check": {"CheckID": f"check:{sid}", "Name": "ttl", "TTL": "30m", "Status": status},
-        },
-    ).raise_for_status()
+def service_name(index: int) -> str:
+    return f"svc-{index:05d}"
 
 
-def _settle(consul: httpx.Client, quiet: float = 3.0) -> None:
-    """Wait until the bridge has stopped reading Consul (watches re-armed, sweeps done)."""
-    last, since = -1, time.perf_counter()
-    while time.perf_counter() - since < quiet:
-        total = consul.get("/_emulator/counters").json()["total"]
-        if total != last:
-            last, since = total, time.perf_counter()
-        time.sleep(0.05)
-
-
-def _measure_change(
-    consul: httpx.Client,
-    kong: httpx.Client,
-    change: Callable[[], None],
-    converged: Callable[[], bool],
-) -> dict[str, Any]:
-    _settle(consul)
-    consul.delete("/_emulator/counters")
-    kong.delete("/_emulator/counters")
-    change()
-    latency = _wait_for(converged)
-    _settle(consul)
-    reads = _consul_reads(consul)
-    reads = {k: v for k, v in reads.items() if not k.startswith("GET _emulator")}
-    # Kong reads are the benchmark's own polling; the bridge itself only writes.
-    kong_writes = kong.get("/_emulator/counters").json()["writes"]
+def instance_body(
+    name: str, sid: str, node: int, port: int, status: str = "passing", opt_in: bool = True
+) -> Row:
+    tags = ["kong.enable=true"] if opt_in else []
     return {
-        "consul_requests": sum(reads.values()),
-        "consul_by_endpoint": reads,
-        "kong_writes": kong_writes,
-        "propagation_ms": round(latency, 1),
+        "Node": f"node-{node:03d}",
+        "Address": f"10.1.{node // 250}.{node % 250}",
+        "Service": {"Service": name, "ID": sid, "Port": port, "Tags": tags},
+        "Check": {"CheckID": f"check:{sid}", "Name": "c", "Status": status, "ServiceID": sid},
     }
 
 
-def bench_bridge(services: int) -> dict[str, Any]:
-    """Consul requests and Kong writes that one instance change costs, end to end."""
-    import subprocess
+async def _put_all(url: str, bodies: list[tuple[str, Row]], concurrency: int = 32) -> None:
+    limits = httpx.Limits(max_connections=concurrency)
+    async with httpx.AsyncClient(base_url=url, timeout=60, limits=limits) as client:
+        queue = list(reversed(bodies))
 
-    from bridge.emulators.consul import ConsulEmulator
-    from bridge.emulators.kong import KongEmulator
+        async def worker() -> None:
+            while queue:
+                path, body = queue.pop()
+                (await client.put(path, json=body)).raise_for_status()
 
-    with (
-        KongEmulator() as kong_server,
-        ConsulEmulator() as consul_server,
-        httpx.Client(base_url=kong_server.url, timeout=30) as kong,
-        httpx.Client(base_url=consul_server.url, timeout=30) as consul,
-    ):
-        for index in range(services):
-            _register(consul, f"svc-{index:04d}", f"svc-{index:04d}-1", "10.0.0.1")
-        bridge = subprocess.Popen(
-            [sys.executable, "-m", "bridge", "run", "--debounce", "0.05", "--wait", "5m"],
-            env={
-                **os.environ,
-                "CONSUL_HTTP_ADDR": consul_server.url,
-                "KONG_ADMIN_URL": kong_server.url,
-            },
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+
+
+def load_consul(url: str, services: int, per_service: int) -> None:
+    bodies = [
+        ("/v1/catalog/register", instance_body(service_name(i), f"{service_name(i)}-{k}", n, 8080))
+        for i in range(services)
+        for k in range(per_service)
+        for n in [(i * per_service + k) % NODES]
+    ]
+    asyncio.run(_put_all(url, bodies))
+
+
+def expected_writes(services: int, per_service: int) -> int:
+    return services * (3 + per_service)  # upstream, service, route, targets
+
+
+def target_of(node: int, port: int) -> str:
+    return f"10.1.{node // 250}.{node % 250}:{port}"
+
+
+# -- one change, timed -----------------------------------------------------------------------
+
+
+def targets(kong: httpx.Client, upstream: str) -> set[str]:
+    response = kong.get(f"/upstreams/{upstream}/targets")
+    return {t["target"] for t in response.json().get("data", [])} if response.is_success else set()
+
+
+def settle(consul: httpx.Client, quiet: float = 0.2, timeout: float = 60.0) -> None:
+    """Wait until nobody has read Consul for ``quiet`` seconds (watches re-armed, reads done)."""
+    last, since, started = -1, time.perf_counter(), time.perf_counter()
+    while time.perf_counter() - since < quiet and time.perf_counter() - started < timeout:
+        total = consul.get("/_emulator/counters").json()["total"]
+        if total != last:
+            last, since = total, time.perf_counter()
+        time.sleep(0.02)
+
+
+def consul_reads(consul: httpx.Client) -> int:
+    counters = consul.get("/_emulator/counters").json()["by_method_and_kind"]
+    return sum(n for key, n in counters.items() if key.startswith("GET "))
+
+
+def percentiles(samples: list[float]) -> dict[str, float]:
+    ordered = sorted(samples)
+    p99 = ordered[min(len(ordered) - 1, round(0.99 * (len(ordered) - 1)))]
+    return {
+        "n": len(ordered),
+        "p50_ms": round(statistics.median(ordered) * 1000, 1),
+        "p99_ms": round(p99 * 1000, 1),
+        "max_ms": round(ordered[-1] * 1000, 1),
+    }
+
+
+@dataclass
+class Change:
+    """A Consul write and the Kong condition it must produce."""
+
+    write: Callable[[], None]
+    done: Callable[[], bool]
+
+
+def timed_changes(consul: httpx.Client, kong: httpx.Client, changes: list[Change]) -> Row:
+    latencies, requests, writes = [], [], []
+    for change in changes:
+        settle(consul)
+        consul.delete("/_emulator/counters")
+        kong.delete("/_emulator/counters")
+        started = time.perf_counter()
+        change.write()
+        wait_for(change.done, 60)
+        latencies.append(time.perf_counter() - started)
+        settle(consul)
+        # Writes only: the benchmark's own polling is Kong's only reader meanwhile.
+        writes.append(kong.get("/_emulator/counters").json()["writes"])
+        requests.append(consul_reads(consul))
+    return {
+        **percentiles(latencies),
+        "consul_requests_per_change": round(statistics.mean(requests), 2),
+        "consul_requests_max": max(requests),
+        "kong_writes_per_change": round(statistics.mean(writes), 2),
+    }
+
+
+def change_series(consul: httpx.Client, kong: httpx.Client, services: int, samples: int) -> Row:
+    """Adds, health failures and deregistrations, each on its own service."""
+    samples = min(samples, services)  # each change on a service of its own
+    picks = [service_name(i * max(1, services // samples) % services) for i in range(samples)]
+
+    def upstream(name: str) -> str:
+        return f"{name}.service.consul"
+
+    def put(path: str, body: Row | None = None) -> None:
+        consul.put(path, json=body).raise_for_status()
+
+    new = target_of(7, 9999)
+    adds = [
+        Change(
+            lambda n=n: put("/v1/catalog/register", instance_body(n, f"{n}-new", 7, 9999)),  # type: ignore[misc]
+            lambda n=n: new in targets(kong, upstream(n)),  # type: ignore[misc]
         )
-        try:
+        for n in picks
+    ]
+    fails = [
+        Change(
+            lambda n=n: put(  # type: ignore[misc]
+                "/v1/catalog/register", instance_body(n, f"{n}-new", 7, 9999, "critical")
+            ),
+            lambda n=n: new not in targets(kong, upstream(n)),  # type: ignore[misc]
+        )
+        for n in picks
+    ]
+    revive = [
+        Change(
+            lambda n=n: put("/v1/catalog/register", instance_body(n, f"{n}-new", 7, 9999)),  # type: ignore[misc]
+            lambda n=n: new in targets(kong, upstream(n)),  # type: ignore[misc]
+        )
+        for n in picks
+    ]
+    deregs = [
+        Change(
+            lambda n=n: put(  # type: ignore[misc]
+                "/v1/catalog/deregister", {"Node": "node-007", "ServiceID": f"{n}-new"}
+            ),
+            lambda n=n: new not in targets(kong, upstream(n)),  # type: ignore[misc]
+        )
+        for n in picks
+    ]
+    result = {
+        "instance_added": timed_changes(consul, kong, adds),
+        "instance_failed": timed_changes(consul, kong, fails),
+    }
+    timed_changes(consul, kong, revive)
+    result["instance_deregistered"] = timed_changes(consul, kong, deregs)
+    return result
 
-            def owned() -> int:
-                return len(
-                    kong.get(
-                        "/services", params={"tags": "managed-by:kong-bridge", "size": 1000}
-                    ).json()["data"]
+
+# -- the floor -------------------------------------------------------------------------------
+
+
+def floor(consul_url: str, kong: httpx.Client, samples: int) -> Row:
+    """A blocking query returns, one Kong write follows: the least any bridge can take."""
+    consul = httpx.Client(base_url=consul_url, timeout=60)
+    kong.post("/upstreams", json={"name": "floor.upstream"}).raise_for_status()
+    latencies = []
+    for sample in range(samples):
+        sid = f"floor-{sample}"
+        index = consul.get("/v1/health/service/floor-svc").headers["X-Consul-Index"]
+        target = f"10.9.{sample // 250}.{sample % 250}:80"
+
+        def watch(index: str = index, target: str = target) -> None:
+            with httpx.Client(timeout=60) as watcher, httpx.Client(timeout=10) as writer:
+                watcher.get(
+                    f"{consul_url}/v1/health/service/floor-svc",
+                    params={"index": index, "wait": "30s"},
+                )
+                writer.post(
+                    f"{kong.base_url}/upstreams/floor.upstream/targets", json={"target": target}
                 )
 
-            initial_ms = _wait_for(lambda: owned() >= min(services, 1000), timeout=300)
+        thread = threading.Thread(target=watch)
+        thread.start()
+        wait_for(lambda: consul.get("/_emulator/state").json()["blocked_queries"] >= 1, 10, 0.002)
+        started = time.perf_counter()
+        body = instance_body("floor-svc", sid, 1, 80, opt_in=False)
+        consul.put("/v1/catalog/register", json=body).raise_for_status()
+        wait_for(lambda target=target: target in targets(kong, "floor.upstream"), 30)
+        latencies.append(time.perf_counter() - started)
+        thread.join()
+    consul.close()
+    return percentiles(latencies)
 
-            def targets(name: str) -> set[str]:
-                rows = kong.get(f"/upstreams/{name}.service.consul/targets").json()["data"]
-                return {t["target"] for t in rows}
 
-            watched, last = "svc-0000", f"svc-{services - 1:04d}"
-            results: dict[str, Any] = {
-                "services": services,
-                "initial_sync_ms": round(initial_ms, 1),
+# -- decK ------------------------------------------------------------------------------------
+
+
+def deck_file(services: int, per_service: int) -> Row:
+    tags = [OWNER]
+    return {
+        "_format_version": "3.0",
+        "services": [
+            {
+                "name": service_name(i),
+                "host": f"{service_name(i)}.service.consul",
+                "tags": tags,
+                "routes": [{"name": service_name(i), "paths": [f"/{service_name(i)}"]}],
             }
-            results["instance_added_watched_service"] = _measure_change(
-                consul,
-                kong,
-                lambda: _register(consul, watched, f"{watched}-2", "10.0.0.2"),
-                lambda: "10.0.0.2:8080" in targets(watched),
+            for i in range(services)
+        ],
+        "upstreams": [
+            {
+                "name": f"{service_name(i)}.service.consul",
+                "tags": tags,
+                "targets": [
+                    {"target": target_of((i * per_service + k) % NODES, 8080)}
+                    for k in range(per_service)
+                ],
+            }
+            for i in range(services)
+        ],
+    }
+
+
+def deck_sync(services: int, per_service: int) -> Row:
+    """decK's time for the same entities, into a fresh Kong emulator."""
+    deck = shutil.which("deck")
+    if deck is None:
+        return {"skipped": "deck is not installed"}
+    with emulator("kong") as kong_url, tempfile.TemporaryDirectory() as directory:
+        state = deck_file(services, per_service)
+        path = Path(directory, "kong.yaml")
+        path.write_text(yaml.safe_dump(state))
+
+        def sync() -> float:
+            started = time.perf_counter()
+            subprocess.run(
+                [deck, "sync", "--state", str(path), "--kong-addr", kong_url, "--no-color"],
+                check=True,
+                capture_output=True,
+                timeout=600,
             )
-            results["instance_unhealthy_watched_service"] = _measure_change(
-                consul,
-                kong,
-                lambda: consul.put(f"/v1/agent/check/fail/check:{watched}-2"),
-                lambda: "10.0.0.2:8080" not in targets(watched),
-            )
-            if services > 150:
-                results["instance_added_overflow_service"] = _measure_change(
-                    consul,
-                    kong,
-                    lambda: _register(consul, last, f"{last}-2", "10.0.0.2"),
-                    lambda: "10.0.0.2:8080" in targets(last),
-                )
-                results["instance_unhealthy_overflow_service"] = _measure_change(
-                    consul,
-                    kong,
-                    lambda: consul.put(f"/v1/agent/check/fail/check:{last}-2"),
-                    lambda: "10.0.0.2:8080" not in targets(last),
-                )
+            return time.perf_counter() - started
+
+        full = sync()
+        state["upstreams"][0]["targets"][0]["target"] = "10.9.9.9:8080"
+        path.write_text(yaml.safe_dump(state))
+        one = sync()
+    return {"full_sync_s": round(full, 2), "one_target_changed_s": round(one, 2)}
+
+
+# -- the bridge at one size ------------------------------------------------------------------
+
+
+def burst(consul_url: str, kong: httpx.Client, services: int) -> Row:
+    """300 instance changes over 100 services within about 1 s; time to correct after the last."""
+    names = [service_name(i) for i in range(min(100, services))]
+    bodies = [
+        ("/v1/catalog/register", instance_body(name, f"{name}-b{k}", 50 + k, 7000 + k))
+        for k in range(3)
+        for name in names
+    ]
+    kong.delete("/_emulator/counters")
+    with httpx.Client(base_url=consul_url, timeout=30) as consul:
+        started = time.perf_counter()
+        for number, (path, body) in enumerate(bodies):
+            consul.put(path, json=body).raise_for_status()
+            time.sleep(max(0.0, started + number / len(bodies) - time.perf_counter()))
+        last = time.perf_counter()
+    wanted = {target_of(50 + k, 7000 + k) for k in range(3)}
+
+    def correct() -> bool:
+        posted = kong.get("/_emulator/counters").json()["by_method_and_kind"]
+        return posted.get("POST targets", 0) >= len(bodies) and all(
+            wanted <= targets(kong, f"{name}.service.consul") for name in names
+        )
+
+    after = wait_for(correct, 60, 0.01)
+    writes = kong.get("/_emulator/counters").json()["writes"]
+    return {
+        "changes": len(bodies),
+        "spread_s": round(last - started, 2),
+        "correct_after_last_ms": round(after * 1000, 1),
+        "kong_writes": writes,
+    }
+
+
+def mid_resync(consul: httpx.Client, kong: httpx.Client, bridge_args: list[str], size: int) -> Row:
+    """Adds that land while a resync is reading Kong (``--resync 2``)."""
+    samples = []
+    for sample in range(5):
+        name = service_name((sample * 37 + 11) % size)
+        target = target_of(9, 9000 + sample)
+        settle(consul)
+        before = kong.get("/_emulator/counters").json()["reads"]
+        wait_for(lambda b=before: kong.get("/_emulator/counters").json()["reads"] > b + 20, 30)
+        started = time.perf_counter()
+        consul.put(
+            "/v1/catalog/register", json=instance_body(name, f"{name}-r{sample}", 9, 9000 + sample)
+        ).raise_for_status()
+        wait_for(lambda n=name, t=target: t in targets(kong, f"{n}.service.consul"), 60)
+        samples.append(time.perf_counter() - started)
+    return percentiles(samples)
+
+
+def note(text: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {text}", file=sys.stderr, flush=True)
+
+
+def bench_size(services: int, per_service: int, samples: int) -> Row:
+    result: Row = {"services": services, "instances_per_service": per_service}
+    note(f"{services} x {per_service}: loading Consul")
+    with (
+        emulator("consul") as consul_url,
+        emulator("kong") as kong_url,
+        httpx.Client(base_url=consul_url, timeout=60) as consul,
+        httpx.Client(base_url=kong_url, timeout=60) as kong,
+    ):
+        started = time.perf_counter()
+        load_consul(consul_url, services, per_service)
+        result["consul_load_s"] = round(time.perf_counter() - started, 1)
+        note("floor")
+        result["floor"] = floor(consul_url, kong, samples)
+        note("bridge: initial sync")
+        kong.delete("/_emulator/counters")
+        bridge = start_bridge(consul_url, kong_url)
+        try:
+            result["initial_sync_s"] = round(wait_for(bridge.ready, 600, 0.02), 2)
+            result["initial_sync_kong_writes"] = kong.get("/_emulator/counters").json()["writes"]
+            result["expected_writes"] = expected_writes(services, per_service)
+            result["rss_mb_after_initial_sync"] = round(bridge.proc("VmRSS") / 1024, 1)
+            note("bridge: changes")
+            result.update(change_series(consul, kong, services, samples))
+            note("bridge: idle, burst")
+            settle(consul, 1.0)
+            cpu = bridge.cpu_seconds()
+            time.sleep(5)  # may include a resync (every 60 s): Kong re-read, nothing written
+            result["idle_cpu_percent"] = round((bridge.cpu_seconds() - cpu) / 5 * 100, 2)
+            if services >= 1000:
+                try:
+                    result["burst"] = burst(consul_url, kong, services)
+                except RuntimeError as exc:
+                    result["burst"] = {"failed": str(exc)}
+            result["peak_rss_mb"] = round(bridge.proc("VmHWM") / 1024, 1)
         finally:
-            bridge.terminate()
-            bridge.wait(30)
+            bridge.stop()
+        if services >= 10000:
+            bridge = start_bridge(consul_url, kong_url, "--resync", "2")
+            try:
+                wait_for(bridge.ready, 600, 0.05)
+                result["instance_added_mid_resync"] = mid_resync(consul, kong, [], services)
+            finally:
+                bridge.stop()
+    return result
+
+
+def bench_db_less(services: int, per_service: int) -> Row:
+    with emulator("consul") as consul_url, emulator("kong", "--db-less") as kong_url:
+        load_consul(consul_url, services, per_service)
+        with httpx.Client(base_url=kong_url, timeout=60) as kong:
+            bridge = start_bridge(consul_url, kong_url)
+            try:
+                seconds = wait_for(bridge.ready, 300, 0.02)
+                posts = kong.get("/_emulator/counters").json()["by_method_and_kind"]
+            finally:
+                bridge.stop()
+    return {"initial_sync_s": round(seconds, 2), "post_config": posts.get("POST config", 0)}
+
+
+# -- recovery after faults -------------------------------------------------------------------
+
+
+def converged_after(kong: httpx.Client, wanted: dict[str, str], since: float) -> float:
+    """Seconds from ``since`` until every upstream holds its wanted target."""
+    pending = dict(wanted)
+    deadline = time.perf_counter() + 120
+    while pending and time.perf_counter() < deadline:
+        for upstream, target in list(pending.items()):
+            try:
+                response = kong.get(f"/upstreams/{upstream}/targets")
+            except httpx.TransportError:
+                break
+            if response.is_success and target in {t["target"] for t in response.json()["data"]}:
+                del pending[upstream]
+        time.sleep(0.02)
+    if pending:
+        raise RuntimeError(f"{len(pending)} upstreams did not converge")
+    return round(time.perf_counter() - since, 2)
+
+
+def changes(consul: httpx.Client, count: int, port: int) -> dict[str, str]:
+    """Add one instance to each of ``count`` services; the targets Kong must get."""
+    wanted = {}
+    for index in range(count):
+        name = service_name(index)
+        body = instance_body(name, f"{name}-p{port}", 60, port)
+
+        def put(body: Row = body) -> bool:
+            try:
+                return consul.put("/v1/catalog/register", json=body).is_success
+            except httpx.TransportError:
+                return False  # Consul is still coming back from the fault
+
+        wait_for(put, 30, 0.05)
+        wanted[f"{name}.service.consul"] = target_of(60, port)
+    return wanted
+
+
+def recovery_times(services: int = 200) -> Row:
+    """Seconds to converge after each fault of the chaos suite (200 services)."""
+    results: Row = {"services": services}
+    with (
+        emulator("consul") as consul_url,
+        emulator("kong") as kong_url,
+        httpx.Client(base_url=consul_url, timeout=30) as consul,
+        httpx.Client(base_url=kong_url, timeout=30) as kong,
+    ):
+        load_consul(consul_url, services, 1)
+        bridge = start_bridge(consul_url, kong_url, "--resync", "5")
+        try:
+            wait_for(bridge.ready, 120, 0.05)
+            kong.put("/_emulator/faults", json={"error_rate": 0.2}).raise_for_status()
+            wanted = changes(consul, services, 7001)
+            results["kong_500s_20pct_during_200_changes_s_after_last"] = converged_after(
+                kong, wanted, time.perf_counter()
+            )
+            kong.delete("/_emulator/faults")
+            kong.put("/_emulator/faults", json={"refuse_connections_s": 3}).raise_for_status()
+            wanted = changes(consul, 50, 7002)
+            back = time.perf_counter() + 3
+            results["kong_refused_3s_s_after_back"] = round(
+                converged_after(kong, wanted, time.perf_counter()) - 3, 2
+            )
+            wait_for(lambda: time.perf_counter() > back, 10)
+            consul.post("/_emulator/restart", json={"down_seconds": 0.5}).raise_for_status()
+            wanted = changes(consul, 50, 7003)
+            results["consul_index_reset_s_to_next_change"] = converged_after(
+                kong, wanted, time.perf_counter()
+            )
+            consul.post("/_emulator/leader", json={"no_leader_seconds": 2}).raise_for_status()
+            time.sleep(2.1)
+            wanted = changes(consul, 50, 7004)
+            results["consul_no_leader_2s_s_to_next_change"] = converged_after(
+                kong, wanted, time.perf_counter()
+            )
+        finally:
+            bridge.stop(signal.SIGKILL)
+        wanted = changes(consul, 50, 7005)
+        bridge = start_bridge(consul_url, kong_url)
+        try:
+            results["sigkill_then_restart_s_to_converged"] = converged_after(
+                kong, wanted, bridge.started
+            )
+        finally:
+            bridge.stop()
     return results
+
+
+# -- output ----------------------------------------------------------------------------------
+
+
+def table(results: Row) -> str:
+    rows: list[tuple[str, ...]] = [
+        ("figure", *(f"{r['services']:,} svc" for r in results["sizes"]))
+    ]
+
+    def line(label: str, value: Callable[[Row], Any]) -> None:
+        cells = []
+        for size in results["sizes"]:
+            try:
+                cells.append(str(value(size)))
+            except (KeyError, TypeError, ZeroDivisionError):
+                cells.append("—")
+        rows.append((label, *cells))
+
+    line("instances per service", lambda r: r["instances_per_service"])
+    line("floor p50 / p99 ms", lambda r: f"{r['floor']['p50_ms']} / {r['floor']['p99_ms']}")
+    for kind in ("instance_added", "instance_failed", "instance_deregistered"):
+        line(
+            f"bridge {kind.split('_')[1]} p50 / p99 ms",
+            lambda r, k=kind: f"{r[k]['p50_ms']} / {r[k]['p99_ms']}",  # type: ignore[misc]
+        )
+        line(
+            f"  ratio to floor (p50), {kind.split('_')[1]}",
+            lambda r, k=kind: f"{r[k]['p50_ms'] / r['floor']['p50_ms']:.1f}x",  # type: ignore[misc]
+        )
+    line(
+        "Consul requests per change (add/fail/dereg)",
+        lambda r: " / ".join(
+            str(r[k]["consul_requests_per_change"])
+            for k in ("instance_added", "instance_failed", "instance_deregistered")
+        ),
+    )
+    line(
+        "Kong writes per change (add/fail/dereg)",
+        lambda r: " / ".join(
+            str(r[k]["kong_writes_per_change"])
+            for k in ("instance_added", "instance_failed", "instance_deregistered")
+        ),
+    )
+    line(
+        "add during a resync p50 / p99 ms",
+        lambda r: (
+            f"{r['instance_added_mid_resync']['p50_ms']} / "
+            f"{r['instance_added_mid_resync']['p99_ms']}"
+        ),
+    )
+    line(
+        "burst: 300 changes, correct after last (ms) / writes",
+        lambda r: f"{r['burst']['correct_after_last_ms']} / {r['burst']['kong_writes']}",
+    )
+    line(
+        "initial sync s (Kong writes)",
+        lambda r: f"{r['initial_sync_s']} ({r['initial_sync_kong_writes']})",
+    )
+    line("decK full sync s", lambda r: r["deck"]["full_sync_s"])
+    line(
+        "  bridge / decK initial sync",
+        lambda r: f"{r['initial_sync_s'] / r['deck']['full_sync_s']:.2f}x",
+    )
+    line("decK sync, one target changed s", lambda r: r["deck"]["one_target_changed_s"])
+    line("bridge peak RSS MB", lambda r: r["peak_rss_mb"])
+    line("bridge idle CPU %", lambda r: r["idle_cpu_percent"])
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    text = "\n".join(
+        "| " + " | ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)) + " |"
+        for row in rows
+    )
+    separator = "|" + "|".join("-" * (w + 2) for w in widths) + "|"
+    first, _, rest = text.partition("\n")
+    return f"{first}\n{separator}\n{rest}"
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--out", type=Path, default=Path("bench/results.json"))
-    parser.add_argument("--services", type=int, default=10_000)
-    parser.add_argument("--samples", type=int, default=500)
-    parser.add_argument("--consul-services", type=int, default=10_000)
-    parser.add_argument("--consul-instances-per-service", type=int, default=3)
-    parser.add_argument("--watches", type=int, default=1000)
+    parser.add_argument("--samples", type=int, default=20, help="changes timed per kind")
+    parser.add_argument(
+        "--sizes", default="10x3,1000x3,10000x1", help="services x instances, comma-separated"
+    )
+    parser.add_argument("--no-chaos", action="store_true", help="skip the recovery figures")
     args = parser.parse_args(argv)
-    results = {
-        "kong_emulator": bench_kong(args.services, args.samples),
-        "consul_emulator": bench_consul(
-            args.consul_services, args.consul_instances_per_service, args.samples, args.watches
-        ),
-        # Every check on one node: reads must come from indexes, not scans of the node.
-        "consul_emulator_10k_on_one_node": bench_consul(10000, 1, args.samples, 100, nodes=1),
-        "bridge_10_services": bench_bridge(10),
-        "bridge_1000_services": bench_bridge(1000),
-        "python": sys.version.split()[0],
+    started = time.perf_counter()
+    results: Row = {
+        "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+        f"Python {platform.python_version()}",
+        "sizes": [],
     }
-    text = json.dumps(results, indent=2)
-    print(text)
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(text + "\n")
+
+    def save() -> None:
+        results["total_s"] = round(time.perf_counter() - started, 1)
+        args.out.write_text(json.dumps(results, indent=2) + "\n")
+
+    for spec in args.sizes.split(","):
+        services, per_service = (int(part) for part in spec.split("x"))
+        samples = args.samples if services < 10000 else max(5, args.samples // 2)
+        size = bench_size(services, per_service, samples)
+        if services >= 1000:
+            note("decK")
+            size["deck"] = deck_sync(services, per_service)
+        results["sizes"].append(size)
+        save()
+        note(f"{services} services done ({time.perf_counter() - started:.0f} s)")
+    note("DB-less")
+    results["db_less_1000x3"] = bench_db_less(1000, 3)
+    save()
+    if not args.no_chaos:
+        note("recovery after faults")
+        results["recovery"] = recovery_times()
+    save()
+    print(table(results))
+    print(f"\nDB-less, 1,000 x 3: {results['db_less_1000x3']}")
+    for name, figure in results.get("recovery", {}).items():
+        print(f"recovery, {name}: {figure}")
     return 0
 
 

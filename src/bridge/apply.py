@@ -1,4 +1,4 @@
-"""Carry out a plan on Kong: services in parallel (bounded), each service's steps in order.
+"""Carry out a plan on Kong: services concurrently (bounded), each service's steps in order.
 
 A service whose writes fail stops at the failing step and is reported; the
 others carry on. Transient failures were already retried by the Kong client.
@@ -9,13 +9,14 @@ it is; otherwise it is reported as a clash and left alone.
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
+import asyncio
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from .actual import KongState
+from .actual import KongState, compact
 from .desired import OWNER_TAG_PREFIX
-from .kong import Call, KongClient, KongClientError
+from .kong import AsyncKongClient, Call, KongClientError
 from .kong.calls import segment
 from .plan import Operation, Plan
 from .plugins_plan import record_extra
@@ -34,6 +35,7 @@ class ServiceOutcome:
     done: list[tuple[Operation, Row | None]] = field(default_factory=list)
     error: str | None = None
     clash: bool = False
+    skipped: bool = False  # not started: the caller withdrew it (see ``claim``)
 
     @property
     def ok(self) -> bool:
@@ -52,19 +54,19 @@ def _describe_failure(op: Operation, status: int, message: str) -> tuple[str, bo
     return f"{op} failed: Kong answered {status}: {message}", False
 
 
-def apply_service(kong: KongClient, name: str, ops: list[Operation]) -> ServiceOutcome:
+async def apply_service(kong: AsyncKongClient, name: str, ops: list[Operation]) -> ServiceOutcome:
     """Run one service's operations in order; stop at the first failure."""
     outcome = ServiceOutcome(name)
     for op in ops:
         try:
-            reply = kong.call(op.call)
+            reply = await kong.call(op.call)
         except KongClientError as exc:
             outcome.error = f"{op} failed: {exc}"
             return outcome
-        row = reply.body if isinstance(reply.body, dict) else None
+        row = compact(reply.body) if isinstance(reply.body, dict) else None
         if reply.status not in ACCEPT[op.action]:
             conflict = op.action == "create" and reply.status == 409
-            row = _ours_already(kong, op) if conflict else None
+            row = await _ours_already(kong, op) if conflict else None
             if row is None:
                 message = op.redacted(reply.message)
                 outcome.error, outcome.clash = _describe_failure(op, reply.status, message)
@@ -75,26 +77,58 @@ def apply_service(kong: KongClient, name: str, ops: list[Operation]) -> ServiceO
     return outcome
 
 
-def _ours_already(kong: KongClient, op: Operation) -> Row | None:
+async def _ours_already(kong: AsyncKongClient, op: Operation) -> Row | None:
     """After a 409 on create: the existing entity, if it carries the owner tag we create with."""
     ours = {t for t in (op.call.body or {}).get("tags") or [] if t.startswith(OWNER_TAG_PREFIX)}
     try:
-        reply = kong.call(Call("GET", f"{op.call.path}/{segment(op.name)}"))
+        reply = await kong.call(Call("GET", f"{op.call.path}/{segment(op.name)}"))
     except KongClientError:
         return None
     row = reply.body if reply.status == 200 and isinstance(reply.body, dict) else None
     if row is None or not ours or not ours <= set(row.get("tags") or []):
         return None
-    return row
+    return compact(row)
 
 
-def apply_plan(kong: KongClient, plan: Plan, concurrency: int = 8) -> list[ServiceOutcome]:
-    groups = plan.by_service()
+async def apply_plan(
+    kong: AsyncKongClient,
+    plan: Plan,
+    concurrency: int = 8,
+    claim: Callable[[str], bool] | None = None,
+) -> AsyncIterator[ServiceOutcome]:
+    """Apply each service's operations, ``concurrency`` services at a time; outcomes as they end.
+
+    ``claim(name)`` is asked right before a service starts; False skips it (its
+    plan went stale, or someone else is writing it).
+    """
+    groups = list(plan.by_service().items())
     if not groups:
-        return []
-    with ThreadPoolExecutor(max_workers=min(concurrency, len(groups))) as pool:
-        futures = [pool.submit(apply_service, kong, name, ops) for name, ops in groups.items()]
-        return [future.result() for future in futures]
+        return
+    queue: asyncio.Queue[tuple[str, list[Operation]]] = asyncio.Queue()
+    for group in groups:
+        queue.put_nowait(group)
+    done: asyncio.Queue[ServiceOutcome] = asyncio.Queue()
+
+    async def worker() -> None:
+        while not queue.empty():
+            name, ops = queue.get_nowait()
+            if claim is not None and not claim(name):
+                done.put_nowait(ServiceOutcome(name, skipped=True))
+                continue
+            try:
+                outcome = await apply_service(kong, name, ops)
+            except Exception as exc:  # a bug must not hang the loop: report it on that service
+                outcome = ServiceOutcome(name, error=f"unexpected error: {exc!r}")
+            done.put_nowait(outcome)
+
+    workers = [asyncio.create_task(worker()) for _ in range(min(concurrency, len(groups)))]
+    try:
+        for _ in groups:
+            yield await done.get()
+    finally:
+        for task in workers:
+            task.cancel()
+        await asyncio.gather(*workers, return_exceptions=True)
 
 
 def record(state: KongState, outcome: ServiceOutcome) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import logging
 import queue
@@ -10,14 +12,15 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from typing import TextIO, cast
+from typing import Any, TextIO
 
 import consul
 
 from .actual import read_clash
+from .consul_http import ConsulReader, ConsulReadError, wait_seconds
 from .guard import DeletionGuard, GuardPolicy
-from .kong import KongClient, KongClientError
-from .kv_watch import KvSeen, KvWatcher, read_kv
+from .kong import AsyncKongClient, KongClientError
+from .kv_watch import KvWatcher, read_kv
 from .leader import ConsulEndpoint, LeaderElection, LockOptions
 from .mapping import MappingOptions, map_service
 from .metrics import Metrics
@@ -43,10 +46,12 @@ from .snapshot import ServiceSnapshot
 from .status_page import StatusPage
 from .status_server import StatusServer
 from .usage import UsageError
-from .watch import ConsulWatcher, Event, read_once
+from .watch import FETCH_WORKERS, ConsulWatcher, read_all
 
 log = logging.getLogger("bridge")
 CONSUL_CONNECT_TIMEOUT = 10.0
+STOP_POLL_SECONDS = 0.1
+FAILURES = (KongClientError, ConsulReadError, consul.ConsulException, OSError)
 # SIGTERM: the loop gets this long to finish the write in flight, then the lock is
 # released; the whole shutdown stays under 2 s (Docker's grace period is 10 s).
 SHUTDOWN_GRACE = 0.8
@@ -57,6 +62,11 @@ def consul_factory(settings: BridgeSettings) -> Callable[[], consul.Consul]:
     options = settings.consul_options()
     # py-consul >= 1.8 adds wait + wait/16 to this for blocking calls.
     return lambda: consul.Consul(connections_timeout=CONSUL_CONNECT_TIMEOUT, **options)
+
+
+def consul_reader(settings: BridgeSettings) -> ConsulReader:
+    """The pooled Consul reader: two watches, the readers, and a little headroom."""
+    return ConsulReader(**settings.consul_options(), max_connections=FETCH_WORKERS + 4)
 
 
 def mapping_options(settings: BridgeSettings) -> MappingOptions:
@@ -86,16 +96,16 @@ def guard_policy(
 
 def build_bridge(
     settings: BridgeSettings,
-    stop: threading.Event | None = None,
     may_write: Callable[[], bool] = lambda: True,
     policy: GuardPolicy | None = None,
 ) -> Bridge:
+    """The loop and its Kong client; stopping cancels its tasks, which cuts Kong retries."""
     metrics = Metrics(may_write=may_write)
-    kong = KongClient(
+    kong = AsyncKongClient(
         settings.kong_connection(),
         settings.kong_retry(),
         observer=lambda call, status: metrics.kong_request(call.method, status, call.path),
-        stop=stop,
+        max_connections=settings.concurrency,
     )
     return Bridge(
         kong,
@@ -129,16 +139,23 @@ def lock_options(settings: BridgeSettings) -> LockOptions:
     )
 
 
-def _read_consul(settings: BridgeSettings, bridge: Bridge) -> None:
-    catalog, services = read_once(
-        consul_factory(settings)(),
-        prefix=settings.tag_prefix,
-        expose_by_default=settings.expose_by_default,
-    )
+async def _read_consul(settings: BridgeSettings, bridge: Bridge) -> None:
+    catalog, services = await _read_all(settings)
     bridge.handle(catalog)
     for seen in services:
         bridge.handle(seen)
-    bridge.kv.update(_read_kv_once(settings, list(bridge.snapshots.values())))
+    snapshots = list(bridge.snapshots.values())
+    bridge.kv.update(await asyncio.to_thread(_read_kv_once, settings, snapshots))
+
+
+async def _read_all(settings: BridgeSettings) -> Any:
+    reader = consul_reader(settings)
+    try:
+        return await read_all(
+            reader, prefix=settings.tag_prefix, expose_by_default=settings.expose_by_default
+        )
+    finally:
+        await reader.aclose()
 
 
 def _read_kv_once(
@@ -180,16 +197,8 @@ def run_daemon(settings: BridgeSettings, stop: threading.Event | None = None) ->
         )
     bridge = build_bridge(
         settings,
-        stop,
         election.may_write if election else lambda: True,
         guard_policy(settings, daemon=True),
-    )
-    watcher = ConsulWatcher(
-        consul_factory(settings),
-        wait=settings.wait,
-        prefix=settings.tag_prefix,
-        expose_by_default=settings.expose_by_default,
-        max_watches=settings.max_watches,
     )
     status = None
     if settings.listen:
@@ -231,20 +240,17 @@ def run_daemon(settings: BridgeSettings, stop: threading.Event | None = None) ->
         },
     )
     failed = threading.Event()
-    kv_watcher = KvWatcher(
-        consul_factory(settings), watcher.events, watcher.stop_event, settings.wait
-    )
+    kv_stop = threading.Event()
+    kv_events = ForwardToLoop()
+    kv_watcher = KvWatcher(consul_factory(settings), kv_events, kv_stop, settings.wait)
     bridge.on_kv_keys = kv_watcher.assign
+
+    abandoned = threading.Event()
 
     def loop() -> None:
         try:
-            bridge.run(
-                cast("queue.Queue[Event | KvSeen]", watcher.events),  # the KV watcher's too
-                stop,
-                debounce=settings.debounce_seconds,
-                resync=settings.resync_seconds,
-                watch_count=lambda: watcher.catalog.watch_count + kv_watcher.count,
-            )
+            if asyncio.run(serve(settings, bridge, stop, kv_watcher, kv_events)):
+                abandoned.set()
         except Exception:
             failed.set()
             log.exception(
@@ -254,7 +260,6 @@ def run_daemon(settings: BridgeSettings, stop: threading.Event | None = None) ->
             stop.set()
 
     worker = threading.Thread(target=loop, name="reconcile", daemon=True)
-    watcher.start()
     if election is not None:
         election.start()
     worker.start()
@@ -264,15 +269,82 @@ def run_daemon(settings: BridgeSettings, stop: threading.Event | None = None) ->
     worker.join(SHUTDOWN_GRACE)
     if election is not None:
         election.release()
-    watcher.stop()
+    kv_stop.set()
     if status is not None:
         status.stop()
-    abandoned = " (a Kong request in flight was abandoned)" if worker.is_alive() else ""
+    cut = worker.is_alive() or abandoned.is_set()
+    abandoned_text = " (a Kong request in flight was abandoned)" if cut else ""
     log.info(
-        f"stopped{abandoned}; nothing was deleted on the way out",
+        f"stopped{abandoned_text}; nothing was deleted on the way out",
         extra={"outcome": "stopped", "seconds": round(time.monotonic() - began, 2)},
     )
     return 1 if failed.is_set() else 0
+
+
+class ForwardToLoop(queue.Queue[Any]):
+    """A queue the KV watcher's threads put into, delivering into the loop's asyncio queue."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.target: tuple[asyncio.AbstractEventLoop, asyncio.Queue[Any]] | None = None
+
+    def put(self, item: Any, block: bool = True, timeout: float | None = None) -> None:
+        if self.target is not None:
+            loop, events = self.target
+            with contextlib.suppress(RuntimeError):  # the loop has closed: we are stopping
+                loop.call_soon_threadsafe(events.put_nowait, item)
+
+
+async def serve(
+    settings: BridgeSettings,
+    bridge: Bridge,
+    stop: threading.Event,
+    kv_watcher: KvWatcher | None = None,
+    kv_events: ForwardToLoop | None = None,
+) -> bool:
+    """The watcher and the loop until ``stop``; stopping cancels every request in flight.
+
+    Returns whether a Kong request was in flight (and abandoned) when it stopped.
+    """
+    reader = consul_reader(settings)
+    watcher = ConsulWatcher(
+        reader,
+        wait=wait_seconds(settings.wait),
+        prefix=settings.tag_prefix,
+        expose_by_default=settings.expose_by_default,
+    )
+    if kv_events is not None:
+        kv_events.target = (asyncio.get_running_loop(), watcher.events)
+    stopped = asyncio.Event()
+    tasks = [
+        asyncio.create_task(watcher.run(), name="watch"),
+        asyncio.create_task(
+            bridge.run(
+                watcher.events,  # the KV watcher's events arrive there too
+                stopped,
+                debounce=settings.debounce_seconds,
+                resync=settings.resync_seconds,
+                watch_count=lambda: watcher.open_queries + (kv_watcher.count if kv_watcher else 0),
+            ),
+            name="reconcile",
+        ),
+    ]
+    try:
+        while not stop.is_set() and not any(task.done() for task in tasks):
+            await asyncio.sleep(STOP_POLL_SECONDS)
+        abandoned = bridge.kong.in_flight > 0
+        stopped.set()
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        return abandoned
+    finally:
+        if kv_events is not None:
+            kv_events.target = None
+        await reader.aclose()
+        await bridge.kong.aclose()
 
 
 def _findings(bridge: Bridge) -> Findings:
@@ -295,11 +367,18 @@ def sync_once(
     """
     protect_logs(settings.redactor())
     bridge = build_bridge(settings, policy=guard_policy(settings, release=release_deletes))
+
+    async def once() -> Plan:
+        try:
+            await _read_consul(settings, bridge)
+            await bridge.refresh_kong()
+            return await bridge.sync(None)
+        finally:
+            await bridge.kong.aclose()
+
     try:
-        _read_consul(settings, bridge)
-        bridge.refresh_kong()
-        plan = bridge.sync(None)
-    except (KongClientError, consul.ConsulException, OSError) as exc:
+        plan = asyncio.run(once())
+    except FAILURES as exc:
         print(f"kong-bridge: sync failed: {settings.redactor()(str(exc))}", file=sys.stderr)
         return EXIT_CANNOT_RUN
     found = _findings(bridge)
@@ -311,12 +390,19 @@ def plan_command(settings: BridgeSettings, as_json: bool = False, out: TextIO = 
     """``kong-bridge plan``: what sync would do, field by field (exit codes: report)."""
     protect_logs(settings.redactor())
     bridge = build_bridge(settings)
+
+    async def dry_run() -> Any:
+        try:
+            await _read_consul(settings, bridge)
+            state = await bridge.refresh_kong()
+            plan = bridge.plan(None)
+            return state, plan, await _clashes(bridge.kong, plan)
+        finally:
+            await bridge.kong.aclose()
+
     try:
-        _read_consul(settings, bridge)
-        state = bridge.refresh_kong()
-        plan = bridge.plan(None)
-        clashes = _clashes(bridge.kong, plan)
-    except (KongClientError, consul.ConsulException, OSError) as exc:
+        state, plan, clashes = asyncio.run(dry_run())
+    except FAILURES as exc:
         print(f"kong-bridge: plan failed: {settings.redactor()(str(exc))}", file=sys.stderr)
         return EXIT_CANNOT_RUN
     found = _findings(bridge)
@@ -327,11 +413,11 @@ def plan_command(settings: BridgeSettings, as_json: bool = False, out: TextIO = 
     return plan_exit_code(plan, found)
 
 
-def _clashes(kong: KongClient, plan: Plan) -> set[tuple[str, str]]:
+async def _clashes(kong: AsyncKongClient, plan: Plan) -> set[tuple[str, str]]:
     found = set()
     for op in plan.operations:
         creates_named = op.action == "create" and op.kind in ("services", "routes", "upstreams")
-        if creates_named and kong.run(read_clash(op.kind, op.name)) is not None:
+        if creates_named and await kong.run(read_clash(op.kind, op.name)) is not None:
             found.add((op.kind, op.name))
     return found
 
@@ -339,12 +425,9 @@ def _clashes(kong: KongClient, plan: Plan) -> set[tuple[str, str]]:
 def lint_command(settings: BridgeSettings, out: TextIO = sys.stdout) -> int:
     """``kong-bridge lint``: every problem in every opted-in service (exit 2 if any)."""
     try:
-        client = consul_factory(settings)()
-        _catalog, services = read_once(
-            client, prefix=settings.tag_prefix, expose_by_default=settings.expose_by_default
-        )
+        _catalog, services = asyncio.run(_read_all(settings))
         kv = _read_kv_once(settings, [seen.snapshot for seen in services])
-    except (consul.ConsulException, OSError) as exc:
+    except (ConsulReadError, consul.ConsulException, OSError) as exc:
         print(f"kong-bridge: cannot read Consul: {settings.redactor()(str(exc))}", file=sys.stderr)
         return EXIT_CANNOT_RUN
     options = mapping_options(settings)

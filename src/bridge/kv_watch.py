@@ -1,20 +1,75 @@
 """Watch the Consul KV keys the convention names (secrets, certificates); emit plain events.
 
 One blocking query per key (``GET /v1/kv/<key>?index=``), with the same index,
-rate-limit and backoff rules as the catalog watches (:class:`bridge.watch._Loop`).
+rate-limit and backoff rules as the catalog watches (:class:`_Loop`, a thread per key).
 A missing key is a value too (``None``): Consul answers 404 with an index, so the
 watch blocks until the key appears. Values are secrets: events never show them.
 """
 
 from __future__ import annotations
 
+import logging
 import queue
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from .watch import ConsulFactory, _Loop
+from .watch import IndexTracker, TokenBucket, WatchFailed, backoff_delay
+
+log = logging.getLogger("bridge.watch")
+ConsulFactory = Callable[[], Any]  # returns a py-consul ``consul.Consul``
+
+
+class _Loop(threading.Thread):
+    """A blocking-query loop with Consul's index, rate-limit and backoff rules."""
+
+    def __init__(
+        self, name: str, factory: ConsulFactory, events: queue.Queue[Any], stop: threading.Event
+    ) -> None:
+        super().__init__(name=name, daemon=True)
+        self.factory = factory
+        self.events = events
+        self.global_stop = stop
+        self.own_stop = threading.Event()
+        self.tracker = IndexTracker()
+        self.bucket = TokenBucket()
+        self.failures = 0
+
+    @property
+    def stopped(self) -> bool:
+        return self.global_stop.is_set() or self.own_stop.is_set()
+
+    def stop(self) -> None:
+        self.own_stop.set()
+
+    def run(self) -> None:
+        client = self.factory()
+        while not self.stopped:
+            self.global_stop.wait(self.bucket.delay())
+            try:
+                self.once(client)
+                self.failures = 0
+            except Exception as exc:  # any failure: report, back off, start over
+                self.failures += 1
+                self.tracker.reset()
+                problem = f"{type(exc).__name__}: {exc}"
+                self.events.put(WatchFailed(self.name, problem, time.monotonic()))
+                log.warning(
+                    "Consul watch failed; backing off",
+                    extra={
+                        "watch": self.name,
+                        "action": "watch",
+                        "outcome": "failed",
+                        "failures": self.failures,
+                        "problem": problem,
+                    },
+                )
+                self.global_stop.wait(backoff_delay(self.failures))
+
+    def once(self, client: Any) -> None:
+        raise NotImplementedError
 
 
 @dataclass(frozen=True)

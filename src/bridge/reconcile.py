@@ -3,35 +3,54 @@
 Safety rules live here: nothing is deleted from a failed, empty-after-non-empty
 or index-reset read, and every deletion passes the deletion guard (guard.py:
 mass removals over a sliding window, owned parents of unowned children); a
-service whose tags are wrong is skipped and
-its Kong entities are left as they are; a service whose writes fail is retried
-later with backoff while the others proceed.
+service whose tags are wrong is skipped and its Kong entities are left as they
+are; a service whose writes fail is retried later with backoff while the
+others proceed.
+
+Speed: a change that arrives while the loop is idle is planned and applied at
+once; changes that arrive during a burst are coalesced for at most
+``debounce`` seconds. Kong is re-read in the background every ``resync``
+seconds (each page retried on its own); the full reconciliation that follows
+is planned in chunks, and incremental changes are served between chunks, so a
+resync never holds an isolated change back.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
-import queue
-import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from .actual import KongState, read_database, read_owned
-from .apply import apply_plan, record
-from .children import read_kept_parents
+from .actual import KongState, read_database, read_owned_concurrently
+from .apply import ServiceOutcome, apply_plan, record
+from .children import KeptParent, read_kept_parents
 from .dbless import post_config, read_config, render
 from .desired import ServiceState
 from .guard import DeletionGuard, HeldDeletion
-from .kong import KongClient, KongClientError
+from .kong import AsyncKongClient, KongClient, KongClientError
 from .kv_watch import KvSeen
 from .mapping import MappingOptions, ServiceMapping, map_service
 from .metrics import Metrics
 from .plan import Operation, Plan, diff
+from .services import ServiceTable
 from .snapshot import ServiceSnapshot
-from .watch import CatalogSeen, ServiceSeen, WatchFailed, backoff_delay
+from .watch import (
+    CatalogSeen,
+    ServiceSeen,
+    WatchDisbelieved,
+    WatchFailed,
+    backoff_delay,
+)
+from .watch import Event as WatchEvent
 
 log = logging.getLogger("bridge")
+Wanted = dict[str, ServiceState | None]
+Event = WatchEvent | KvSeen
+CHUNK = 500  # services planned between two looks at the incoming changes
+FIRST_LOAD_GRACE = 10.0  # DB-less: how long the first writes may wait for every first read
+KONG_SILENCE = 10.0  # failing writes make us unready once Kong accepted nothing this long
 
 
 @dataclass(frozen=True)
@@ -57,12 +76,21 @@ class BridgeView:
     failing_all: bool = False  # the last apply failed for every service it touched
 
 
+def _deleting(plan: Plan) -> set[str]:
+    return {op.service for op in plan.deletes()}
+
+
 class Bridge:
-    """Keeps Kong's owned entities equal to what Consul describes."""
+    """Keeps Kong's owned entities equal to what Consul describes.
+
+    ``may_write`` is asked right before each batch of Kong writes (a standby
+    plans but never writes); :meth:`leadership_gained` makes the next turn
+    re-read Kong and reconcile everything.
+    """
 
     def __init__(
         self,
-        kong: KongClient,
+        kong: AsyncKongClient,
         options: MappingOptions,
         metrics: Metrics,
         *,
@@ -75,88 +103,90 @@ class Bridge:
         self.metrics = metrics
         self.concurrency = concurrency
         self.guard = guard or DeletionGuard()
-        self.names: frozenset[str] = frozenset()
+        self.may_write = may_write
+        self.table = ServiceTable()
         self.catalog_trusted = False
         self.catalog_seen = False
-        self.snapshots: dict[str, ServiceSnapshot] = {}
-        self.trusted: dict[str, bool] = {}
-        self.seen_at: dict[str, float] = {}
-        self.mappings: dict[str, ServiceMapping] = {}
         self.kong_state: KongState | None = None
         self.db_less: bool | None = None  # learnt from Kong at the first read
-        self.last_wanted: dict[str, ServiceState | None] = {}
-        self.held_services: set[str] = set()
-        self.retry_at: dict[str, float] = {}
-        self.failures: dict[str, int] = {}
         self.view = BridgeView()
-        self.may_write = may_write  # checked right before each batch of Kong writes
-        self.full_due = threading.Event()  # set by leadership_gained()
+        self.resync_requested = False
+        self._events: asyncio.Queue[Event] | None = None
+        self._dirty: set[str] = set()
+        self._busy: set[str] = set()  # services with writes in flight
+        self._written_since_read: set[str] = set()
+        self._read_failures = 0
+        self._first_catalog_at = 0.0
+        self._kong_ok_at = 0.0  # the last successful read or write
+        self.held_services: set[str] = set()  # services whose deletions the guard holds
+        self._blocking_kong: KongClient | None = None  # for the guard's reads of children
         self.kv: dict[str, str | None] = {}  # Consul KV values the convention names
         self.kv_keys: dict[str, set[str]] = {}  # service -> the KV keys it reads
         self.on_kv_keys: Callable[[set[str]], None] | None = None  # the daemon's KV watcher
 
+    @property
+    def names(self) -> frozenset[str]:
+        """The opted-in services of the last trusted catalog answer."""
+        return frozenset(self.table.listed())
+
+    @property
+    def snapshots(self) -> dict[str, ServiceSnapshot]:
+        """What Consul said of each listed service (a copy: the status page reads it)."""
+        records = list(self.table.records.values())
+        return {r.name: r.snapshot for r in records if r.listed and r.snapshot is not None}
+
+    @property
+    def mappings(self) -> dict[str, ServiceMapping]:
+        """The mapping of each listed service, as last computed (a copy)."""
+        records = list(self.table.records.values())
+        return {r.name: r.mapping for r in records if r.listed and r.mapping is not None}
+
+    def leadership_gained(self) -> None:
+        """Re-read Kong and reconcile everything at the next turn (a new leader trusts nothing)."""
+        self.resync_requested = True
+
     # -- events ----------------------------------------------------------------------------
 
-    def handle(self, event: CatalogSeen | ServiceSeen | WatchFailed | KvSeen) -> set[str]:
+    def handle(self, event: Event) -> set[str]:
         """Fold one watcher event into the bridge's view; returns the services to revisit."""
         if isinstance(event, KvSeen):
-            self.kv[event.key] = event.value
-            return {name for name, keys in self.kv_keys.items() if event.key in keys}
+            return self._kv_seen(event)
         if isinstance(event, WatchFailed):
             self.metrics.watch_errors += 1
             self.metrics.consul_reached(False, f"{event.what}: {event.error}")
             self.view.consul_ok = False
             return set()
+        if isinstance(event, WatchDisbelieved):
+            self.metrics.watch_resets += 1
+            return set()
         self.metrics.consul_reached(True)
         self.view.consul_ok = True
         if isinstance(event, CatalogSeen):
-            if not event.trusted:
-                self.metrics.watch_resets += 1
-            changed = set(self.names ^ event.names)
-            self.names = event.names
-            self.catalog_trusted = event.trusted
-            self.catalog_seen = True
-            for name in changed - event.names:
-                self.seen_at[name] = event.at
-            return changed
-        snapshot = event.snapshot
-        if snapshot.name not in self.names:
-            return set()  # a late answer from a watch being stopped
-        if not event.trusted and not snapshot.instances:
-            return set()  # an empty read of a listed service is not believed
-        previous = self.snapshots.get(snapshot.name)
-        self.snapshots[snapshot.name] = snapshot
-        self.trusted[snapshot.name] = event.trusted
-        if previous is not None and previous.instances == snapshot.instances:
-            return set()
-        self.seen_at[snapshot.name] = event.at
-        return {snapshot.name}
+            return self._catalog_seen(event)
+        return self._service_seen(event)
 
-    # -- desired state ---------------------------------------------------------------------
+    def _catalog_seen(self, event: CatalogSeen) -> set[str]:
+        before = self.table.listed()
+        for name in event.names - before:
+            self.table.get(name).listed = True
+        for name in before - event.names:
+            gone = self.table.get(name)
+            gone.listed, gone.snapshot, gone.mapping = False, None, None
+            gone.seen_at = event.at
+            gone.touch()
+        self.catalog_trusted = event.trusted
+        if not self.catalog_seen:
+            self.catalog_seen, self._first_catalog_at = True, time.monotonic()
+        return before ^ event.names
 
-    def desired(self, names: Iterable[str]) -> dict[str, ServiceState | None]:
-        """Desired state for ``names``; services with errors (or not yet read) are left out."""
-        wanted: dict[str, ServiceState | None] = {}
-        for name in names:
-            if name in self.names:
-                snapshot = self.snapshots.get(name)
-                if snapshot is None:
-                    continue  # its first read has not arrived: touch nothing yet
-                mapping = map_service(snapshot, self.options, self.kv)
-                self._note_kv_keys(name, mapping.kv_keys)
-                self.mappings[name] = mapping
-                self._record_problems(name, mapping)
-                if mapping.skipped:
-                    continue
-                wanted[name] = mapping.state
-            else:
-                self.mappings.pop(name, None)
-                self.view.errors.pop(name, None)
-                self.metrics.error_reasons.pop(name, None)
-                self.snapshots.pop(name, None)
-                self._note_kv_keys(name, set())
-                wanted[name] = None
-        return wanted
+    def _kv_seen(self, event: KvSeen) -> set[str]:
+        self.kv[event.key] = event.value
+        readers = {name for name, keys in self.kv_keys.items() if event.key in keys}
+        for name in readers:
+            record = self.table.get(name)
+            record.mapping = None  # its settings read that key: map it again
+            record.touch()
+        return readers
 
     def _note_kv_keys(self, name: str, keys: set[str]) -> None:
         """Track which KV keys each service reads; the KV watcher follows their union."""
@@ -168,6 +198,47 @@ class Bridge:
             self.kv_keys.pop(name, None)
         if self.on_kv_keys is not None:
             self.on_kv_keys(set().union(*self.kv_keys.values()))
+
+    def _service_seen(self, event: ServiceSeen) -> set[str]:
+        snapshot = event.snapshot
+        record = self.table.records.get(snapshot.name)
+        if record is None or not record.listed:
+            return set()  # a late answer for a service no longer listed
+        if not event.trusted and not snapshot.instances:
+            return set()  # an empty read of a listed service is not believed
+        previous = record.snapshot
+        record.snapshot, record.trusted = snapshot, event.trusted
+        if previous is not None and previous.instances == snapshot.instances:
+            return set()
+        record.mapping = None
+        record.seen_at = event.at
+        record.touch()
+        return {snapshot.name}
+
+    # -- desired state ---------------------------------------------------------------------
+
+    def desired(self, names: Iterable[str]) -> Wanted:
+        """Desired state for ``names``; services with errors (or not yet read) are left out."""
+        wanted: Wanted = {}
+        for name in names:
+            record = self.table.records.get(name)
+            if record is not None and record.listed:
+                if record.snapshot is None:
+                    continue  # its first read has not arrived: touch nothing yet
+                if record.mapping is None:
+                    record.mapping = map_service(record.snapshot, self.options, self.kv)
+                    self._note_kv_keys(name, record.mapping.kv_keys)
+                    self._record_problems(name, record.mapping)
+                if record.mapping.skipped:
+                    continue
+                wanted[name] = record.mapping.state
+            else:
+                self.view.errors.pop(name, None)
+                self.view.notes.pop(name, None)
+                self.metrics.error_reasons.pop(name, None)
+                self._note_kv_keys(name, set())
+                wanted[name] = None
+        return wanted
 
     def _record_problems(self, name: str, mapping: ServiceMapping) -> None:
         if mapping.problems:
@@ -194,41 +265,38 @@ class Bridge:
         else:
             self.view.notes.pop(name, None)
 
-    # -- Kong ------------------------------------------------------------------------------
-
-    def refresh_kong(self) -> KongState:
-        """Re-read our entities from Kong (start-up and every resync)."""
-        if self.db_less is None:
-            self.db_less = self.kong.run(read_database()) == "off"
-            if self.db_less:
-                log.info(
-                    "Kong runs DB-less: changes are applied with POST /config",
-                    extra={"kong_database": "off"},
-                )
-        self.kong_state = self.kong.run(read_owned(self.options.owner))
-        self.view.kong_ok = True
-        self.metrics.owned = self.kong_state.counts()
-        return self.kong_state
+    # -- planning --------------------------------------------------------------------------
 
     def plan(self, names: Iterable[str] | None = None, allow_deletes: bool = True) -> Plan:
         """The guarded plan for ``names`` (default: everything known on either side)."""
-        state = self.kong_state if self.kong_state is not None else self.refresh_kong()
-        every = set(self.names) | set(state.services) if names is None else set(names)
-        wanted = self.desired(every)
-        self.last_wanted = wanted
-        self.held_services = set()
-        plan = diff(wanted, state, wanted.keys())
-        return self._guard(plan, state, allow_deletes)
+        return self._plan(names, allow_deletes)[0]
 
-    def _guard(self, plan: Plan, state: KongState, allow_deletes: bool) -> Plan:
-        """The deletion guard's verdict (guard.py), and its report on the view and metrics."""
+    def _plan(
+        self, names: Iterable[str] | None, allow_deletes: bool = True
+    ) -> tuple[Plan, Wanted, set[str]]:
+        """Guarded plan, the desired state it came from, and the services held back."""
+        state = self._state()
+        every = self.table.listed() | set(state.services) if names is None else set(names)
+        wanted = self.desired(every)
+        raw = diff(wanted, state, wanted.keys())
+        guarded = self._guard(raw, wanted.keys(), allow_deletes)
+        return guarded, wanted, _deleting(raw) - _deleting(guarded)
+
+    def _state(self) -> KongState:
+        if self.kong_state is None:
+            raise RuntimeError("Kong has not been read yet")
+        return self.kong_state
+
+    def _guard(self, plan: Plan, considered: Iterable[str], allow_deletes: bool = True) -> Plan:
+        """Plan in, guarded plan out: the deletion guard's verdict (guard.py), reported."""
+        state = self._state()
         guarded = self.guard.review(
             plan,
-            considered=self.last_wanted.keys(),
+            considered=considered,
             owned=[name for name, owned in state.services.items() if owned.service],
             trusted=self._trusted_for_deletes,
             allow_deletes=allow_deletes,
-            children=lambda parents: self.kong.run(read_kept_parents(parents, self.options.owner)),
+            children=self._kept_parents,
         )
         self.held_services = set(self.guard.withheld)
         self.view.held, self.view.held_back = self.guard.held, self.guard.summary()
@@ -236,61 +304,130 @@ class Bridge:
         self.metrics.held_back_deletes = self.guard.new_holds
         return guarded
 
+    def _kept_parents(self, parents: list[Operation]) -> list[KeptParent]:
+        """Kong's children of parents about to be deleted (rare: read with a blocking client)."""
+        if self._blocking_kong is None:
+            self._blocking_kong = self.kong.twin()
+        return self._blocking_kong.run(read_kept_parents(parents, self.options.owner))
+
     def _trusted_for_deletes(self, name: str) -> bool:
         if not self.catalog_seen or not self.catalog_trusted:
             return False
-        if name not in self.names:
+        record = self.table.records.get(name)
+        if record is None or not record.listed:
             return True
-        return self.trusted.get(name, False)
+        return record.trusted
 
-    def leadership_gained(self) -> None:
-        """This replica may write now: re-read Kong and reconcile everything at the next turn."""
-        self.full_due.set()
+    # -- Kong ------------------------------------------------------------------------------
 
-    def apply(self, plan: Plan) -> bool:
+    async def _read_kong(self) -> KongState:
+        if self.db_less is None:
+            self.db_less = await self.kong.run(read_database()) == "off"
+            if self.db_less:
+                log.info(
+                    "Kong runs DB-less: changes are applied with POST /config",
+                    extra={"kong_database": "off"},
+                )
+        return await read_owned_concurrently(self.kong, self.options.owner, self.concurrency)
+
+    async def refresh_kong(self) -> KongState:
+        """Re-read our entities from Kong (``sync --once``, ``plan``)."""
+        self._adopt(await self._read_kong())
+        return self._state()
+
+    def _adopt(self, fresh: KongState) -> None:
+        """Take a fresh read, keeping what we wrote while it was under way (ours is newer)."""
+        if self.kong_state is not None:
+            for name in self._written_since_read:
+                kept = self.kong_state.services.get(name)
+                if kept is None:
+                    fresh.services.pop(name, None)
+                else:
+                    fresh.services[name] = kept
+        self._written_since_read = set()
+        self.kong_state = fresh
+        self.view.kong_ok = True
+        self._kong_ok_at = time.monotonic()
+        self.metrics.owned = fresh.counts()
+
+    def _claim(self, generations: dict[str, int] | None) -> Callable[[str], bool]:
+        """Whether a service may be written now: not in flight, and its plan is not stale."""
+
+        def claim(name: str) -> bool:
+            if name in self._busy:
+                return False
+            if generations is not None and self.table.get(name).generation != generations[name]:
+                return False
+            self._busy.add(name)
+            return True
+
+        return claim
+
+    async def apply(
+        self,
+        plan: Plan,
+        wanted: Wanted,
+        held: set[str],
+        generations: dict[str, int] | None = None,
+        serve_between: bool = False,
+    ) -> bool:
         """Apply a plan; failed services are scheduled for a retry. True when all succeeded."""
+        if not plan:
+            return True
         if not self.may_write():
             self.metrics.plans_withheld += 1  # a standby keeps its plan; the leader writes
             return False
-        state = self.kong_state if self.kong_state is not None else self.refresh_kong()
         if self.db_less:
-            return self._apply_declarative(plan, state)
-        all_ok = True
-        now = time.monotonic()
-        outcomes = apply_plan(self.kong, plan, self.concurrency)
-        # A clash is the user's to fix, like a bad tag: it does not make us unready.
-        self.view.failing_all = bool(outcomes) and not any(o.ok or o.clash for o in outcomes)
-        for outcome in outcomes:
-            record(state, outcome)
-            for op, _row in outcome.done:
-                self._applied(op, "applied")
-            if outcome.ok:
-                self.failures.pop(outcome.name, None)
-                self.retry_at.pop(outcome.name, None)
-                if self.metrics.error_reasons.get(outcome.name) != "invalid-tags":
-                    self.metrics.error_reasons.pop(outcome.name, None)
-                if outcome.name in self.seen_at:
-                    self.metrics.observe_propagation(now - self.seen_at.pop(outcome.name))
+            return await self._apply_declarative(plan, wanted, held)
+        all_ok, any_ok_or_clash, any_outcome = True, False, False
+        async for outcome in apply_plan(
+            self.kong, plan, self.concurrency, self._claim(generations)
+        ):
+            if outcome.skipped:
+                self._dirty.add(outcome.name)  # someone else had it, or it changed: look again
                 continue
-            all_ok = False
-            failures = self.failures.get(outcome.name, 0) + 1
-            self.failures[outcome.name] = failures
-            self.retry_at[outcome.name] = now + backoff_delay(failures, base=1.0, cap=60.0)
-            problem = outcome.error or "failed"
-            self.view.errors[outcome.name] = [problem]
-            self.metrics.error_reasons[outcome.name] = "clash" if outcome.clash else "kong-failed"
-            log.error(
-                "apply failed",
-                extra={
-                    "service": outcome.name,
-                    "action": "apply",
-                    "outcome": "clash" if outcome.clash else "failed",
-                    "problem": problem,
-                },
-            )
-        self.metrics.owned = state.counts()
+            any_outcome = True
+            any_ok_or_clash |= outcome.ok or outcome.clash
+            all_ok &= self._settle(outcome)
+            if serve_between:
+                await self._serve()
+        # A clash is the user's to fix, like a bad tag: it does not make us unready; and one
+        # service failing alone while Kong answers others is that service's problem.
+        if any_ok_or_clash:
+            self.view.failing_all = False
+        elif any_outcome and time.monotonic() - self._kong_ok_at > KONG_SILENCE:
+            self.view.failing_all = True
         self.metrics.services_in_error = len(self.view.errors)
         return all_ok
+
+    def _settle(self, outcome: ServiceOutcome) -> bool:
+        self._busy.discard(outcome.name)
+        record(self._state(), outcome)
+        self._written_since_read.add(outcome.name)
+        service = self.table.get(outcome.name)
+        service.touch()
+        now = time.monotonic()
+        for op, _row in outcome.done:
+            self._applied(op, "applied")
+        if outcome.ok:
+            self._succeeded(outcome.name, now)
+            return True
+        self.table.failed(
+            outcome.name, now + backoff_delay(service.failures + 1, base=1.0, cap=60.0)
+        )
+        problem = outcome.error or "failed"
+        self.view.errors[outcome.name] = [problem]
+        self.metrics.error_reasons[outcome.name] = "clash" if outcome.clash else "kong-failed"
+        log.error(
+            "apply failed",
+            extra={
+                "service": outcome.name,
+                "action": "apply",
+                "outcome": "clash" if outcome.clash else "failed",
+                "problem": problem,
+            },
+        )
+        return False
 
     def _applied(self, op: Operation, message: str) -> None:
         log.info(
@@ -305,34 +442,46 @@ class Bridge:
         )
         self.view.last_change[op.service] = LastChange(str(op), time.time())
 
-    def _apply_declarative(self, plan: Plan, state: KongState) -> bool:
+    def _succeeded(self, name: str, now: float) -> None:
+        self._kong_ok_at = now
+        service = self.table.get(name)
+        self.table.succeeded(name)
+        if service.mapping is None or not service.mapping.problems:
+            self.view.errors.pop(name, None)
+        if self.metrics.error_reasons.get(name) != "invalid-tags":
+            self.metrics.error_reasons.pop(name, None)
+        if service.seen_at is not None:
+            self.metrics.observe_propagation(now - service.seen_at)
+            service.seen_at = None
+        if not service.listed and name not in self._state().services:
+            self.table.forget(name)
+
+    async def _apply_declarative(self, plan: Plan, wanted: Wanted, held: set[str]) -> bool:
         """DB-less: one ``POST /config`` with our entities in place of the old ones.
 
         Services left out of the plan (skipped on errors, or with deletions held
         back) are rendered as Kong holds them today.
         """
-        wanted = {
-            name: spec for name, spec in self.last_wanted.items() if name not in self.held_services
-        }
+        state = self._state()
+        rendered = {name: spec for name, spec in wanted.items() if name not in held}
         try:
-            current = self.kong.run(read_config())
+            current = await self.kong.run(read_config())
             config = render(
                 current,
                 self.options.owner,
-                wanted,
+                rendered,
                 state.services,
-                set(state.services) | set(wanted),
+                set(state.services) | set(rendered),
             )
-            self.kong.run(post_config(config))
+            await self.kong.run(post_config(config))
         except KongClientError as exc:
-            self.view.failing_all = True
             now = time.monotonic()
             for name in plan.by_service():
-                failures = self.failures.get(name, 0) + 1
-                self.failures[name] = failures
-                self.retry_at[name] = now + backoff_delay(failures, base=1.0, cap=60.0)
+                failures = self.table.get(name).failures
+                self.table.failed(name, now + backoff_delay(failures + 1, base=1.0, cap=60.0))
                 self.view.errors[name] = [f"POST /config failed: {exc}"]
                 self.metrics.error_reasons[name] = "kong-failed"
+            self.view.failing_all = True
             log.error(
                 "POST /config failed",
                 extra={"action": "post-config", "outcome": "failed", "problem": str(exc)},
@@ -343,88 +492,185 @@ class Bridge:
         for name, ops in plan.by_service().items():
             for op in ops:
                 self._applied(op, "applied with POST /config")
-            self.failures.pop(name, None)
-            self.retry_at.pop(name, None)
-            if name in self.seen_at:
-                self.metrics.observe_propagation(now - self.seen_at.pop(name))
-        self.refresh_kong()  # new entities got their ids from Kong
+            self._succeeded(name, now)
+        # New entities got their ids from Kong: read them back (plugins and certificates too).
+        fresh = await self._read_kong()
+        newer = set(fresh.services) | set(state.services)
+        self.kong_state = fresh  # newer than any read still under way:
+        self._written_since_read |= newer
+        self.metrics.owned = fresh.counts()
         return True
 
-    def due_retries(self) -> set[str]:
-        now = time.monotonic()
-        return {name for name, at in self.retry_at.items() if at <= now} | self.guard.due()
-
-    def sync(self, names: Iterable[str] | None = None, allow_deletes: bool = True) -> Plan:
+    async def sync(self, names: Iterable[str] | None = None, allow_deletes: bool = True) -> Plan:
         """Plan and apply (for ``names``, or everything); returns the plan that was applied."""
-        plan = self.plan(names, allow_deletes)
-        applied = True
-        if plan:
-            applied = self.apply(plan)
-        else:
+        plan, wanted, held = self._plan(names, allow_deletes)
+        applied = await self.apply(plan, wanted, held)
+        self._mark_synced(names or (), plan, applied)
+        return plan
+
+    def _mark_synced(self, names: Iterable[str], plan: Plan, applied: bool) -> None:
+        planned = plan.by_service()
+        if not plan:
             self.view.failing_all = False
-        if not plan and names is not None:
-            for name in names:
-                self.seen_at.pop(name, None)
+        for name in names:
+            service = self.table.records.get(name)
+            if service is not None and name not in planned:
+                service.seen_at = None  # nothing to write: already as Consul says
         self.metrics.services_in_error = len(self.view.errors)
         # Fresh only when every service that should be in Kong is (bad tags aside).
-        self.metrics.mark_success(complete=applied and not self.failures)
-        return plan
+        complete = applied and not self.table.failing and not self._dirty
+        self.metrics.mark_success(complete=complete and self._all_read())
 
     # -- the daemon ------------------------------------------------------------------------
 
-    def run(
+    async def run(
         self,
-        events: queue.Queue[CatalogSeen | ServiceSeen | WatchFailed | KvSeen],
-        stop: threading.Event,
+        events: asyncio.Queue[Event],
+        stop: asyncio.Event,
         *,
         debounce: float = 0.2,
         resync: float = 60.0,
         watch_count: Callable[[], int] | None = None,
     ) -> None:
         """Consume watcher events until ``stop``; a stop never deletes anything."""
-        dirty: set[str] = set()
+        self._events = events
         next_resync = time.monotonic()
-        while not stop.is_set():
-            if watch_count is not None:
-                self.metrics.watches = watch_count()
-            wake = min(next_resync, *self.retry_at.values(), time.monotonic() + 1)
-            timeout = max(0.0, wake - time.monotonic()) if self.catalog_seen else 1.0
-            try:
-                dirty |= self.handle(events.get(timeout=timeout))
-                deadline = time.monotonic() + debounce  # coalesce a burst of changes
-                while time.monotonic() < deadline:
-                    try:
-                        dirty |= self.handle(
-                            events.get(timeout=max(0.0, deadline - time.monotonic()))
-                        )
-                    except queue.Empty:
-                        break
-            except queue.Empty:
-                pass
-            if stop.is_set():
-                break
-            dirty |= self.due_retries()
-            full = time.monotonic() >= next_resync
-            if self.full_due.is_set():
-                self.full_due.clear()
-                full = True
-            if not (dirty or full) or not self.catalog_seen:
-                continue
-            try:
-                if full:
-                    self.refresh_kong()
-                    self.sync(None)
-                    self.view.ready = self.view.consul_ok and self.view.kong_ok
-                    next_resync = time.monotonic() + resync
-                else:
-                    self.sync(dirty)
-                dirty = set()
-            except KongClientError as exc:
-                self.view.kong_ok = False
-                self.view.failing_all = True  # not even Kong's state could be read
-                self.kong_state = None  # re-read everything once Kong is back
-                next_resync = time.monotonic() + backoff_delay(1, base=1.0, cap=5.0)
-                log.error(
-                    "Kong unavailable; will retry",
-                    extra={"action": "sync", "outcome": "kong-unavailable", "problem": str(exc)},
+        reading: asyncio.Task[KongState] | None = None
+        getter: asyncio.Task[Event] | None = None
+        stopping = asyncio.create_task(stop.wait())
+        full_due = False
+        last_apply = counted = float("-inf")
+        try:
+            while not stop.is_set():
+                if watch_count is not None:
+                    self.metrics.watches = watch_count()
+                now = time.monotonic()
+                if reading is None and (now >= next_resync or self.resync_requested):
+                    self.resync_requested = False
+                    self._written_since_read = set()
+                    reading = asyncio.create_task(self._read_kong())
+                getter = getter or asyncio.create_task(events.get())
+                waits: set[asyncio.Future[object]] = {getter, stopping}  # type: ignore[arg-type]
+                if reading is not None:
+                    waits.add(reading)  # type: ignore[arg-type]
+                await asyncio.wait(
+                    waits, timeout=self._timeout(next_resync), return_when=asyncio.FIRST_COMPLETED
                 )
+                if getter.done():
+                    self._dirty |= self.handle(getter.result())
+                    getter = None
+                self._drain()
+                if stop.is_set():
+                    break
+                if self._dirty and debounce and time.monotonic() - last_apply < debounce:
+                    await asyncio.sleep(max(0.0, last_apply + debounce - time.monotonic()))
+                    self._drain()  # a burst: coalesce what arrived meanwhile
+                if reading is not None and reading.done():
+                    full_due |= self._take_read(reading)
+                    next_resync = time.monotonic() + (
+                        resync
+                        if self.view.kong_ok
+                        else backoff_delay(self._read_failures, base=1.0, cap=min(resync, 30.0))
+                    )
+                    reading = None
+                if full_due and self.catalog_seen and not self._waiting_first_load():
+                    full_due = False
+                    await self._full_pass()
+                if await self._serve():
+                    last_apply = time.monotonic()
+                self._update_ready()
+                if self.kong_state is not None and time.monotonic() - counted > 1.0:
+                    self.metrics.owned, counted = self.kong_state.counts(), time.monotonic()
+        finally:
+            for task in (getter, reading, stopping):
+                if task is not None:
+                    task.cancel()
+
+    def _timeout(self, next_resync: float) -> float:
+        if self._dirty:
+            return 0.0  # left over from a full pass: serve it now
+        wake = min(next_resync, time.monotonic() + 1.0)
+        retry = self.table.next_retry()
+        if retry is not None:
+            wake = min(wake, retry)
+        return max(0.0, wake - time.monotonic())
+
+    def _drain(self) -> None:
+        if self._events is None:
+            return
+        while not self._events.empty():
+            self._dirty |= self.handle(self._events.get_nowait())
+
+    def _take_read(self, reading: asyncio.Task[KongState]) -> bool:
+        """Adopt a finished Kong read; False (and logged) when it failed."""
+        try:
+            fresh = reading.result()
+        except Exception as exc:  # any failed read (even a malformed answer) is retried later
+            self._read_failures += 1
+            self.view.kong_ok = False
+            self.view.failing_all = True  # not even Kong's state could be read
+            log.error(
+                "Kong unavailable; will retry",
+                extra={"action": "resync", "outcome": "kong-unavailable", "problem": str(exc)},
+            )
+            return False
+        self._read_failures = 0
+        self._adopt(fresh)
+        return True
+
+    async def _serve(self) -> bool:
+        """Plan and apply the services that changed (or are due a retry); True if it wrote."""
+        self._drain()
+        self._dirty |= self.table.take_due_retries(time.monotonic()) | self.guard.due()
+        if not self._dirty or self.kong_state is None or not self.catalog_seen:
+            return False
+        if self._waiting_first_load():
+            return False
+        names = self._dirty - self._busy
+        self._dirty -= names
+        for name in names:
+            self.table.retries.pop(name, None)  # written now: no separate retry
+        if not names:
+            return False
+        plan, wanted, held = self._plan(names)
+        applied = await self.apply(plan, wanted, held)
+        self._mark_synced(names, plan, applied)
+        return bool(plan)
+
+    async def _full_pass(self) -> None:
+        """Reconcile everything, in chunks, serving incremental changes in between."""
+        state = self._state()
+        every = sorted(self.table.listed() | set(state.services))
+        wanted: Wanted = {}
+        operations: list[Operation] = []
+        generations: dict[str, int] = {}
+        for start in range(0, len(every), CHUNK):
+            chunk = every[start : start + CHUNK]
+            part = self.desired(chunk)
+            for name in chunk:
+                generations[name] = self.table.get(name).generation
+            wanted.update(part)
+            operations += diff(part, state, part.keys()).operations
+            await self._serve()
+        raw = Plan(operations)
+        guarded = self._guard(raw, wanted.keys())
+        held = _deleting(raw) - _deleting(guarded)
+        applied = await self.apply(guarded, wanted, held, generations, serve_between=True)
+        self._mark_synced((), guarded, applied)
+
+    def _all_read(self) -> bool:
+        """Every listed service has had its first read (so none is missing from a plan)."""
+        records = self.table.records
+        return all(records[name].snapshot is not None for name in self.table.listed())
+
+    def _waiting_first_load(self) -> bool:
+        """DB-less: one ``POST /config`` for the whole first load, not one per batch of reads."""
+        if not self.db_less or time.monotonic() - self._first_catalog_at > FIRST_LOAD_GRACE:
+            return False
+        return not self._all_read()
+
+    def _update_ready(self) -> None:
+        if self.view.ready or self.kong_state is None or not self.catalog_seen:
+            return
+        if self._all_read() and not self._dirty:
+            self.view.ready = self.view.consul_ok and self.view.kong_ok

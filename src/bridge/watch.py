@@ -1,41 +1,61 @@
-"""Watch the Consul catalog with blocking queries; emit plain events (nothing of Kong here).
+"""Watch Consul with two blocking queries; emit plain events (nothing of Kong here).
 
-Scope: one blocking query on ``/v1/catalog/services`` (filtered to opted-in
-services) learns which services matter; each of those gets its own blocking
-query on ``/v1/health/service/<name>``, up to ``max_watches`` (Consul allows 200
-connections per client by default). Services beyond the cap are kept correct
-by :class:`OverflowWatch` (see there).
+What it costs (see the README, "Watching Consul, and what it costs"):
 
-Consul's client rules (``blocking.mdx``) are kept: the index is an integer,
-reset to 0 when it goes backwards, floored at 1; each loop is rate-limited
-(token bucket, burst 2); errors back off exponentially with jitter; a failed
-read is never turned into an event, and a suspicious one is flagged.
+- ``/v1/catalog/services`` (filtered to opted-in services), blocking: which
+  services exist and their tags. A name that appears or whose tags change is
+  re-read; a name that goes away is reported.
+- ``/v1/health/state/any``, blocking: every check with its ``ServiceName`` and
+  ``ModifyIndex``. A check that appears, changes or disappears names the
+  service to re-read (a node check: every service with an instance there).
+- Re-reads are plain, non-blocking ``/v1/health/service/<name>`` reads by a
+  few workers, so one instance change costs a small constant number of
+  requests however many services there are, and the open connections are the
+  two watches plus the workers.
+- A catalog index that moved with no visible cause (an instance registered,
+  changed or removed *without checks*, so no check moved and the service list
+  looks the same) is the one case no cheap signal explains: every opted-in
+  service is re-read (coalesced: one sweep queued at most).
+
+Consul's client rules (``blocking.mdx``) are kept: integer index, reset when
+it goes backwards, floored at 1, each loop rate-limited, errors backed off
+with jitter. A failed read is never an event; an answer that is not believed
+(an empty catalog after a non-empty one, an index that went backwards, an
+empty list for a service the catalog still lists) is re-read with backoff
+until a trusted one arrives, so no update is ever waited out.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
-import queue
 import random
-import threading
 import time
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar
+from urllib.parse import quote
 
+from .consul_http import Answer, ConsulReader, ConsulReadError
 from .snapshot import ServiceSnapshot, snapshot_from_health
 
 log = logging.getLogger("bridge.watch")
-ConsulFactory = Callable[[], Any]  # returns a py-consul ``consul.Consul``
 RATE_PER_SECOND = 5.0
 BURST = 2
 BACKOFF_BASE = 0.5
 BACKOFF_CAP = 30.0
+DISBELIEF_CAP = 5.0  # a disbelieved answer is re-read at least this often
+DOUBT_PATIENCE = 30.0  # an empty catalog that stays empty this long is believed
+EXPLAIN_GRACE = 0.25  # how long a catalog move may wait for the check watch to explain it
+FETCH_WORKERS = 16
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
 class CatalogSeen:
-    """The opted-in service names at one catalog index."""
+    """The opted-in service names at one catalog index (always a trusted answer)."""
 
     names: frozenset[str]
     index: int
@@ -59,7 +79,16 @@ class WatchFailed:
     at: float
 
 
-Event = CatalogSeen | ServiceSeen | WatchFailed
+@dataclass(frozen=True)
+class WatchDisbelieved:
+    """An answer that was not believed and is being re-read."""
+
+    what: str
+    reason: str
+    at: float
+
+
+Event = CatalogSeen | ServiceSeen | WatchFailed | WatchDisbelieved
 
 
 class IndexTracker:
@@ -94,15 +123,18 @@ class TokenBucket:
         self.tokens = float(burst)
         self.updated = time.monotonic()
 
-    def take(self, stop: threading.Event) -> None:
+    def delay(self) -> float:
+        """Take a token; the seconds to wait before using it (0 while the burst lasts)."""
         now = time.monotonic()
         self.tokens = min(self.burst, self.tokens + (now - self.updated) * self.rate)
         self.updated = now
-        if self.tokens < 1:
-            stop.wait((1 - self.tokens) / self.rate)
-            self.tokens = 1
-            self.updated = time.monotonic()
         self.tokens -= 1
+        return 0.0 if self.tokens >= 0 else -self.tokens / self.rate
+
+    async def take(self) -> None:
+        wait = self.delay()
+        if wait:
+            await asyncio.sleep(wait)
 
 
 def backoff_delay(failures: int, base: float = BACKOFF_BASE, cap: float = BACKOFF_CAP) -> float:
@@ -115,278 +147,370 @@ def opt_in_filter(prefix: str) -> str:
     return f'"{prefix}.enable=true" in ServiceTags or ServiceMeta.{prefix}_enable == "true"'
 
 
-class _Loop(threading.Thread):
-    """A blocking-query loop with Consul's index, rate-limit and backoff rules."""
-
-    def __init__(
-        self, name: str, factory: ConsulFactory, events: queue.Queue[Event], stop: threading.Event
-    ) -> None:
-        super().__init__(name=name, daemon=True)
-        self.factory = factory
-        self.events = events
-        self.global_stop = stop
-        self.own_stop = threading.Event()
-        self.tracker = IndexTracker()
-        self.bucket = TokenBucket()
-        self.failures = 0
-
-    @property
-    def stopped(self) -> bool:
-        return self.global_stop.is_set() or self.own_stop.is_set()
-
-    def stop(self) -> None:
-        self.own_stop.set()
-
-    def run(self) -> None:
-        client = self.factory()
-        while not self.stopped:
-            self.bucket.take(self.global_stop)
-            try:
-                self.once(client)
-                self.failures = 0
-            except Exception as exc:  # any failure: report, back off, start over
-                self.failures += 1
-                self.tracker.reset()
-                self.events.put(
-                    WatchFailed(self.name, f"{type(exc).__name__}: {exc}", time.monotonic())
-                )
-                log.warning(
-                    "Consul watch failed; backing off",
-                    extra={
-                        "watch": self.name,
-                        "action": "watch",
-                        "outcome": "failed",
-                        "failures": self.failures,
-                        "problem": f"{type(exc).__name__}: {exc}",
-                    },
-                )
-                self.global_stop.wait(backoff_delay(self.failures))
-
-    def once(self, client: Any) -> None:
-        raise NotImplementedError
+def catalog_names(body: Any) -> dict[str, tuple[str, ...]]:
+    """``catalog/services`` -> name: sorted tags, without Consul's own ``consul`` service."""
+    if not isinstance(body, dict):
+        raise ConsulReadError(f"catalog/services: expected an object, got {type(body).__name__}")
+    return {
+        str(name): tuple(sorted(str(t) for t in tags or ()))
+        for name, tags in body.items()
+        if name != "consul"
+    }
 
 
-class ServiceWatch(_Loop):
-    """``/v1/health/service/<name>`` with its own index."""
+CheckKey = tuple[str, str]  # (Node, CheckID)
+CheckValue = tuple[str, str, int, str]  # (Status, ServiceName, ModifyIndex, ServiceID)
 
-    def __init__(
-        self,
-        service: str,
-        factory: ConsulFactory,
-        events: queue.Queue[Event],
-        stop: threading.Event,
-        wait: str,
-    ) -> None:
-        super().__init__(f"health/service/{service}", factory, events, stop)
-        self.service = service
-        self.wait = wait
 
-    def once(self, client: Any) -> None:
-        index, entries = client.health.service(
-            self.service, index=self.tracker.query, wait=self.wait
+def check_table(body: Any) -> dict[CheckKey, CheckValue]:
+    if not isinstance(body, list):
+        raise ConsulReadError(f"health/state/any: expected a list, got {type(body).__name__}")
+    return {
+        (str(c.get("Node")), str(c.get("CheckID"))): (
+            str(c.get("Status")),
+            str(c.get("ServiceName") or ""),
+            int(c.get("ModifyIndex") or 0),
+            str(c.get("ServiceID") or ""),
         )
-        backwards = self.tracker.update(index)
-        if self.stopped:
-            return
-        snapshot = snapshot_from_health(self.service, int(index), list(entries or []))
-        # An empty answer for a service the catalog lists is not believed for deletions.
-        trusted = not backwards and bool(snapshot.instances)
-        self.events.put(ServiceSeen(snapshot, trusted, time.monotonic()))
-
-
-class OverflowWatch(_Loop):
-    """Services beyond the watch cap, kept correct with two cheaper signals.
-
-    A blocking query on ``/v1/health/state/any`` reveals which services' checks
-    changed (health changes, and registrations that bring checks): only those
-    are re-read, at once. A registration change seen by the catalog watch cannot
-    be traced to a service, so every overflow service is re-read by a sweeper,
-    at most once per ``SWEEP_COALESCE`` seconds however many changes arrive.
-    """
-
-    SWEEP_COALESCE = 2.0
-
-    def __init__(
-        self, factory: ConsulFactory, events: queue.Queue[Event], stop: threading.Event, wait: str
-    ) -> None:
-        super().__init__("health/state/any", factory, events, stop)
-        self.wait = wait
-        self.lock = threading.Lock()
-        self.services: set[str] = set()
-        self.dirty: set[str] = set()
-        self.full_sweep_due = False
-        self.known_checks: dict[str, tuple[Any, ...]] = {}
-        self.indexes: dict[str, int] = {}
-        self.wake = threading.Event()
-        self.sweeper = threading.Thread(
-            target=self._sweep_loop, name="overflow-sweeper", daemon=True
-        )
-
-    def start(self) -> None:
-        super().start()
-        self.sweeper.start()
-
-    def assign(self, services: set[str], registrations_changed: bool) -> None:
-        with self.lock:
-            self.dirty |= services - self.services
-            self.services = set(services)
-            self.full_sweep_due |= registrations_changed and bool(services)
-        self.wake.set()
-
-    def once(self, client: Any) -> None:
-        index, checks = client.health.state("any", index=self.tracker.query, wait=self.wait)
-        self.tracker.update(index)
-        current = {
-            f"{c.get('Node')}/{c.get('CheckID')}": (c.get("Status"), c.get("ServiceName"))
-            for c in checks or []
-        }
-        changed: set[str] = set()
-        with self.lock:
-            for key in set(current) | set(self.known_checks):
-                before, after = self.known_checks.get(key), current.get(key)
-                if before == after:
-                    continue
-                for value in (before, after):
-                    if value and value[1]:
-                        changed.add(value[1])
-                    elif value:  # a node check: any service on that node may be affected
-                        changed |= self.services
-            self.known_checks = current
-            self.dirty |= changed & self.services
-        self.refresh(client)
-
-    def _sweep_loop(self) -> None:
-        client = self.factory()
-        failures = 0
-        while not self.global_stop.is_set():
-            if not self.wake.wait(1.0):
-                continue
-            self.wake.clear()
-            with self.lock:
-                full = self.full_sweep_due
-            if full:
-                self.global_stop.wait(self.SWEEP_COALESCE)  # coalesce a burst of changes
-                with self.lock:
-                    self.dirty |= self.services
-                    self.full_sweep_due = False
-            try:
-                self.refresh(client)
-                failures = 0
-            except Exception as exc:  # retried on the next wake; report like a watch
-                failures += 1
-                with self.lock:
-                    self.full_sweep_due = True
-                self.events.put(WatchFailed("overflow-sweeper", str(exc), time.monotonic()))
-                self.global_stop.wait(backoff_delay(failures))
-                self.wake.set()
-
-    def refresh(self, client: Any) -> None:
-        with self.lock:
-            dirty, self.dirty = self.dirty, set()
-        for name in sorted(dirty):
-            index, entries = client.health.service(name)
-            with self.lock:
-                if self.indexes.get(name) == int(index):
-                    continue
-                self.indexes[name] = int(index)
-            snapshot = snapshot_from_health(name, int(index), list(entries or []))
-            self.events.put(ServiceSeen(snapshot, bool(snapshot.instances), time.monotonic()))
-
-
-class CatalogWatch(_Loop):
-    """``/v1/catalog/services``: which services opted in; starts and stops service watches."""
-
-    def __init__(
-        self,
-        factory: ConsulFactory,
-        events: queue.Queue[Event],
-        stop: threading.Event,
-        wait: str,
-        prefix: str,
-        expose_by_default: bool,
-        max_watches: int,
-    ) -> None:
-        super().__init__("catalog/services", factory, events, stop)
-        self.wait = wait
-        self.filter = None if expose_by_default else opt_in_filter(prefix)
-        self.max_watches = max_watches
-        self.watches: dict[str, ServiceWatch] = {}
-        self.overflow = OverflowWatch(factory, events, stop, wait)
-        self.names: frozenset[str] = frozenset()
-
-    def once(self, client: Any) -> None:
-        kwargs: dict[str, Any] = {"index": self.tracker.query, "wait": self.wait}
-        if self.filter:
-            kwargs["filter_expr"] = self.filter
-        previous_index = self.tracker.index
-        index, services = client.catalog.services(**kwargs)
-        backwards = self.tracker.update(index)
-        names = frozenset(name for name in (services or {}) if name != "consul")
-        # An empty catalog right after a non-empty one, or an index reset, is suspicious.
-        trusted = not backwards and not (self.names and not names)
-        self.names = names
-        self.events.put(CatalogSeen(names, int(index), trusted, time.monotonic()))
-        self._rebalance(names, registrations_changed=int(index) != previous_index)
-
-    def _rebalance(self, names: frozenset[str], registrations_changed: bool) -> None:
-        ordered = sorted(names)
-        watched, overflow = set(ordered[: self.max_watches]), set(ordered[self.max_watches :])
-        for name in list(self.watches):
-            if name not in watched:
-                self.watches.pop(name).stop()
-        for name in watched - set(self.watches):
-            watch = ServiceWatch(name, self.factory, self.events, self.global_stop, self.wait)
-            self.watches[name] = watch
-            watch.start()
-        self.overflow.assign(overflow, registrations_changed)
-        if overflow and not self.overflow.is_alive():
-            self.overflow.start()
-
-    @property
-    def watch_count(self) -> int:
-        return len(self.watches) + (1 if self.overflow.is_alive() else 0) + 1
+        for c in body
+        if isinstance(c, dict)
+    }
 
 
 class ConsulWatcher:
-    """Starts the catalog watch; events arrive on :attr:`events`."""
+    """Two blocking queries and a few readers; events arrive on :attr:`events`.
+
+    :meth:`run` runs until cancelled; cancelling it cancels every request in
+    flight, which closes its connection at once.
+    """
 
     def __init__(
         self,
-        factory: ConsulFactory,
+        reader: ConsulReader,
         *,
-        wait: str = "5m",
+        wait: float = 300.0,
         prefix: str = "kong",
         expose_by_default: bool = False,
-        max_watches: int = 150,
+        workers: int = FETCH_WORKERS,
     ) -> None:
-        self.events: queue.Queue[Event] = queue.Queue()
-        self.stop_event = threading.Event()
-        self.catalog = CatalogWatch(
-            factory, self.events, self.stop_event, wait, prefix, expose_by_default, max_watches
-        )
+        self.reader = reader
+        self.wait = wait
+        self.filter = None if expose_by_default else opt_in_filter(prefix)
+        self.workers = workers
+        # Other watchers (the daemon's KV watcher) may put their events here too.
+        self.events: asyncio.Queue[Any] = asyncio.Queue()
+        self.names: dict[str, tuple[str, ...]] = {}
+        self.catalog_index = 0
+        self.checks: dict[CheckKey, CheckValue] | None = None
+        self.state_index = 0
+        self.nodes_of: dict[str, frozenset[str]] = {}  # service -> nodes of its instances
+        self.service_index: dict[str, int] = {}
+        self.disbelieved: dict[str, int] = {}
+        self.change_marks: deque[int] = deque(maxlen=4096)  # indexes that checks moved at
+        self.state_moved = asyncio.Event()
+        self.fetch_queue: asyncio.Queue[str] = asyncio.Queue()
+        self.queued: set[str] = set()
+        self.in_flight = 0
+        self.sweeps = 0
+        self.baseline = asyncio.Event()
+        self.bulk: asyncio.Task[None] | None = None
+        self.bulk_again = False
 
-    def start(self) -> None:
-        self.catalog.start()
+    @property
+    def open_queries(self) -> int:
+        """Requests this watcher may hold open: two watches and the busy readers."""
+        return 2 + self.in_flight
 
-    def stop(self) -> None:
-        self.stop_event.set()
-        for watch in list(self.catalog.watches.values()):
-            watch.stop()
+    async def run(self) -> None:
+        async with asyncio.TaskGroup() as group:
+            group.create_task(self._state_loop(), name="health/state/any")
+            await self.baseline.wait()  # checks first, so no change falls between the reads
+            for number in range(self.workers):
+                group.create_task(self._fetch_loop(), name=f"reader-{number}")
+            group.create_task(self._catalog_loop(), name="catalog/services")
+
+    def emit(self, event: Event) -> None:
+        self.events.put_nowait(event)
+
+    def fetch(self, names: Iterable[str]) -> None:
+        """Queue fresh reads of ``names`` (a name already queued is read once)."""
+        for name in names:
+            if name not in self.queued:
+                self.queued.add(name)
+                self.fetch_queue.put_nowait(name)
+
+    def fetch_later(self, name: str, delay: float) -> None:
+        asyncio.get_running_loop().call_later(delay, self.fetch, (name,))
+
+    # -- the catalog -----------------------------------------------------------------------
+
+    async def _catalog_loop(self) -> None:
+        params = {"filter": self.filter} if self.filter else {}
+        watch = _Blocking(self, "/v1/catalog/services", params, catalog_names)
+        doubted_since: float | None = None
+        reread_all = False
+        while True:
+            read = await watch.next()
+            if read is None:
+                continue
+            answer, names = read
+            if watch.went_backwards:
+                # Consul restarted or restored a snapshot: read again from index 0, and then
+                # every service, since anything may have changed.
+                reread_all = True
+                self.emit(WatchDisbelieved("catalog/services", "index reset", time.monotonic()))
+                continue
+            doubt = self._doubt(names)
+            now = time.monotonic()
+            doubted_since = (doubted_since or now) if doubt else None
+            if doubted_since is not None and now - doubted_since < DOUBT_PATIENCE:
+                # Not believed: read again (never block on its index) until an answer is.
+                self.emit(WatchDisbelieved("catalog/services", doubt, now))
+                log.warning("catalog/services: %s; reading it again", doubt)
+                watch.tracker.reset()
+                tries = 1 + int((now - doubted_since) / DISBELIEF_CAP)
+                await asyncio.sleep(backoff_delay(tries, base=0.2, cap=DISBELIEF_CAP))
+                continue
+            doubted_since = None
+            self._catalog_changed(names, answer.index, reread_all)
+            reread_all = False
+
+    def _doubt(self, names: dict[str, tuple[str, ...]]) -> str:
+        if self.names and not names:
+            return "an empty catalog right after a non-empty one"
+        return ""
+
+    def _catalog_changed(
+        self, names: dict[str, tuple[str, ...]], index: int, reread_all: bool
+    ) -> None:
+        previous, moved = self.names, index != self.catalog_index
+        self.names, self.catalog_index = names, index
+        changed = {n for n in names if previous.get(n) != names[n]}
+        self.emit(CatalogSeen(frozenset(names), index, True, time.monotonic()))
+        for gone in set(previous) - set(names):
+            self.service_index.pop(gone, None)
+            self.nodes_of.pop(gone, None)
+        if reread_all or not previous:
+            self.read_everything()  # the first answer, or an answer after an index reset
+        elif changed:
+            self.fetch(sorted(changed))
+        elif moved and previous == names:
+            asyncio.get_running_loop().create_task(self._explain(index))
+
+    async def _explain(self, index: int) -> None:
+        """A catalog move with no visible cause: the check watch may explain it, else sweep."""
+        deadline = time.monotonic() + EXPLAIN_GRACE
+        while not self._explained(index):
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                self.sweeps += 1
+                log.info("catalog index %d moved without a visible cause: re-reading all", index)
+                self.read_everything()
+                return
+            self.state_moved.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.state_moved.wait(), remaining)
+
+    def _explained(self, index: int) -> bool:
+        # A registration or deregistration with checks moves a check at the same index
+        # (the emulator writes the service and its check at consecutive indexes).
+        return any(index <= mark <= index + 1 for mark in self.change_marks)
+
+    # -- the checks ------------------------------------------------------------------------
+
+    async def _state_loop(self) -> None:
+        watch = _Blocking(self, "/v1/health/state/any", {}, check_table)
+        while True:
+            read = await watch.next()
+            if read is None:
+                continue
+            answer, checks = read
+            if watch.went_backwards:
+                self.emit(WatchDisbelieved("health/state/any", "index reset", time.monotonic()))
+            self._checks_changed(checks, answer.index)
+            self.baseline.set()
+
+    def _checks_changed(self, current: dict[CheckKey, CheckValue], index: int) -> None:
+        before, self.checks, self.state_index = self.checks, current, index
+        if before is None:
+            return
+        services: set[str] = set()
+        nodes: set[str] = set()
+        for key in before.keys() | current.keys():
+            old, new = before.get(key), current.get(key)
+            if old == new:
+                continue
+            self.change_marks.append(new[2] if new is not None else index)
+            for value in (old, new):
+                if value is None:
+                    continue
+                if value[1]:
+                    services.add(value[1])
+                else:
+                    nodes.add(key[0])  # a node check: every service with an instance there
+        if nodes:
+            services |= {s for s, on in self.nodes_of.items() if on & nodes}
+        self.state_moved.set()
+        self.fetch(sorted(services & self.names.keys()))
+
+    # -- reading services ------------------------------------------------------------------
+
+    def read_everything(self) -> None:
+        """Re-read every listed service: node by node when there are fewer nodes than services."""
+        if self.bulk is not None and not self.bulk.done():
+            self.bulk_again = True  # one more after the one under way: coalesced
+            return
+        self.bulk_again = False
+        self.bulk = asyncio.get_running_loop().create_task(self._read_by_node())
+
+    async def _read_by_node(self) -> None:
+        try:
+            nodes = await self.reader.get("/v1/catalog/nodes")
+            names = [str(n.get("Node")) for n in nodes.body if isinstance(n, dict)]
+            if len(names) >= len(self.names) or self.checks is None:
+                self.fetch(sorted(self.names))
+                return
+            limit = asyncio.Semaphore(self.workers)
+
+            async def node_services(node: str) -> Any:
+                async with limit:
+                    path = f"/v1/catalog/node-services/{quote(node, safe='')}"
+                    return (await self.reader.get(path)).body
+
+            answers = await asyncio.gather(*(node_services(node) for node in names))
+            self._emit_from_nodes([a for a in answers if isinstance(a, dict)], self.checks)
+        except (ConsulReadError, ValueError, TypeError, AttributeError) as exc:
+            self.report_failure("catalog/node-services", str(exc), 1)
+            self.fetch(sorted(self.names))  # one read per service instead
+        finally:
+            if self.bulk_again:
+                self.bulk_again = False
+                self.bulk = asyncio.get_running_loop().create_task(self._read_by_node())
+
+    def _emit_from_nodes(self, answers: list[Any], checks: dict[CheckKey, CheckValue]) -> None:
+        """``health/service``-shaped entries from node listings and the check table."""
+        statuses: dict[tuple[str, str], list[dict[str, str]]] = {}
+        for (node_name, _check), (status, _name, _index, service_id) in checks.items():
+            statuses.setdefault((node_name, service_id), []).append({"Status": status})
+        entries: dict[str, list[dict[str, Any]]] = {name: [] for name in self.names}
+        for answer in answers:
+            node = answer.get("Node") or {}
+            for service in answer.get("Services") or []:
+                name = service.get("Service")
+                if name not in entries:
+                    continue
+                host = str(node.get("Node"))
+                on_node = statuses.get((host, ""), [])
+                own = statuses.get((host, str(service.get("ID"))), [])
+                entries[name].append({"Node": node, "Service": service, "Checks": on_node + own})
+        now = time.monotonic()
+        for name, found in entries.items():
+            if not found:
+                self.fetch((name,))  # listed, yet on no node we read: ask it directly
+                continue
+            snapshot = snapshot_from_health(name, 0, found)
+            self.nodes_of[name] = frozenset(i.node for i in snapshot.instances)
+            self.service_index[name] = 0  # a later per-service answer starts the index over
+            self.emit(ServiceSeen(snapshot, True, now))
+
+    async def _fetch_loop(self) -> None:
+        while True:
+            name = await self.fetch_queue.get()
+            self.queued.discard(name)
+            if name not in self.names:
+                continue  # no longer listed: nothing to read
+            self.in_flight += 1
+            try:
+                await self._read_service(name)
+            finally:
+                self.in_flight -= 1
+
+    async def _read_service(self, name: str) -> None:
+        try:
+            answer = await self.reader.get(f"/v1/health/service/{quote(name, safe='')}")
+            if not isinstance(answer.body, list):
+                raise ConsulReadError(f"health/service/{name}: expected a list")
+            snapshot = snapshot_from_health(name, answer.index, answer.body)
+        except (ConsulReadError, ValueError, TypeError, AttributeError) as exc:
+            tries = self.disbelieved.get(name, 0) + 1
+            self.disbelieved[name] = tries
+            self.report_failure(f"health/service/{name}", str(exc), tries)
+            self.fetch_later(name, backoff_delay(tries))
+            return
+        doubt = ""
+        if answer.index < self.service_index.get(name, 0):
+            doubt = "the index went backwards"
+            self.service_index[name] = 0  # the next answer starts over
+        elif not snapshot.instances and name in self.names:
+            doubt = "no instances for a service the catalog lists"
+        if doubt:
+            tries = self.disbelieved.get(name, 0) + 1
+            self.disbelieved[name] = tries
+            self.emit(WatchDisbelieved(f"health/service/{name}", doubt, time.monotonic()))
+            self.fetch_later(name, backoff_delay(tries, base=0.2, cap=DISBELIEF_CAP))
+            return
+        self.disbelieved.pop(name, None)
+        self.service_index[name] = answer.index
+        self.nodes_of[name] = frozenset(i.node for i in snapshot.instances)
+        self.emit(ServiceSeen(snapshot, True, time.monotonic()))
+
+    def report_failure(self, what: str, error: str, failures: int) -> None:
+        self.emit(WatchFailed(what, error, time.monotonic()))
+        log.warning("watch %s failed (%d in a row): %s", what, failures, error)
 
 
-def read_once(
-    client: Any, *, prefix: str = "kong", expose_by_default: bool = False
+class _Blocking(Generic[T]):
+    """One blocking query with Consul's client rules: index, rate limit, backoff on errors."""
+
+    def __init__(
+        self,
+        watcher: ConsulWatcher,
+        path: str,
+        params: dict[str, str],
+        parse: Callable[[Any], T],
+    ) -> None:
+        self.watcher, self.path, self.params, self.parse = watcher, path, params, parse
+        self.tracker, self.bucket, self.failures = IndexTracker(), TokenBucket(), 0
+        self.went_backwards = False
+
+    async def next(self) -> tuple[Answer, T] | None:
+        """The next answer, parsed (None after a failure, already reported and backed off)."""
+        await self.bucket.take()
+        try:
+            answer = await self.watcher.reader.get(
+                self.path, self.params, index=self.tracker.index, wait=self.watcher.wait
+            )
+            parsed = self.parse(answer.body)
+        except (ConsulReadError, ValueError, TypeError, AttributeError) as exc:
+            self.failures += 1
+            self.tracker.reset()
+            self.watcher.report_failure(self.path.removeprefix("/v1/"), str(exc), self.failures)
+            await asyncio.sleep(backoff_delay(self.failures))
+            return None
+        self.failures = 0
+        self.went_backwards = self.tracker.update(answer.index)
+        return answer, parsed
+
+
+async def read_all(
+    reader: ConsulReader,
+    *,
+    prefix: str = "kong",
+    expose_by_default: bool = False,
+    concurrency: int = FETCH_WORKERS,
 ) -> tuple[CatalogSeen, list[ServiceSeen]]:
     """One non-blocking read of everything (``sync --once``, ``plan``, ``lint``)."""
-    kwargs: dict[str, Any] = {}
-    if not expose_by_default:
-        kwargs["filter_expr"] = opt_in_filter(prefix)
-    index, services = client.catalog.services(**kwargs)
-    names = frozenset(name for name in (services or {}) if name != "consul")
+    params = {} if expose_by_default else {"filter": opt_in_filter(prefix)}
+    answer = await reader.get("/v1/catalog/services", params)
+    names = catalog_names(answer.body)
     now = time.monotonic()
-    seen = []
-    for name in sorted(names):
-        service_index, entries = client.health.service(name)
-        snapshot = snapshot_from_health(name, int(service_index), list(entries or []))
-        seen.append(ServiceSeen(snapshot, bool(snapshot.instances), now))
-    return CatalogSeen(names, int(index), True, now), seen
+    limit = asyncio.Semaphore(concurrency)
+
+    async def one(name: str) -> ServiceSeen:
+        async with limit:
+            service = await reader.get(f"/v1/health/service/{quote(name, safe='')}")
+        snapshot = snapshot_from_health(name, service.index, list(service.body or []))
+        return ServiceSeen(snapshot, bool(snapshot.instances), now)
+
+    seen = await asyncio.gather(*(one(name) for name in sorted(names)))
+    return CatalogSeen(frozenset(names), answer.index, True, now), list(seen)

@@ -8,7 +8,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import pytest
@@ -171,16 +171,24 @@ class Stack:
         return code
 
 
-@pytest.fixture
-def stack(kong_url: str, consul_url: str) -> Iterator[Stack]:
+S = TypeVar("S", bound=Stack)
+
+
+def stack_of(kind: type[S], kong_url: str, consul_url: str) -> Iterator[S]:
+    """A fresh stack on reset emulators; the bridge is killed at the end if still running."""
     kong = httpx.Client(base_url=kong_url, timeout=10)
     consul = httpx.Client(base_url=consul_url, timeout=10)
     status = httpx.Client(base_url=f"http://127.0.0.1:{free_port()}", timeout=5)
     kong.post("/_emulator/reset").raise_for_status()
     consul.post("/_emulator/reset").raise_for_status()
     env = {"CONSUL_HTTP_ADDR": consul_url, "KONG_ADMIN_URL": kong_url, "CONSUL_HTTP_TOKEN": ""}
-    result = Stack(kong, consul, status, env)
+    result = kind(kong, consul, status, env)
     yield result
     if result.process is not None:
         result.process.kill()
         result.process.wait(10)
+
+
+@pytest.fixture
+def stack(kong_url: str, consul_url: str) -> Iterator[Stack]:
+    yield from stack_of(Stack, kong_url, consul_url)

@@ -227,6 +227,7 @@ def test_metrics_and_health_endpoints(stack: Stack) -> None:
         lambda: (
             (text := stack.status.get("/metrics").text)
             and "kong_bridge_propagation_seconds_count 1" in text
+            and 'kong_bridge_owned_entities{kind="targets"} 1' in text  # counted once a second
             and text
         )
     )
@@ -240,20 +241,23 @@ def test_metrics_and_health_endpoints(stack: Stack) -> None:
         assert name in metrics
 
 
-def test_services_beyond_the_watch_cap_stay_correct(stack: Stack) -> None:
-    for name in ("a", "b", "c"):
-        stack.register(name, f"{name}-1", "10.0.0.1")
-    stack.start("--max-watches", "1")  # "a" gets its own watch; "b" and "c" overflow
-    eventually(lambda: stack.names("services") == {"a", "b", "c"})
-    stack.register("c", "c-2", "10.0.0.2")
-    eventually(
-        lambda: stack.targets("c.service.consul") == {"10.0.0.1:8080", "10.0.0.2:8080"},
-        what="overflow",
-    )
-    stack.set_status("b-1", "fail")
-    eventually(lambda: stack.targets("b.service.consul") == set(), what="health in overflow")
-    metrics = stack.status.get("/metrics").text
-    assert "kong_bridge_consul_watches 3" in metrics  # catalog + one service + overflow
+def test_instances_without_checks_are_followed(stack: Stack) -> None:
+    """The hard case: no check moves, the service list looks the same; a sweep finds it."""
+
+    def catalog(action: str, body: dict[str, object]) -> None:
+        stack.consul.put(f"/v1/catalog/{action}", json=body).raise_for_status()
+
+    node = {"Node": "ext", "Address": "10.0.9.1"}
+    service = {"Service": "ext", "Port": 80, "Tags": ["kong.enable=true"]}
+    catalog("register", {**node, "Service": {**service, "ID": "ext-1"}})
+    stack.register("web", "web-1", "10.0.0.1")
+    stack.start()
+    eventually(lambda: stack.targets("ext.service.consul") == {"10.0.9.1:80"})
+    catalog("register", {**node, "Service": {**service, "ID": "ext-2", "Port": 81}})
+    eventually(lambda: stack.targets("ext.service.consul") == {"10.0.9.1:80", "10.0.9.1:81"})
+    catalog("deregister", {"Node": "ext", "ServiceID": "ext-1"})
+    eventually(lambda: stack.targets("ext.service.consul") == {"10.0.9.1:81"}, what="removed")
+    assert stack.metric("kong_bridge_consul_watches") <= 2 + 16  # two watches and the readers
 
 
 def test_plan_and_sync_once(stack: Stack) -> None:

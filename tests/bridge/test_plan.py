@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import httpx
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bridge.actual import KongState, read_owned
+from bridge.actual import KongState, read_owned, read_owned_concurrently
 from bridge.apply import apply_plan, record
 from bridge.desired import RouteSpec, ServiceSpec, ServiceState, TargetSpec, UpstreamSpec
 from bridge.emulators.kong import KongEmulator
-from bridge.kong import KongClient, KongConnection
+from bridge.kong import AsyncKongClient, KongClient, KongConnection
 from bridge.mapping import service_tag
 from bridge.plan import diff
 
@@ -58,12 +60,16 @@ def worlds(draw: st.DrawFn) -> dict[str, ServiceState]:
     return {name: draw(service_states(name)) for name in sorted(names)}
 
 
-def _converge(kong: KongClient, desired: dict[str, ServiceState | None]) -> KongState:
-    state = kong.run(read_owned(OWNER))
-    for outcome in apply_plan(kong, diff(desired, state)):
-        assert outcome.ok, outcome.error
-        record(state, outcome)
-    return state
+def _converge(url: str, desired: dict[str, ServiceState | None]) -> KongState:
+    async def converge() -> KongState:
+        async with AsyncKongClient(KongConnection(admin_url=url)) as kong:
+            state = await read_owned_concurrently(kong, OWNER)
+            async for outcome in apply_plan(kong, diff(desired, state)):
+                assert outcome.ok, outcome.error
+                record(state, outcome)
+            return state
+
+    return asyncio.run(converge())
 
 
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -73,11 +79,11 @@ def test_applying_the_plan_reaches_the_desired_state(
 ) -> None:
     httpx.post(kong_server.url + "/_emulator/reset").raise_for_status()
     with KongClient(KongConnection(admin_url=kong_server.url)) as kong:
-        _converge(kong, dict(before))
+        _converge(kong_server.url, dict(before))
         goal: dict[str, ServiceState | None] = {
             name: after.get(name) for name in set(before) | set(after)
         }
-        cached = _converge(kong, goal)
+        cached = _converge(kong_server.url, goal)
         fresh = kong.run(read_owned(OWNER))
         assert not diff(goal, fresh), "Kong did not reach the desired state"
         assert not diff(goal, cached), "the cached state drifted from Kong's"

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import threading
-
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -26,13 +24,9 @@ def test_index_tracker_rules(indexes: list[int]) -> None:
 
 
 def test_token_bucket_allows_a_burst_then_paces() -> None:
-    bucket = TokenBucket(rate=1000.0, burst=2)
-    stop = threading.Event()
-    bucket.take(stop)
-    bucket.take(stop)
-    assert bucket.tokens < 1  # the burst is spent; the next take waits for a token
-    bucket.take(stop)
-    assert 0 <= bucket.tokens < 1
+    bucket = TokenBucket(rate=10.0, burst=2)
+    assert bucket.delay() == 0 and bucket.delay() == 0  # the burst
+    assert 0.05 < bucket.delay() <= 0.1  # then one token per 1/rate seconds
 
 
 @given(st.integers(0, 100))

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import httpx
 
-from bridge.apply import apply_service
+from bridge.apply import ServiceOutcome, apply_service
 from bridge.emulators.kong import KongEmulator
-from bridge.kong import Call, KongClient, KongConnection
+from bridge.kong import AsyncKongClient, Call, KongConnection
 from bridge.plan import Operation
 
 OURS = "managed-by:kong-bridge"
@@ -17,12 +19,19 @@ def _create_web(tags: list[str]) -> Operation:
     return Operation("web", "services", "create", "web", Call("POST", "/services", body))
 
 
+def _apply(url: str, op: Operation) -> ServiceOutcome:
+    async def run() -> ServiceOutcome:
+        async with AsyncKongClient(KongConnection(url)) as client:
+            return await apply_service(client, "web", [op])
+
+    return asyncio.run(run())
+
+
 def test_entity_with_our_owner_tag_is_adopted(
     kong: httpx.Client, kong_server: KongEmulator
 ) -> None:
     made = kong.post("/services", json={"name": "web", "host": "elsewhere", "tags": [OURS]})
-    with KongClient(KongConnection(kong_server.url)) as client:
-        outcome = apply_service(client, "web", [_create_web([OURS, "consul-service:web"])])
+    outcome = _apply(kong_server.url, _create_web([OURS, "consul-service:web"]))
     assert outcome.ok and not outcome.clash
     [(_op, row)] = outcome.done
     assert row is not None and row["id"] == made.json()["id"]  # read back, not overwritten
@@ -33,13 +42,11 @@ def test_entity_without_our_owner_tag_is_a_clash(
     kong: httpx.Client, kong_server: KongEmulator
 ) -> None:
     kong.post("/services", json={"name": "web", "host": "elsewhere", "tags": ["team:a"]})
-    with KongClient(KongConnection(kong_server.url)) as client:
-        outcome = apply_service(client, "web", [_create_web([OURS])])
+    outcome = _apply(kong_server.url, _create_web([OURS]))
     assert outcome.clash and "already exists in Kong without our owner tag" in str(outcome.error)
 
 
 def test_entity_of_another_bridge_is_a_clash(kong: httpx.Client, kong_server: KongEmulator) -> None:
     kong.post("/services", json={"name": "web", "host": "x", "tags": ["managed-by:kong-bridge-b"]})
-    with KongClient(KongConnection(kong_server.url)) as client:
-        outcome = apply_service(client, "web", [_create_web([OURS])])
+    outcome = _apply(kong_server.url, _create_web([OURS]))
     assert outcome.clash

@@ -23,7 +23,7 @@ def test_each_change_shows_old_and_new_values(
 ) -> None:
     httpx.post(kong_server.url + "/_emulator/reset").raise_for_status()
     with KongClient(KongConnection(admin_url=kong_server.url)) as kong:
-        _converge(kong, dict(before))
+        _converge(kong_server.url, dict(before))
         state = kong.run(read_owned(OWNER))
     goal: dict[str, ServiceState | None] = {n: after.get(n) for n in set(before) | set(after)}
     plan = diff(goal, state)

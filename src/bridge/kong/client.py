@@ -29,6 +29,7 @@ from .calls import Call, Flow, Reply
 from .errors import KongBadAnswer, KongStopped, KongUnavailable, require
 from .flows import paginate
 from .shapes import check_written
+from .transport import LeanTransport
 
 T = TypeVar("T")
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
@@ -63,13 +64,16 @@ class KongConnection:
             f"verify={self.verify!r}, timeout_seconds={self.timeout_seconds})"
         )
 
-    def client_options(self) -> dict[str, Any]:
+    def client_options(self, max_connections: int = 100) -> dict[str, Any]:
         return {
             "base_url": self.admin_url.rstrip("/"),
             "headers": {"Accept": "application/json", **self.headers},
             "verify": self.verify,
             "cert": self.client_cert,
             "timeout": httpx.Timeout(self.timeout_seconds),
+            "limits": httpx.Limits(
+                max_connections=max_connections, max_keepalive_connections=max_connections
+            ),
         }
 
 
@@ -237,22 +241,39 @@ class KongClient:
 
 
 class AsyncKongClient:
-    """The asyncio twin of :class:`KongClient`, same calls and errors."""
+    """The asyncio twin of :class:`KongClient`, same calls and errors.
+
+    One pooled connection set of ``max_connections`` is shared by every task;
+    cancelling a task cancels its request and its retries at once.
+    """
 
     def __init__(
         self,
         connection: KongConnection | None = None,
         retry: RetryPolicy | None = None,
         observer: Observer | None = None,
+        max_connections: int = 100,
     ) -> None:
         self._core = _Core(connection or KongConnection(), retry or RetryPolicy(), observer)
-        self._http = httpx.AsyncClient(**self._core.connection.client_options())
+        options = self._core.connection.client_options(max_connections)
+        ssl_context = httpx.create_ssl_context(
+            verify=options.pop("verify"), cert=options.pop("cert")
+        )
+        del options["limits"]
+        self._http = httpx.AsyncClient(
+            transport=LeanTransport(max_connections, ssl_context), **options
+        )
+        self.in_flight = 0  # requests sent and not yet answered (a stop abandons them)
 
     @property
     def requests_sent(self) -> int:
         return self._core.requests
 
     async def call(self, call: Call, deadline: float | None = None) -> Reply:
+        try:
+            return await self._send(call)  # the common case, without the retry machinery
+        except _Transient:
+            pass
         deadline = deadline if deadline is not None else self._core.deadline()
         try:
             async for attempt in AsyncRetrying(**self._core.retrying_kwargs(deadline)):
@@ -263,6 +284,7 @@ class AsyncKongClient:
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def _send(self, call: Call) -> Reply:
+        self.in_flight += 1
         try:
             response = await self._http.request(
                 call.method, call.path, **self._core.request_args(call)
@@ -270,17 +292,30 @@ class AsyncKongClient:
         except httpx.HTTPError as exc:
             self._core.observe(call, "error")
             raise self._core.as_transient(exc) from exc
+        finally:
+            self.in_flight -= 1
         self._core.observe(call, str(response.status_code))
         return self._core.decode(call, response)
+
+    def twin(self) -> KongClient:
+        """A blocking client on the same connection (for code that must call Kong from sync)."""
+        return KongClient(self._core.connection, self._core.retry, self._core.observer)
 
     async def expect(self, call: Call, *accept: int) -> Reply:
         return require(call, await self.call(call), *(accept or (200, 201, 204)))
 
-    async def run(self, flow: Flow[T]) -> T:
+    async def run(self, flow: Flow[T], per_call: bool = False) -> T:
+        """Drive a flow; one retry budget for the whole flow, or (``per_call``) one per call.
+
+        Per-call budgets suit long reads (pagination): a page that fails is
+        retried alone instead of the whole read starting over.
+        """
         deadline = self._core.deadline()
         try:
             call = next(flow)
             while True:
+                if per_call:
+                    deadline = self._core.deadline()
                 call = flow.send(await self.call(call, deadline))
         except StopIteration as stop:
             result: T = stop.value
