@@ -54,7 +54,6 @@ RUN_ONLY = frozenset(
 METAVARS = {
     "listen": "HOST:PORT",
     "concurrency": "N",
-    "max_watches": "N",
     "max_delete_share": "SHARE",
     "wait": "DURATION",
     "kong_admin_headers": "'NAME: VALUE; ...'",

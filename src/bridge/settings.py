@@ -200,13 +200,6 @@ class BridgeSettings(BaseSettings):
     wait: str = _setting(
         "5m", "KONG_BRIDGE_WAIT", "blocking query wait (e.g. 30s, 5m)", pattern=r"^\d+(ms|s|m)$"
     )
-    max_watches: int = _setting(
-        150,
-        "KONG_BRIDGE_MAX_WATCHES",
-        "per-service blocking queries at most (Consul allows 200 connections per client)",
-        ge=0,
-        le=10000,
-    )
     debounce_seconds: float = _setting(
         0.2, "KONG_BRIDGE_DEBOUNCE", "seconds to coalesce a burst of changes", ge=0
     )

@@ -47,7 +47,7 @@ def test_url_without_scheme_fails_before_any_network_call(stack: Stack, cli: CLI
     [
         ({"KONG_ADMIN_TIMEOUT": "-1"}, ["sync", "--once"], "KONG_ADMIN_TIMEOUT"),
         ({}, ["run", "--listen", "9100"], "HOST:PORT"),
-        ({}, ["lint", "--max-watches", "many"], "--max-watches"),
+        ({}, ["lint", "--concurrency", "many"], "--concurrency"),
         ({}, ["plan", "--mode", "proxy"], "invalid choice"),
         ({}, ["plan", "--no-such-flag"], "unrecognized arguments"),
         ({"KONG_BRIDGE_LOG_LEVEL": "loud"}, ["lint"], "KONG_BRIDGE_LOG_LEVEL"),
