@@ -13,6 +13,7 @@ from .catalog import STATUSES, build_service
 from .context import Context
 from .normalize import catalog_body, check_body
 from .query import BadRequest, Query
+from .raft import WatchKey
 from .shapes import check_json, node_json, node_service_json, service_node_json
 from .web import GET, PUT, Computed, Row, allow, get_ci, json_object, json_response
 
@@ -71,6 +72,12 @@ class CatalogRoutes:
             q.params.get("peer") and family in PEERED_READS
         ):
             return await read(method, q, self._nothing(q, PEERED_READS[family]), [])
+
+        async def cached(
+            compute: Callable[[], Computed], keys: list[WatchKey], empty: object = None
+        ) -> Response:
+            return await self.ctx.read_list(method, q, "/".join(seg), compute, keys, empty)
+
         match seg:
             case ["v1", "catalog", "register"]:
                 allow(method, PUT)
@@ -82,24 +89,24 @@ class CatalogRoutes:
                 allow(method, GET)
                 return json_response(200, [self.ctx.config.datacenter])
             case ["v1", "catalog", "nodes"]:
-                return await read(method, q, self._nodes(q), [("table", "nodes")])
+                return await cached(self._nodes(q), [("table", "nodes")])
             case ["v1", "catalog", "node", node]:
                 return await read(method, q, self._node(q, node), [("node", node)])
             case ["v1", "catalog", "node-services", node]:
                 by_node = self._node(q, node, as_list=True)
                 return await read(method, q, by_node, [("node", node)])
             case ["v1", "catalog", "services"]:
-                return await read(method, q, self._services(q), [("table", "services")])
+                return await cached(self._services(q), [("table", "services")], {})
             case ["v1", "catalog", "service", name]:
-                return await read(method, q, self._catalog_service(q, name), [("service", name)])
+                return await cached(self._catalog_service(q, name), [("service", name)])
             case ["v1", "health", "service", name]:
-                return await read(method, q, self._health_service(q, name), [("service", name)])
+                return await cached(self._health_service(q, name), [("service", name)], [])
             case ["v1", "health", "state", state]:
-                return await read(method, q, self._health_state(q, state), [("state", state)])
+                return await cached(self._health_state(q, state), [("state", state)], [])
             case ["v1", "health", "node", node]:
-                return await read(method, q, self._health_node(q, node), [("node", node)])
+                return await cached(self._health_node(q, node), [("node", node)])
             case ["v1", "health", "checks", name]:
-                return await read(method, q, self._health_checks(q, name), [("checks", name)])
+                return await cached(self._health_checks(q, name), [("checks", name)])
         return None
 
     def _nothing(self, q: Query, empty: object) -> Callable[[], Computed]:

@@ -1,0 +1,62 @@
+"""Rendered answers of the catalog and health list reads, shared until the catalog changes.
+
+At 10,000 services, building ``health/state/any`` (every check, about 5 MB of JSON)
+costs far more than serving it; real Consul reads memdb in Go. One change wakes
+every blocked watcher, and each would rebuild the same body: here the first one
+builds and serializes it, the others reuse those bytes.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass
+
+from .query import Query
+
+# Parameters that never change a body: the blocking position and the credentials
+# (the token matters only through "anonymous", which is part of the key).
+_NOT_IN_KEY = frozenset({"index", "wait", "token"})
+CACHED_ANSWERS = 8  # the last few (endpoint, options) pairs: watchers ask the same few
+
+
+def answer_key(path: str, q: Query, anonymous: bool) -> Hashable:
+    """What a body depends on besides the catalog: the endpoint, its options, the ACL view."""
+    options = tuple((k, v) for k, v in q.params.multi_items() if k not in _NOT_IN_KEY)
+    return (path, options, anonymous)
+
+
+@dataclass(frozen=True)
+class Answer:
+    version: int  # the catalog's version it was built from
+    index: int
+    body: bytes
+
+
+class AnswerCache:
+    """The last few rendered answers, each valid while the catalog's version stays put."""
+
+    def __init__(self, size: int = CACHED_ANSWERS) -> None:
+        self.size = size
+        self._answers: OrderedDict[Hashable, Answer] = OrderedDict()
+        self.hits = 0
+        self.builds = 0
+
+    def get_or_build(
+        self, key: Hashable, version: int, build: Callable[[], tuple[int, bytes]]
+    ) -> tuple[int, bytes]:
+        answer = self._answers.get(key)
+        if answer is not None and answer.version == version:
+            self._answers.move_to_end(key)
+            self.hits += 1
+            return answer.index, answer.body
+        index, body = build()
+        self.builds += 1
+        self._answers[key] = Answer(version, index, body)
+        self._answers.move_to_end(key)
+        while len(self._answers) > self.size:
+            self._answers.popitem(last=False)
+        return index, body
+
+    def clear(self) -> None:
+        self._answers.clear()
