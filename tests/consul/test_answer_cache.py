@@ -14,6 +14,8 @@ import httpx
 import pytest
 
 from bridge.emulators.consul import ConsulEmulator
+from bridge.emulators.consul.shapes import check_json
+from bridge.emulators.consul.web import render_json
 from tests.helpers import eventually
 
 LIST_READS = [
@@ -205,3 +207,24 @@ def test_empty_lists_period_ends(consul_http: httpx.Client) -> None:
     consul_http.put("/_emulator/faults", json={"empty_lists_s": 0.2}).raise_for_status()
     assert consul_http.get("/v1/catalog/services").json() == {}
     eventually(lambda: "web" in consul_http.get("/v1/catalog/services").json())
+
+
+def test_check_lists_equal_a_full_render(consul_server: ConsulEmulator) -> None:
+    """Per-check fragments follow output-only updates and a restart's lowered indexes."""
+    ctx = consul_server.api.ctx
+
+    def full_render() -> bytes:
+        return render_json([check_json(c) for c in ctx.catalog.all_checks()])
+
+    with httpx.Client(base_url=consul_server.url, timeout=30) as http:
+        http.post("/_emulator/reset").raise_for_status()
+        register(http, "web-1")
+        ttl = {"ID": "ttl", "Name": "ttl", "TTL": "60s"}
+        http.put("/v1/agent/check/register", json=ttl).raise_for_status()
+        for output in ("first", "second"):  # same status: the output changes, no index moves
+            http.put("/v1/agent/check/warn/ttl", params={"note": output}).raise_for_status()
+            body = answer(http, "/v1/health/state/any")[1]
+            assert output.encode() in body
+            assert body == full_render()
+        http.post("/_emulator/restart", json={"index_drop": 3}).raise_for_status()
+        eventually(lambda: http.get("/v1/health/state/any").content == full_render())

@@ -11,8 +11,10 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
+from typing import Any
 
 from .query import Query
+from .web import Row
 
 # Parameters that never change a body: the blocking position and the credentials
 # (the token matters only through "anonymous", which is part of the key).
@@ -60,3 +62,37 @@ class AnswerCache:
 
     def clear(self) -> None:
         self._answers.clear()
+
+
+@dataclass(frozen=True)
+class RawJSON:
+    """A payload already rendered (compact): the answer's body as is."""
+
+    body: bytes
+
+
+class CheckFragments:
+    """The compact JSON of each check row, kept while the row is unchanged.
+
+    A check write replaces its row, so one change re-renders one check, not 10,000.
+    Rows change in place only in their Output (no index bump) and in their indexes
+    (a snapshot restore lowers them): those are part of the stamp.
+    """
+
+    def __init__(self, render: Callable[[Row], bytes]) -> None:
+        self._render = render
+        self._fragments: dict[int, tuple[Row, tuple[Any, ...], bytes]] = {}
+
+    def render_list(self, rows: list[Row]) -> RawJSON:
+        if len(self._fragments) > 2 * len(rows) + 1024:
+            self._fragments.clear()  # rows long gone; the next lists re-render once
+        parts = []
+        for row in rows:
+            stamp = (row["CreateIndex"], row["ModifyIndex"], row["Output"])
+            cached = self._fragments.get(id(row))
+            # Holding the row keeps its id from being reused by another object.
+            if cached is None or cached[0] is not row or cached[1] != stamp:
+                cached = (row, stamp, self._render(row))
+                self._fragments[id(row)] = cached
+            parts.append(cached[2])
+        return RawJSON(b"[" + b",".join(parts) + b"]")

@@ -241,12 +241,15 @@ class CatalogRoutes:
     def _check_list(self, q: Query, rows: Callable[[], list[Row]]) -> Callable[[], Computed]:
         """A blocking list of checks at the checks-table index (``health/state|node|checks``)."""
         predicate = self.ctx.filter(q)
+        pretty = q.flag("pretty")
         catalog = self.ctx.catalog
 
         def compute() -> Computed:
             index = catalog.table_index["checks"]
             if self.ctx.anonymous(q):
                 return index, []
+            if predicate is None and not pretty:
+                return index, self.ctx.check_fragments.render_list(rows())
             checks = [check_json(c) for c in rows()]
             if predicate is not None:
                 checks = [c for c in checks if predicate(c)]

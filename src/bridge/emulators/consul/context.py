@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from starlette.responses import Response
 
 from .agent import Agent
-from .answers import AnswerCache, answer_key
+from .answers import AnswerCache, CheckFragments, RawJSON, answer_key
 from .catalog import Catalog
 from .cluster import AutopilotStore, CoordinateStore, origin_coordinate
 from .filter import FilterError, Predicate, compile_filter
@@ -22,6 +22,7 @@ from .kv import KVStore, SessionStore
 from .monitor import LogHub
 from .query import DEFAULT_WAIT, MAX_WAIT, BadRequest, Query
 from .raft import Raft, WatchKey
+from .shapes import check_json
 from .web import GET, Computed, HTTPError, allow, json_response, render_json
 
 CONSUL_VERSION = "1.20.1"
@@ -59,6 +60,7 @@ class Context:
         self.raft = Raft()
         self.catalog = Catalog(self.raft, config.datacenter)
         self.answers = AnswerCache()
+        self.check_fragments = CheckFragments(lambda row: render_json(check_json(row)))
         self.kv = KVStore(self.raft)
         self.sessions = SessionStore(
             self.raft, self.catalog, self.kv, config.node, config.min_session_ttl
@@ -216,6 +218,8 @@ class Context:
 
         def build() -> tuple[int, bytes]:
             index, payload = compute()
+            if isinstance(payload, RawJSON):
+                return index, payload.body
             return index, render_json(payload, pretty)
 
         def cached() -> Computed:
