@@ -14,13 +14,16 @@ import httpx
 import pytest
 
 from bridge.emulators.consul import ConsulEmulator
-from bridge.emulators.consul.shapes import check_json
+from bridge.emulators.consul.context import Context
+from bridge.emulators.consul.filter import compile_filter
+from bridge.emulators.consul.shapes import check_json, service_node_json
 from bridge.emulators.consul.web import render_json
 from tests.helpers import eventually
 
 LIST_READS = [
     "/v1/catalog/services",
     "/v1/catalog/services?filter=ServiceMeta.expose%20%3D%3D%20%22yes%22",
+    "/v1/catalog/services?filter=NodeMeta.zone%20%3D%3D%20%22a%22",
     "/v1/catalog/nodes",
     "/v1/catalog/service/web",
     "/v1/health/state/any",
@@ -81,6 +84,11 @@ def _deregister_node(http: httpx.Client) -> None:
     http.put("/v1/catalog/deregister", json={"Node": "n2"})
 
 
+def _node_meta(http: httpx.Client) -> None:
+    body = {"Node": "n2", "Address": "10.0.0.1", "NodeMeta": {"zone": "a"}}
+    http.put("/v1/catalog/register", json=body).raise_for_status()
+
+
 def _check_update(http: httpx.Client) -> None:
     check = {"CheckID": "c-web-2", "ServiceID": "web-2", "Status": "critical"}
     body = {"Node": "n2", "Address": "10.0.0.1", "Check": check}
@@ -96,18 +104,37 @@ WRITES: dict[str, Callable[[httpx.Client], None]] = {
     "re-register": _reregister_with_new_tags,
     "deregister service": _deregister_service,
     "deregister node": _deregister_node,
+    "node meta": _node_meta,
     "check update": _check_update,
     "kv write": _kv_write,
 }
 
 
+def filtered_names(ctx: Context, text: str) -> dict[str, list[str]]:
+    """``catalog/services?filter=`` evaluated row by row, with no cache."""
+    predicate = compile_filter(text)
+    names: dict[str, list[str]] = {}
+    for (node, _id), svc in sorted(ctx.catalog.services.items()):
+        if predicate(service_node_json(ctx.catalog.nodes[node], svc)):
+            tags = names.setdefault(svc["Service"], [])
+            tags.extend(t for t in svc["Tags"] if t not in tags)
+    return dict(sorted(names.items()))
+
+
+def assert_filters_evaluated_afresh(http: httpx.Client, ctx: Context) -> None:
+    for text in ('ServiceMeta.expose == "yes"', 'NodeMeta.zone == "a"'):
+        got = http.get("/v1/catalog/services", params={"filter": text}).json()
+        assert got == filtered_names(ctx, text), text
+
+
 @pytest.mark.parametrize("write", WRITES.values(), ids=list(WRITES))
 def test_cached_answers_equal_fresh_ones_after_a_write(
-    seeded: httpx.Client, write: Callable[[httpx.Client], None]
+    consul_server: ConsulEmulator, seeded: httpx.Client, write: Callable[[httpx.Client], None]
 ) -> None:
     before = {path: answer(seeded, path) for path in LIST_READS}
     write(seeded)
     assert_all_fresh(seeded)
+    assert_filters_evaluated_afresh(seeded, consul_server.api.ctx)
     after = {path: answer(seeded, path) for path in LIST_READS}
     changed = {path for path in LIST_READS if after[path] != before[path]}
     # A catalog write changes something; a KV write nothing a list read shows.
@@ -209,15 +236,20 @@ def test_empty_lists_period_ends(consul_http: httpx.Client) -> None:
     eventually(lambda: "web" in consul_http.get("/v1/catalog/services").json())
 
 
-def test_check_lists_equal_a_full_render(consul_server: ConsulEmulator) -> None:
-    """Per-check fragments follow output-only updates and a restart's lowered indexes."""
-    ctx = consul_server.api.ctx
+def test_check_lists_equal_a_full_render() -> None:
+    """Per-check fragments follow output-only updates and a restart's lowered indexes.
 
-    def full_render() -> bytes:
-        return render_json([check_json(c) for c in ctx.catalog.all_checks()])
+    A server of its own: the restart refuses connections for a moment.
+    """
+    with (
+        ConsulEmulator() as server,
+        httpx.Client(base_url=server.url, timeout=30) as http,
+    ):
+        ctx = server.api.ctx
 
-    with httpx.Client(base_url=consul_server.url, timeout=30) as http:
-        http.post("/_emulator/reset").raise_for_status()
+        def full_render() -> bytes:
+            return render_json([check_json(c) for c in ctx.catalog.all_checks()])
+
         register(http, "web-1")
         ttl = {"ID": "ttl", "Name": "ttl", "TTL": "60s"}
         http.put("/v1/agent/check/register", json=ttl).raise_for_status()
@@ -228,3 +260,4 @@ def test_check_lists_equal_a_full_render(consul_server: ConsulEmulator) -> None:
             assert body == full_render()
         http.post("/_emulator/restart", json={"index_drop": 3}).raise_for_status()
         eventually(lambda: http.get("/v1/health/state/any").content == full_render())
+        assert_filters_evaluated_afresh(http, ctx)

@@ -96,3 +96,34 @@ class CheckFragments:
                 self._fragments[id(row)] = cached
             parts.append(cached[2])
         return RawJSON(b"[" + b",".join(parts) + b"]")
+
+
+FILTERS_KEPT = 4  # the opt-in filter of a bridge or two
+
+
+class FilterMatches:
+    """Whether each (node, service) row matched a ``?filter=``, kept while both are unchanged.
+
+    Rows are replaced on a write; a snapshot restore lowers indexes in place, so the
+    indexes are part of the stamp. One change re-evaluates one row, not 10,000.
+    """
+
+    def __init__(self) -> None:
+        self._by_filter: OrderedDict[str, dict[int, tuple[Row, Row, tuple[Any, ...], bool]]]
+        self._by_filter = OrderedDict()
+
+    def matches(
+        self, text: str, node: Row, svc: Row, evaluate: Callable[[Row, Row], bool], total: int
+    ) -> bool:
+        seen = self._by_filter.get(text)
+        if seen is None or len(seen) > 2 * total + 1024:
+            seen = self._by_filter[text] = {}
+            while len(self._by_filter) > FILTERS_KEPT:
+                self._by_filter.popitem(last=False)
+        stamp = (svc["CreateIndex"], svc["ModifyIndex"], node["CreateIndex"], node["ModifyIndex"])
+        cached = seen.get(id(svc))
+        # Holding both rows keeps their ids from being reused by other objects.
+        if cached is None or cached[0] is not svc or cached[1] is not node or cached[2] != stamp:
+            cached = (svc, node, stamp, evaluate(node, svc))
+            seen[id(svc)] = cached
+        return cached[3]

@@ -165,6 +165,11 @@ class CatalogRoutes:
 
     def _services(self, q: Query) -> Callable[[], Computed]:
         predicate = self.ctx.filter(q)
+        text = q.params.get("filter", "")
+
+        def evaluate(node: Row, svc: Row) -> bool:
+            return predicate is not None and predicate(service_node_json(node, svc))
+
         meta = node_meta_pairs(q)
         catalog = self.ctx.catalog
 
@@ -175,13 +180,17 @@ class CatalogRoutes:
             if predicate is None and not meta:
                 return index, catalog.service_names()
             names: dict[str, list[str]] = {}
-            for row in self._service_nodes():
-                if predicate is not None and not predicate(row):
+            total = len(catalog.services)
+            for (node_name, _id), svc in sorted(catalog.services.items()):
+                node = catalog.nodes[node_name]
+                if any((node["Meta"] or {}).get(k) != v for k, v in meta):
                     continue
-                if any((row["NodeMeta"] or {}).get(k) != v for k, v in meta):
+                if predicate is not None and not self.ctx.filter_matches.matches(
+                    text, node, svc, evaluate, total
+                ):
                     continue
-                tags = names.setdefault(row["ServiceName"], [])
-                tags.extend(t for t in row["ServiceTags"] if t not in tags)
+                tags = names.setdefault(svc["Service"], [])
+                tags.extend(t for t in svc["Tags"] if t not in tags)
             return index, dict(sorted(names.items()))
 
         return compute

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from starlette.responses import Response
 
 from .agent import Agent
-from .answers import AnswerCache, CheckFragments, RawJSON, answer_key
+from .answers import AnswerCache, CheckFragments, FilterMatches, RawJSON, answer_key
 from .catalog import Catalog
 from .cluster import AutopilotStore, CoordinateStore, origin_coordinate
 from .filter import FilterError, Predicate, compile_filter
@@ -61,6 +61,7 @@ class Context:
         self.catalog = Catalog(self.raft, config.datacenter)
         self.answers = AnswerCache()
         self.check_fragments = CheckFragments(lambda row: render_json(check_json(row)))
+        self.filter_matches = FilterMatches()
         self.kv = KVStore(self.raft)
         self.sessions = SessionStore(
             self.raft, self.catalog, self.kv, config.node, config.min_session_ttl
