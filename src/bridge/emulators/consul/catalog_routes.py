@@ -154,14 +154,11 @@ class CatalogRoutes:
 
         return compute
 
-    def _service_nodes(self, name: str | None = None) -> list[Row]:
+    def _service_nodes(self, name: str) -> list[Row]:
         catalog = self.ctx.catalog
-        pairs = (
-            catalog.instances(name)
-            if name is not None
-            else [(key[0], svc) for key, svc in sorted(catalog.services.items())]
-        )
-        return [service_node_json(catalog.nodes[node], svc) for node, svc in pairs]
+        return [
+            service_node_json(catalog.nodes[node], svc) for node, svc in catalog.instances(name)
+        ]
 
     def _services(self, q: Query) -> Callable[[], Computed]:
         predicate = self.ctx.filter(q)
