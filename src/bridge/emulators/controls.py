@@ -82,6 +82,8 @@ class Controls:
     extra: dict[str, Callable[[Request], Any]] = field(default_factory=dict)
     # How an injected error looks: Kong answers JSON, Consul plain text.
     error_body: Callable[[int], Response] | None = None
+    # What a reset or a DELETE of the faults puts back (an emulator may add its own faults).
+    new_faults: Callable[[], Faults] = Faults
 
     async def before_request(self) -> Response | None:
         """Apply latency and error faults; a Response means "answer with this"."""
@@ -111,13 +113,13 @@ class Controls:
         if name == "reset" and method == "POST":
             self.reset_data()
             self.counters.clear()
-            self.faults = Faults()
+            self.faults = self.new_faults()
             return Response(status_code=204)
         if name == "faults":
             if method == "GET":
                 return JSONResponse(asdict(self.faults))
             if method == "DELETE":
-                self.faults = Faults()
+                self.faults = self.new_faults()
                 return Response(status_code=204)
             if method in ("PUT", "POST", "PATCH"):
                 data = await _json_body(request)

@@ -24,6 +24,7 @@ from .connections import ConnectionLimiter
 from .context import CONSUL_VERSION, AgentConfig, Context
 from .coordinate_routes import CoordinateRoutes
 from .events import EventRoutes
+from .faults import ConsulFaults
 from .kv import SessionError
 from .kv_routes import KVRoutes
 from .operator_routes import OperatorRoutes
@@ -72,11 +73,14 @@ class ConsulAPI:
         )
         self.controls = Controls(
             reset_data=self._reset,
+            faults=ConsulFaults(),
+            new_faults=ConsulFaults,
             extra={"restart": self._restart, "leader": self._leader, "state": self._state},
         )
         self.controls.error_body = lambda status: text_response(
             status, "rpc error making call: injected by the emulator"
         )
+        self.ctx.empty_list_fault = self._empty_list_fault
         self.connections = ConnectionLimiter(self.ctx.config.max_conns_per_client)
         self._loop: asyncio.AbstractEventLoop | None = None
         agent = AgentRoutes(self.ctx)
@@ -114,6 +118,10 @@ class ConsulAPI:
         self.events.reset()
 
     # -- /_emulator/ extras ----------------------------------------------------------------
+
+    def _empty_list_fault(self) -> bool:
+        faults = self.controls.faults
+        return isinstance(faults, ConsulFaults) and faults.take_empty_list()
 
     async def _restart(self, request: Request) -> Response:
         """Like an agent restart with a snapshot restore: the index goes down, data stays."""

@@ -158,11 +158,15 @@ class Catalog:
         # Called with (check, removed) when a check is written or removed (sessions listen).
         self.check_listeners: list[Callable[[Row, bool], None]] = []
         self._names_cache: tuple[int, dict[str, list[str]]] | None = None
+        # Moves on every change a read could see (even those that move no index), so a
+        # rendered answer stays valid exactly while it stays put.
+        self.version = 0
 
     # -- writes ----------------------------------------------------------------------------
 
     def _bump(self, *tables: str) -> int:
         index = self.raft.next_index()
+        self.version += 1
         for table in tables:
             self.table_index[table] = index
             self.raft.touch(("table", table))
@@ -324,6 +328,7 @@ class Catalog:
             # Output-only changes reach the servers later (check_update_interval): no index bump.
             if output is not None:
                 current["Output"] = output
+                self.version += 1
             return current
         return self.register_check(
             node,
@@ -368,6 +373,7 @@ class Catalog:
     def restore(self, snapshot: dict[str, Any]) -> None:
         for name in _TABLES:
             setattr(self, name, snapshot[name])
+        self.version += 1
         self._names_cache = None
         self._sorted_checks = None
 
@@ -384,6 +390,7 @@ class Catalog:
                 lower(row)
         for table, value in self.table_index.items():
             self.table_index[table] = min(value, index)
+        self.version += 1
         self._names_cache = None
         self._sorted_checks = None
         for name, value in self.service_index.items():

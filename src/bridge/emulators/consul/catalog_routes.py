@@ -13,6 +13,7 @@ from .catalog import STATUSES, build_service
 from .context import Context
 from .normalize import catalog_body, check_body
 from .query import BadRequest, Query
+from .raft import WatchKey
 from .shapes import check_json, node_json, node_service_json, service_node_json
 from .web import GET, PUT, Computed, Row, allow, get_ci, json_object, json_response
 
@@ -71,6 +72,12 @@ class CatalogRoutes:
             q.params.get("peer") and family in PEERED_READS
         ):
             return await read(method, q, self._nothing(q, PEERED_READS[family]), [])
+
+        async def cached(
+            compute: Callable[[], Computed], keys: list[WatchKey], empty: object = None
+        ) -> Response:
+            return await self.ctx.read_list(method, q, "/".join(seg), compute, keys, empty)
+
         match seg:
             case ["v1", "catalog", "register"]:
                 allow(method, PUT)
@@ -82,24 +89,24 @@ class CatalogRoutes:
                 allow(method, GET)
                 return json_response(200, [self.ctx.config.datacenter])
             case ["v1", "catalog", "nodes"]:
-                return await read(method, q, self._nodes(q), [("table", "nodes")])
+                return await cached(self._nodes(q), [("table", "nodes")])
             case ["v1", "catalog", "node", node]:
                 return await read(method, q, self._node(q, node), [("node", node)])
             case ["v1", "catalog", "node-services", node]:
                 by_node = self._node(q, node, as_list=True)
                 return await read(method, q, by_node, [("node", node)])
             case ["v1", "catalog", "services"]:
-                return await read(method, q, self._services(q), [("table", "services")])
+                return await cached(self._services(q), [("table", "services")], {})
             case ["v1", "catalog", "service", name]:
-                return await read(method, q, self._catalog_service(q, name), [("service", name)])
+                return await cached(self._catalog_service(q, name), [("service", name)])
             case ["v1", "health", "service", name]:
-                return await read(method, q, self._health_service(q, name), [("service", name)])
+                return await cached(self._health_service(q, name), [("service", name)], [])
             case ["v1", "health", "state", state]:
-                return await read(method, q, self._health_state(q, state), [("state", state)])
+                return await cached(self._health_state(q, state), [("state", state)], [])
             case ["v1", "health", "node", node]:
-                return await read(method, q, self._health_node(q, node), [("node", node)])
+                return await cached(self._health_node(q, node), [("node", node)])
             case ["v1", "health", "checks", name]:
-                return await read(method, q, self._health_checks(q, name), [("checks", name)])
+                return await cached(self._health_checks(q, name), [("checks", name)])
         return None
 
     def _nothing(self, q: Query, empty: object) -> Callable[[], Computed]:
@@ -147,17 +154,19 @@ class CatalogRoutes:
 
         return compute
 
-    def _service_nodes(self, name: str | None = None) -> list[Row]:
+    def _service_nodes(self, name: str) -> list[Row]:
         catalog = self.ctx.catalog
-        pairs = (
-            catalog.instances(name)
-            if name is not None
-            else [(key[0], svc) for key, svc in sorted(catalog.services.items())]
-        )
-        return [service_node_json(catalog.nodes[node], svc) for node, svc in pairs]
+        return [
+            service_node_json(catalog.nodes[node], svc) for node, svc in catalog.instances(name)
+        ]
 
     def _services(self, q: Query) -> Callable[[], Computed]:
         predicate = self.ctx.filter(q)
+        text = q.params.get("filter", "")
+
+        def evaluate(node: Row, svc: Row) -> bool:
+            return predicate is not None and predicate(service_node_json(node, svc))
+
         meta = node_meta_pairs(q)
         catalog = self.ctx.catalog
 
@@ -168,13 +177,17 @@ class CatalogRoutes:
             if predicate is None and not meta:
                 return index, catalog.service_names()
             names: dict[str, list[str]] = {}
-            for row in self._service_nodes():
-                if predicate is not None and not predicate(row):
+            total = len(catalog.services)
+            for (node_name, _id), svc in sorted(catalog.services.items()):
+                node = catalog.nodes[node_name]
+                if any((node["Meta"] or {}).get(k) != v for k, v in meta):
                     continue
-                if any((row["NodeMeta"] or {}).get(k) != v for k, v in meta):
+                if predicate is not None and not self.ctx.filter_matches.matches(
+                    text, node, svc, evaluate, total
+                ):
                     continue
-                tags = names.setdefault(row["ServiceName"], [])
-                tags.extend(t for t in row["ServiceTags"] if t not in tags)
+                tags = names.setdefault(svc["Service"], [])
+                tags.extend(t for t in svc["Tags"] if t not in tags)
             return index, dict(sorted(names.items()))
 
         return compute
@@ -234,12 +247,15 @@ class CatalogRoutes:
     def _check_list(self, q: Query, rows: Callable[[], list[Row]]) -> Callable[[], Computed]:
         """A blocking list of checks at the checks-table index (``health/state|node|checks``)."""
         predicate = self.ctx.filter(q)
+        pretty = q.flag("pretty")
         catalog = self.ctx.catalog
 
         def compute() -> Computed:
             index = catalog.table_index["checks"]
             if self.ctx.anonymous(q):
                 return index, []
+            if predicate is None and not pretty:
+                return index, self.ctx.check_fragments.render_list(rows())
             checks = [check_json(c) for c in rows()]
             if predicate is not None:
                 checks = [c for c in checks if predicate(c)]

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from starlette.responses import Response
 
 from .agent import Agent
+from .answers import AnswerCache, CheckFragments, FilterMatches, RawJSON, answer_key
 from .catalog import Catalog
 from .cluster import AutopilotStore, CoordinateStore, origin_coordinate
 from .filter import FilterError, Predicate, compile_filter
@@ -21,7 +22,8 @@ from .kv import KVStore, SessionStore
 from .monitor import LogHub
 from .query import DEFAULT_WAIT, MAX_WAIT, BadRequest, Query
 from .raft import Raft, WatchKey
-from .web import GET, Computed, HTTPError, allow, json_response
+from .shapes import check_json
+from .web import GET, Computed, HTTPError, allow, json_response, render_json
 
 CONSUL_VERSION = "1.20.1"
 
@@ -49,12 +51,17 @@ class Context:
         self.generation = 0  # bumped on reset/restart: blocked queries answer at once
         self.logs = LogHub()
         self.on_leave: Callable[[], None] | None = None  # how the server stops after a leave
+        # The "empty_lists" fault: asked once per answered list read (the server sets it).
+        self.empty_list_fault: Callable[[], bool] = lambda: False
         self.build()
 
     def build(self) -> None:
         config = self.config
         self.raft = Raft()
         self.catalog = Catalog(self.raft, config.datacenter)
+        self.answers = AnswerCache()
+        self.check_fragments = CheckFragments(lambda row: render_json(check_json(row)))
+        self.filter_matches = FilterMatches()
         self.kv = KVStore(self.raft)
         self.sessions = SessionStore(
             self.raft, self.catalog, self.kv, config.node, config.min_session_ttl
@@ -193,3 +200,33 @@ class Context:
         self.require_leader(q)
         index, payload = await self.blocking(q, compute, keys, prefixes)
         return json_response(200, payload, self.meta(q, index), pretty=q.flag("pretty"))
+
+    async def read_list(
+        self,
+        method: str,
+        q: Query,
+        path: str,
+        compute: Callable[[], Computed],
+        keys: list[WatchKey],
+        empty: object = None,
+    ) -> Response:
+        """A blocking catalog/health read whose rendered body is shared until the catalog
+        changes; ``empty`` (``[]`` or ``{}``) is what the "empty_lists" fault answers."""
+        allow(method, GET)
+        self.require_leader(q)
+        pretty = q.flag("pretty")
+        key = answer_key(path, q, self.anonymous(q))
+
+        def build() -> tuple[int, bytes]:
+            index, payload = compute()
+            if isinstance(payload, RawJSON):
+                return index, payload.body
+            return index, render_json(payload, pretty)
+
+        def cached() -> Computed:
+            return self.answers.get_or_build(key, self.catalog.version, build)
+
+        index, body = await self.blocking(q, cached, keys)
+        if empty is not None and self.empty_list_fault():
+            body = render_json(empty, pretty)
+        return Response(body, media_type="application/json", headers=self.meta(q, index))

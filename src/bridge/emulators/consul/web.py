@@ -35,8 +35,18 @@ def text_response(status: int, text: str, headers: dict[str, str] | None = None)
 def json_response(
     status: int, body: Any, headers: dict[str, str] | None = None, pretty: bool = False
 ) -> Response:
+    return Response(
+        render_json(body, pretty),
+        status_code=status,
+        media_type="application/json",
+        headers=headers,
+    )
+
+
+def render_json(body: Any, pretty: bool = False) -> bytes:
+    """A JSON body as Consul's encoder writes it (compact, or indented for ``?pretty``)."""
     text = json.dumps(body, indent=4) if pretty else json.dumps(body, separators=(",", ":"))
-    return Response(text, status_code=status, media_type="application/json", headers=headers)
+    return text.encode()
 
 
 def empty_response() -> Response:
