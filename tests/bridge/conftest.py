@@ -6,6 +6,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -30,6 +31,26 @@ def _spawn(args: list[str], env: dict[str, str] | None = None) -> subprocess.Pop
         stderr=subprocess.PIPE,
         env={**os.environ, **(env or {})},
     )
+
+
+def spawn_bridge(
+    args: list[str], env: dict[str, str], log_path: str = ""
+) -> tuple[subprocess.Popen[str], str]:
+    """``python -m bridge <args>`` with its output appended to a file (a new one unless
+    ``log_path`` is given): a pipe nobody reads fills up (64 KiB) and then blocks a
+    chatty bridge on its next log line."""
+    if not log_path:
+        handle, log_path = tempfile.mkstemp(prefix="kong-bridge-", suffix=".log")
+        os.close(handle)
+    with open(log_path, "a", encoding="utf-8") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "bridge", *args],
+            text=True,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, **env},
+        )
+    return process, log_path
 
 
 def run_cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
@@ -75,6 +96,12 @@ class Stack:
     env: dict[str, str]
     process: subprocess.Popen[str] | None = None
     args: list[str] = field(default_factory=list)
+    log_path: str = ""  # the bridge's stdout and stderr
+
+    def logs(self) -> str:
+        """Everything the bridge printed so far."""
+        with open(self.log_path, encoding="utf-8", errors="replace") as log:
+            return log.read()
 
     def register(
         self,
@@ -160,7 +187,7 @@ class Stack:
             "1",
             *extra,
         ]
-        self.process = _spawn(self.args, self.env)
+        self.process, self.log_path = spawn_bridge(self.args, self.env, self.log_path)
         eventually(lambda: self.status.get("/readyz").json()["ready"], 20, "bridge ready")
 
     def stop(self) -> int:
@@ -187,6 +214,8 @@ def stack_of(kind: type[S], kong_url: str, consul_url: str) -> Iterator[S]:
     if result.process is not None:
         result.process.kill()
         result.process.wait(10)
+    if result.log_path:
+        os.unlink(result.log_path)
 
 
 @pytest.fixture

@@ -48,10 +48,8 @@ def test_a_secret_comes_from_kv_follows_it_and_is_never_logged(stack: Stack) -> 
     eventually(lambda: redis_password(stack) == SECRET, what="secret from KV")
     put_kv(stack, "secrets/redis", SECRET + "-rotated")
     eventually(lambda: redis_password(stack) == SECRET + "-rotated", what="KV change followed")
-    process = stack.process
-    assert process is not None and process.stdout is not None and process.stderr is not None
     stack.stop()
-    logs = process.stdout.read() + process.stderr.read()
+    logs = stack.logs()
     assert "rate-limiting" in logs and SECRET not in logs
 
 
@@ -85,10 +83,8 @@ def test_an_https_service_gets_its_certificate_and_a_rotation_reaches_kong(stack
         lambda: owned_certificates(stack)[0]["cert"].strip() == CERT_B.strip(), what="rotation"
     )
     assert owned_certificates(stack)[0]["id"] == certificate["id"]
-    process = stack.process
-    assert process is not None and process.stdout is not None and process.stderr is not None
     stack.stop()
-    logs = process.stdout.read() + process.stderr.read()
+    logs = stack.logs()
     assert "PRIVATE KEY" not in logs and KEY_B.splitlines()[1] not in logs
 
 

@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.bridge.conftest import Stack, _spawn, consul_url, kong_url, stack_of
+from tests.bridge.conftest import Stack, consul_url, kong_url, spawn_bridge, stack_of
 from tests.helpers import eventually
 
 __all__ = ["consul_url", "kong_url"]  # module-scoped emulators, shared with tests/bridge
@@ -141,7 +141,7 @@ class ChaosStack(Stack):
     def launch(self, *extra: str) -> None:
         port = int(str(self.status.base_url).rsplit(":", 1)[-1].strip("/"))
         self.args = ["run", "--listen", f"127.0.0.1:{port}", "--resync", "2", *extra]
-        self.process = _spawn(self.args, self.env)
+        self.process, self.log_path = spawn_bridge(self.args, self.env, self.log_path)
 
     def wait_ready(self, timeout: float = 30.0) -> None:
         eventually(lambda: self.status.get("/readyz").json()["ready"], timeout, "bridge ready")
