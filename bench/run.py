@@ -244,13 +244,18 @@ def change_series(consul: httpx.Client, kong: httpx.Client, services: int, sampl
         consul.put(path, json=body).raise_for_status()
 
     new = target_of(7, 9999)
-    adds = [
-        Change(
-            lambda n=n: put("/v1/catalog/register", instance_body(n, f"{n}-new", 7, 9999)),  # type: ignore[misc]
-            lambda n=n: new in targets(kong, upstream(n)),  # type: ignore[misc]
-        )
-        for n in picks
-    ]
+
+    def arrivals() -> list[Change]:
+        """The new instance registered (again), passing, on each picked service."""
+        return [
+            Change(
+                lambda n=n: put("/v1/catalog/register", instance_body(n, f"{n}-new", 7, 9999)),  # type: ignore[misc]
+                lambda n=n: new in targets(kong, upstream(n)),  # type: ignore[misc]
+            )
+            for n in picks
+        ]
+
+    adds = arrivals()
     fails = [
         Change(
             lambda n=n: put(  # type: ignore[misc]
@@ -260,13 +265,7 @@ def change_series(consul: httpx.Client, kong: httpx.Client, services: int, sampl
         )
         for n in picks
     ]
-    revive = [
-        Change(
-            lambda n=n: put("/v1/catalog/register", instance_body(n, f"{n}-new", 7, 9999)),  # type: ignore[misc]
-            lambda n=n: new in targets(kong, upstream(n)),  # type: ignore[misc]
-        )
-        for n in picks
-    ]
+    revive = arrivals()
     deregs = [
         Change(
             lambda n=n: put(  # type: ignore[misc]

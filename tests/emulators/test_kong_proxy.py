@@ -15,6 +15,7 @@ import pytest
 
 from bridge.echo import EchoService
 from bridge.emulators.kong import KongEmulator
+from tests.conftest import _client as reset_client
 
 UPSTREAM = "orders.service.consul"
 
@@ -27,9 +28,7 @@ def gateway() -> Iterator[KongEmulator]:
 
 @pytest.fixture
 def admin(gateway: KongEmulator) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=gateway.url, timeout=10) as client:
-        client.post("/_emulator/reset").raise_for_status()
-        yield client
+    yield from reset_client(gateway)
 
 
 @pytest.fixture
