@@ -8,6 +8,7 @@ builds and serializes it, the others reuse those bytes.
 
 from __future__ import annotations
 
+import json
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
@@ -98,6 +99,53 @@ class CheckFragments:
         return RawJSON(b"[" + b",".join(parts) + b"]")
 
 
+class AllChecks:
+    """``health/state/any``'s body, re-rendered one changed check at a time.
+
+    At 10,000 checks even looking at every row per change is the cost that
+    matters; the catalog names the checks written or removed since the last
+    render, and moves ``check_order_version`` when keys come or go (only then
+    is the list of parts rebuilt, from the fragments kept here).
+    """
+
+    def __init__(self, render: Callable[[Row], bytes]) -> None:
+        self._render = render
+        self._stamp: tuple[int, int] | None = None  # (restores, order version) of ``_parts``
+        self._fragments: dict[Any, bytes] = {}
+        self._parts: list[bytes] = []
+        self._position: dict[Any, int] = {}
+
+    def render(self, catalog: Any) -> RawJSON:
+        changed = catalog.take_changed_checks()
+        checks = catalog.checks
+        if self._stamp is not None and self._stamp[0] != catalog.restores:
+            self._fragments.clear()  # rows were put back wholesale: render them again
+            self._stamp = None
+        for key in changed:
+            row = checks.get(key)
+            if row is None:
+                self._fragments.pop(key, None)
+            else:
+                self._fragments[key] = self._render(row)
+        stamp = (catalog.restores, catalog.check_order_version)
+        if stamp != self._stamp:
+            order = catalog.check_order()
+            self._parts = [self._fragment(key, checks) for key in order]
+            self._position = {key: number for number, key in enumerate(order)}
+            self._stamp = stamp
+        else:
+            for key in changed:
+                if key in self._position:
+                    self._parts[self._position[key]] = self._fragments[key]
+        return RawJSON(b"[" + b",".join(self._parts) + b"]")
+
+    def _fragment(self, key: Any, checks: dict[Any, Row]) -> bytes:
+        fragment = self._fragments.get(key)
+        if fragment is None:
+            fragment = self._fragments[key] = self._render(checks[key])
+        return fragment
+
+
 FILTERS_KEPT = 4  # the opt-in filter of a bridge or two
 
 
@@ -127,3 +175,77 @@ class FilterMatches:
             cached = (svc, node, stamp, evaluate(node, svc))
             seen[id(svc)] = cached
         return cached[3]
+
+
+NameTags = dict[str, list[str]]
+
+
+class FilteredNames:
+    """``catalog/services`` under a ``?filter=`` or ``?node-meta=``, kept service by service.
+
+    A service's tags are computed again only when its index moved past the last
+    answer (any write to one of its instances or their checks moves it), and
+    each service's JSON is kept, so one registration at 10,000 services costs
+    one service's instances and a join, not a filter over every instance. The
+    caller's ``stamp`` covers what a service index does not (a nodes-table
+    write, whose fields a filter may read; a restore): then it starts over.
+    """
+
+    def __init__(self) -> None:
+        self._by_query: OrderedDict[Hashable, _Names] = OrderedDict()
+
+    def answer(
+        self,
+        query: Hashable,
+        stamp: Hashable,
+        service_index: dict[str, int],
+        upto: int,
+        tags_of: Callable[[str], list[str] | None],
+    ) -> _Names:
+        """The answer for ``query`` once every service with an index above the last
+        answer's (up to ``upto``, the current index) is computed again with ``tags_of``
+        (None: no instance matches)."""
+        names = self._by_query.get(query)
+        if names is None or names.stamp != stamp:
+            names = self._by_query[query] = _Names(stamp)
+            while len(self._by_query) > FILTERS_KEPT:
+                self._by_query.popitem(last=False)
+        self._by_query.move_to_end(query)
+        since, names.upto = names.upto, upto
+        for name in [n for n, index in service_index.items() if index > since]:
+            names.put(name, tags_of(name))
+        return names
+
+
+class _Names:
+    """One query's answer: name -> tags in name order, and each entry's JSON."""
+
+    def __init__(self, stamp: Hashable) -> None:
+        self.stamp = stamp
+        self.upto = -1
+        self.tags: NameTags = {}
+        self._fragments: dict[str, bytes] = {}
+        self._sorted = True
+        self._body: bytes | None = None
+
+    def put(self, name: str, tags: list[str] | None) -> None:
+        self._body = None
+        if tags is None:
+            if self.tags.pop(name, None) is not None:
+                del self._fragments[name]
+            return
+        if name not in self.tags:
+            self._sorted = False
+        self.tags[name] = tags
+        self._fragments[name] = json.dumps({name: tags}, separators=(",", ":")).encode()[1:-1]
+
+    def ordered(self) -> NameTags:
+        if not self._sorted:
+            self.tags = dict(sorted(self.tags.items()))
+            self._sorted = True
+        return self.tags
+
+    def body(self) -> RawJSON:
+        if self._body is None:
+            self._body = b"{" + b",".join(self._fragments[n] for n in self.ordered()) + b"}"
+        return RawJSON(self._body)
