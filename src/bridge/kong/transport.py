@@ -47,9 +47,12 @@ class LeanTransport(httpx.AsyncBaseTransport):
         timeouts: dict[str, Any] = request.extensions.get("timeout", {})
         payload = _encode(request, await request.aread())
         async with self._slots:
-            for _attempt in range(2):
-                reused = bool(self._idle)
-                connection = self._idle.pop() if reused else await self._open(request, timeouts)
+            for attempt in range(2):
+                # After a stale one, a new connection: the others may have gone stale too.
+                connection = self._pop_live() if attempt == 0 else None
+                reused = connection is not None
+                if connection is None:
+                    connection = await self._open(request, timeouts)
                 try:
                     status, headers, body, keep = await self._exchange(
                         connection, payload, request.method, timeouts, reused
@@ -66,6 +69,16 @@ class LeanTransport(httpx.AsyncBaseTransport):
                     _close(connection)
                 return httpx.Response(status, headers=headers, content=body, request=request)
         raise httpx.RemoteProtocolError("the server closed the connection twice", request=request)
+
+    def _pop_live(self) -> Connection | None:
+        """The most recent idle connection the server has not closed meanwhile (a server
+        closes idle keep-alive connections after a while: uvicorn after 30 s)."""
+        while self._idle:
+            connection = self._idle.pop()
+            if not connection[0].at_eof() and not connection[1].is_closing():
+                return connection
+            _close(connection)
+        return None
 
     async def _open(self, request: httpx.Request, timeouts: dict[str, Any]) -> Connection:
         url = request.url
