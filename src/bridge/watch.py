@@ -8,6 +8,9 @@ What it costs (see the README, "Watching Consul, and what it costs"):
 - ``/v1/health/state/any``, blocking: every check with its ``ServiceName`` and
   ``ModifyIndex``. A check that appears, changes or disappears names the
   service to re-read (a node check: every service with an instance there).
+  The answer is O(checks) bytes; only the checks whose bytes changed since the
+  last answer are decoded (list_delta.py), and a ``catalog/services`` answer
+  equal to the last one is not decoded at all.
 - Re-reads are plain, non-blocking ``/v1/health/service/<name>`` reads by a
   few workers, so one instance change costs a small constant number of
   requests however many services there are, and the open connections are the
