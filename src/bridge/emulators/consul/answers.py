@@ -8,6 +8,7 @@ builds and serializes it, the others reuse those bytes.
 
 from __future__ import annotations
 
+import bisect
 import json
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
@@ -103,47 +104,44 @@ class AllChecks:
     """``health/state/any``'s body, re-rendered one changed check at a time.
 
     At 10,000 checks even looking at every row per change is the cost that
-    matters; the catalog names the checks written or removed since the last
-    render, and moves ``check_order_version`` when keys come or go (only then
-    is the list of parts rebuilt, from the fragments kept here).
+    matters: the catalog names the checks written or removed since the last
+    render, and each is re-rendered, inserted or dropped in place (its
+    position found by bisection in the (node, CheckID) order kept here).
     """
 
     def __init__(self, render: Callable[[Row], bytes]) -> None:
         self._render = render
-        self._stamp: tuple[int, int] | None = None  # (restores, order version) of ``_parts``
-        self._fragments: dict[Any, bytes] = {}
-        self._parts: list[bytes] = []
-        self._position: dict[Any, int] = {}
+        self._restores = -1  # the catalog's restore count when ``_keys`` was built
+        self._keys: list[Any] = []  # every check key, in order
+        self._parts: list[bytes] = []  # their JSON, in the same order
 
     def render(self, catalog: Any) -> RawJSON:
         changed = catalog.take_changed_checks()
         checks = catalog.checks
-        if self._stamp is not None and self._stamp[0] != catalog.restores:
-            self._fragments.clear()  # rows were put back wholesale: render them again
-            self._stamp = None
-        for key in changed:
-            row = checks.get(key)
-            if row is None:
-                self._fragments.pop(key, None)
-            else:
-                self._fragments[key] = self._render(row)
-        stamp = (catalog.restores, catalog.check_order_version)
-        if stamp != self._stamp:
-            order = catalog.check_order()
-            self._parts = [self._fragment(key, checks) for key in order]
-            self._position = {key: number for number, key in enumerate(order)}
-            self._stamp = stamp
-        else:
+        if self._restores == catalog.restores:
             for key in changed:
-                if key in self._position:
-                    self._parts[self._position[key]] = self._fragments[key]
+                self._follow(key, checks.get(key))
+        if self._restores != catalog.restores or len(self._keys) != len(checks):
+            self._rebuild(catalog)  # the first render, or rows put back wholesale
         return RawJSON(b"[" + b",".join(self._parts) + b"]")
 
-    def _fragment(self, key: Any, checks: dict[Any, Row]) -> bytes:
-        fragment = self._fragments.get(key)
-        if fragment is None:
-            fragment = self._fragments[key] = self._render(checks[key])
-        return fragment
+    def _rebuild(self, catalog: Any) -> None:
+        self._restores = catalog.restores
+        self._keys = list(catalog.check_order())
+        self._parts = [self._render(catalog.checks[key]) for key in self._keys]
+
+    def _follow(self, key: Any, row: Row | None) -> None:
+        at = bisect.bisect_left(self._keys, key)
+        present = at < len(self._keys) and self._keys[at] == key
+        if row is None:
+            if present:
+                del self._keys[at]
+                del self._parts[at]
+        elif present:
+            self._parts[at] = self._render(row)
+        else:
+            self._keys.insert(at, key)
+            self._parts.insert(at, self._render(row))
 
 
 FILTERS_KEPT = 4  # the opt-in filter of a bridge or two

@@ -156,7 +156,6 @@ class Catalog:
         # a status change at 10,000 checks lists them without sorting them again.
         self._check_order: list[Key] | None = None
         self.restores = 0  # tables put back or indexes lowered: cached answers start over
-        self.check_order_version = 0  # moves when a check key comes or goes
         self._changed_checks: set[Key] = set()  # written or removed since the last take
         self._sorted_checks: tuple[int, list[Row]] | None = None
         self.table_index = {"nodes": 1, "services": 1, "checks": 1}
@@ -200,10 +199,8 @@ class Catalog:
 
     def _put_check(self, key: Key, row: Row) -> None:
         # A re-registration may move the check to another service: unindex the old row.
-        if self._unindex_check(key) is None:
-            self.check_order_version += 1
-            if self._check_order is not None:
-                bisect.insort(self._check_order, key)
+        if self._unindex_check(key) is None and self._check_order is not None:
+            bisect.insort(self._check_order, key)
         self.checks[key] = row
         self._changed_checks.add(key)
         self.checks_by_node.setdefault(key[0], set()).add(key)
@@ -213,7 +210,6 @@ class Catalog:
     def _pop_check(self, key: Key) -> Row | None:
         row = self._unindex_check(key)
         if row is not None:
-            self.check_order_version += 1
             self._changed_checks.add(key)
             if self._check_order is not None:
                 del self._check_order[bisect.bisect_left(self._check_order, key)]
