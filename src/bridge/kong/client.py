@@ -293,9 +293,11 @@ class AsyncKongClient:
     ) -> None:
         self._core = _Core(connection or KongConnection(), retry or RetryPolicy(), observer)
         connection = self._core.connection
-        ssl_context = httpx.create_ssl_context(
-            verify=connection.verify, cert=connection.client_cert
-        )
+        ssl_context = None  # loading the CA bundle takes ~0.1 s: only for an https Admin API
+        if connection.admin_url.lower().startswith("https:"):
+            ssl_context = httpx.create_ssl_context(
+                verify=connection.verify, cert=connection.client_cert
+            )
         # Straight to the lean transport: httpx's request and response objects cost about
         # as much CPU as the exchange itself, tens of thousands of times in an initial sync.
         self._transport = LeanTransport(max_connections, ssl_context)
