@@ -35,6 +35,7 @@ from .transport import LeanTransport, origin_of
 T = TypeVar("T")
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 PATH_SAFE = "/%:@!$&'()*+,;=-._~"  # what a path keeps as it is (RFC 3986), as httpx does
+JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)  # as httpx
 SECRET_HEADERS = frozenset({"kong-admin-token", "apikey", "authorization", "x-api-key"})
 
 
@@ -101,8 +102,7 @@ class RequestEncoder:
         start = f"{call.method} {target} HTTP/1.1\r\n".encode("ascii")
         if call.body is None:
             return start + self.head + b"\r\n"
-        body = json.dumps(call.body, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
-        data = body.encode("utf-8")
+        data = JSON.encode(call.body).encode("utf-8")
         return b"%s%sContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s" % (
             start,
             self.head,

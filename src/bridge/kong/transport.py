@@ -49,7 +49,8 @@ class _Parser:
         self.buffer = bytearray()
         self.eof = False
         self.method = "GET"
-        self._head: tuple[int, Headers, int] | None = None  # status, headers, body start
+        # status, headers, the same by lower-case name, where the body starts
+        self._head: tuple[int, Headers, dict[str, str], int] | None = None
         self._chunks: list[bytes] = []
         self._chunk_at = 0  # where the next chunk's size line starts
 
@@ -65,11 +66,12 @@ class _Parser:
                     raise _Lost("the server closed the connection")
                 return None
             status, headers = _parse_head(bytes(self.buffer[:end]))
-            self._head = status, headers, end + 4
+            named = {name.lower(): value for name, value in headers}
+            self._head = status, headers, named, end + 4
             self._chunk_at = end + 4
-        status, headers, start = self._head
-        length = _header(headers, "content-length")
-        chunked = "chunked" in _header(headers, "transfer-encoding").lower()
+        status, headers, named, start = self._head
+        length = named.get("content-length", "")
+        chunked = "chunked" in named.get("transfer-encoding", "").lower()
         if self.method == "HEAD" or status in NO_BODY_STATUSES or 100 <= status < 200:
             body, end = b"", start
         elif chunked:
@@ -89,7 +91,7 @@ class _Parser:
                 return None  # delimited by the server closing the connection
             body, end = bytes(self.buffer[start:]), len(self.buffer)
         del self.buffer[:end]
-        keep = _header(headers, "connection").lower() != "close" and (
+        keep = named.get("connection", "").lower() != "close" and (
             bool(length) or chunked or not body
         )
         return Answer(status, headers, body), keep
@@ -328,7 +330,3 @@ def _parse_head(head: bytes) -> tuple[int, Headers]:
             name, _, value = line.partition(":")
             headers.append((name.strip(), value.strip()))
     return int(parts[1]), headers
-
-
-def _header(headers: Headers, name: str) -> str:
-    return next((value for key, value in headers if key.lower() == name), "")
