@@ -230,6 +230,8 @@ class LeanTransport(httpx.AsyncBaseTransport):
         async with self._slots:
             idle = self._idle.setdefault(origin, [])
             for _attempt in range(2):
+                while idle and idle[-1].closed:
+                    idle.pop()  # the server closed it while it sat idle (its keep-alive timeout)
                 reused = bool(idle)
                 if reused:
                     connection = idle.pop()
