@@ -98,7 +98,7 @@ class RequestEncoder:
     def encode(self, call: Call) -> bytes:
         target = self.base_path + quote(call.path, safe=PATH_SAFE)
         if call.params:
-            target += "?" + urlencode(call.params)
+            target += "?" + urlencode(call.params, doseq=True)  # a list repeats its key
         start = f"{call.method} {target} HTTP/1.1\r\n".encode("ascii")
         if call.body is None:
             return start + self.head + b"\r\n"
