@@ -20,7 +20,6 @@ import httpx
 from .kong.transport import LeanTransport
 
 CONNECT_TIMEOUT = 10.0
-READ_LIMIT = 1 << 22  # the global watches' answers are megabytes at 10,000 services
 DURATION = re.compile(r"^(\d+)(ms|s|m)$")
 UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0}
 
@@ -68,7 +67,7 @@ class ConsulReader:
             base_url=f"{scheme}://{host}:{port}",
             headers=headers,
             timeout=httpx.Timeout(CONNECT_TIMEOUT),
-            transport=LeanTransport(max_connections, ssl_context, read_limit=READ_LIMIT),
+            transport=LeanTransport(max_connections, ssl_context),
         )
 
     async def get(
