@@ -347,8 +347,11 @@ async def serve(
         ),
     ]
     try:
+        frozen = False
         while not stop.is_set() and not any(task.done() for task in tasks):
             await asyncio.sleep(STOP_POLL_SECONDS)
+            if bridge.view.ready and not frozen:
+                frozen = freeze_long_lived()
         abandoned = bridge.kong.in_flight > 0
         stopped.set()
         for task in tasks:
@@ -362,6 +365,20 @@ async def serve(
             kv_events.target = None
         await reader.aclose()
         await bridge.kong.aclose()
+
+
+def freeze_long_lived() -> bool:
+    """After the first full sync, move what it built out of the cycle collector's way.
+
+    At 10,000 services the first load leaves about half a million long-lived
+    objects; a full collection walks them all (0.3 to 1.4 s measured), and the
+    allocations of a burst or a resync trigger one even with
+    :func:`collect_less_often`'s thresholds. Frozen objects are still freed by
+    reference counting when they are replaced.
+    """
+    gc.collect()
+    gc.freeze()
+    return True
 
 
 def _findings(bridge: Bridge) -> Findings:

@@ -184,3 +184,35 @@ def test_the_async_client_speaks_tls(tmp_path: Path) -> None:
         return reply.body
 
     assert asyncio.run(scenario()) == []
+
+
+def test_idle_connections_the_server_closed_are_not_reused() -> None:
+    """A server closes idle keep-alives (uvicorn after 30 s, the emulators included): after
+    a quiet spell every pooled connection may be dead, and a request must still succeed."""
+
+    async def scenario() -> list[int]:
+        closed = 0
+        all_closed = asyncio.Event()
+
+        async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            nonlocal closed
+            await reader.readuntil(b"\r\n\r\n")
+            await asyncio.sleep(0.01)  # keep the first requests' connections open together
+            writer.write(LENGTH)
+            await writer.drain()
+            writer.close()  # answered, then dropped without "Connection: close"
+            closed += 1
+            if closed == 4:
+                all_closed.set()
+
+        server = await asyncio.start_server(handle, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        transport = LeanTransport(max_connections=4)
+        async with httpx.AsyncClient(transport=transport, base_url=f"http://127.0.0.1:{port}") as c:
+            first = await asyncio.gather(*(c.get("/") for _ in range(4)))
+            await all_closed.wait()
+            later = [await c.get("/") for _ in range(4)]
+        server.close()
+        return [r.status_code for r in first + later]
+
+    assert asyncio.run(scenario()) == [201] * 8

@@ -229,10 +229,10 @@ class LeanTransport(httpx.AsyncBaseTransport):
             self._slots = asyncio.Semaphore(self.max_connections)
         async with self._slots:
             idle = self._idle.setdefault(origin, [])
-            for _attempt in range(2):
+            for attempt in range(2):
                 while idle and idle[-1].closed:
                     idle.pop()  # the server closed it while it sat idle (its keep-alive timeout)
-                reused = bool(idle)
+                reused = bool(idle) and attempt == 0  # after a stale one, a new connection
                 if reused:
                     connection = idle.pop()
                 else:
