@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 from bisect import bisect_left, bisect_right
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -211,34 +212,26 @@ def _skip(chars: str, pos: int) -> int:
 
 
 def _common_prefix(a: bytes, b: bytes) -> int:
-    limit = min(len(a), len(b))
-    pos = 0
-    while pos < limit:
-        step = min(_BLOCK, limit - pos)
-        if a[pos : pos + step] == b[pos : pos + step]:
-            pos += step
-            continue
-        while step > 1:  # the first difference lies in [pos, pos + step)
-            half = step // 2
-            if a[pos : pos + half] == b[pos : pos + half]:
-                pos, step = pos + half, step - half
-            else:
-                step = half
-        return pos
-    return limit
+    return _common_run(a, b, lambda text, start, stop: text[start:stop])
 
 
 def _common_suffix(a: bytes, b: bytes) -> int:
+    return _common_run(a, b, lambda text, start, stop: text[len(text) - stop : len(text) - start])
+
+
+def _common_run(a: bytes, b: bytes, piece: Callable[[bytes, int, int], bytes]) -> int:
+    """How long ``a`` and ``b`` agree, ``piece(text, start, stop)`` reading from one end:
+    whole blocks compared at once, then a bisection inside the first that differs."""
     limit = min(len(a), len(b))
     done = 0
     while done < limit:
         step = min(_BLOCK, limit - done)
-        if a[len(a) - done - step : len(a) - done] == b[len(b) - done - step : len(b) - done]:
+        if piece(a, done, done + step) == piece(b, done, done + step):
             done += step
             continue
-        while step > 1:
+        while step > 1:  # the first difference lies in [done, done + step)
             half = step // 2
-            if a[len(a) - done - half : len(a) - done] == b[len(b) - done - half : len(b) - done]:
+            if piece(a, done, done + half) == piece(b, done, done + half):
                 done, step = done + half, step - half
             else:
                 step = half
