@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import sys
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,11 +42,70 @@ class OwnedService:
         )
 
 
+class RowPool:
+    """Shares equal field values between the Kong rows we hold.
+
+    At 10,000 services most of a row repeats from one entity to the next (an
+    upstream's default ``healthchecks`` alone is some sixty objects; timeouts,
+    protocols, tag strings), yet each decoded row holds its own copies. A row
+    kept through :meth:`keep` points at one shared copy of each value instead.
+    Shared values are never mutated: rows are replaced, not edited, when Kong
+    changes. The pool forgets everything past ``limit`` entries, so values that
+    never repeat (one-off lists, parent references) cannot make it grow unbounded.
+    """
+
+    def __init__(self, limit: int = 4096) -> None:
+        self.limit = limit
+        self._values: dict[object, Any] = {}
+
+    def keep(self, row: Row) -> Row:
+        """A Kong row as we hold it: no null fields, no timestamps, shared values."""
+        return {
+            sys.intern(key): value if key == "id" else self.share(value)
+            for key, value in row.items()
+            if value is not None and key not in UNUSED_FIELDS
+        }
+
+    def share(self, value: Any) -> Any:
+        """One shared copy of ``value`` (strings interned, numbers and containers pooled)."""
+        kind = type(value)
+        if kind is str:
+            return sys.intern(value)
+        if value is None or kind is bool:
+            return value
+        # (type, value): True == 1 == 1.0, yet Kong must get back the type it sent.
+        key: object = (kind, value) if kind in (int, float) else _container_key(value)
+        found = self._values.get(key)
+        if found is not None:
+            return found
+        if kind is list:
+            value = [self.share(item) for item in value]
+        elif kind is dict:
+            value = {sys.intern(k): self.share(v) for k, v in value.items()}
+        if len(self._values) >= self.limit:
+            self._values.clear()
+        self._values[key] = value
+        return value
+
+
+def _container_key(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"))
+
+
+# Fields no diff or declarative render ever reads; at 10,000 services they cost megabytes.
+UNUSED_FIELDS = frozenset({"created_at", "updated_at"})
+
+
 @dataclass
 class KongState:
-    """Everything we own in Kong, keyed by Consul service name."""
+    """Everything we own in Kong, keyed by Consul service name.
+
+    ``pool`` shares the values of the rows held (see :class:`RowPool`): every
+    row goes in through ``pool.keep``.
+    """
 
     services: dict[str, OwnedService] = field(default_factory=dict)
+    pool: RowPool = field(default_factory=RowPool, compare=False, repr=False)
 
     def of(self, name: str) -> OwnedService:
         return self.services.setdefault(name, OwnedService())
@@ -81,23 +142,23 @@ def owned_rows(
     for row in services:
         name = consul_name(row)
         if name:
-            state.of(name).service = compact(row)
+            state.of(name).service = state.pool.keep(row)
     for row in routes:
         name = consul_name(row)
         if name:
-            state.of(name).routes[row["name"]] = compact(row)
+            state.of(name).routes[row["name"]] = state.pool.keep(row)
     pending = []
     for row in upstreams:
         name = consul_name(row)
         if name:
             owned = state.of(name)
-            owned.upstream = compact(row)
+            owned.upstream = state.pool.keep(row)
             pending.append((owned, row))
     return pending
 
 
-def own_targets(targets: list[Row], tag: str) -> dict[str, Row]:
-    return {t["target"]: compact(t) for t in targets if tag in (t.get("tags") or [])}
+def own_targets(targets: list[Row], tag: str, pool: RowPool) -> dict[str, Row]:
+    return {t["target"]: pool.keep(t) for t in targets if tag in (t.get("tags") or [])}
 
 
 def read_owned(owner: str) -> Flow[KongState]:
@@ -109,7 +170,7 @@ def read_owned(owner: str) -> Flow[KongState]:
     upstreams = yield from paginate("/upstreams", {"tags": tag})
     for owned, row in owned_rows(state, services, routes, upstreams):
         targets = yield from paginate(f"/upstreams/{seg(row['id'])}/targets")
-        owned.targets = own_targets(targets, tag)
+        owned.targets = own_targets(targets, tag, state.pool)
     yield from read_owned_extras(tag, state, consul_name)
     return state
 
@@ -134,7 +195,8 @@ async def read_owned_concurrently(
     async def targets_of(owned: OwnedService, row: Row) -> None:
         async with limit:
             path = f"/upstreams/{seg(row['id'])}/targets"
-            owned.targets = own_targets(await kong.run(paginate(path), per_call=True), tag)
+            rows = await kong.run(paginate(path), per_call=True)
+            owned.targets = own_targets(rows, tag, state.pool)
 
     pending = owned_rows(state, services, routes, upstreams)
     await asyncio.gather(*(targets_of(owned, row) for owned, row in pending))
