@@ -18,6 +18,7 @@ from .mapping import SERVICE_TAG_PREFIX
 from .plugins_actual import read_owned_extras
 
 Row = dict[str, Any]
+KINDS = ("services", "routes", "upstreams", "targets", "plugins", "certificates")
 
 
 @dataclass
@@ -32,14 +33,18 @@ class OwnedService:
     certificate: Row | None = None
 
     def entity_count(self) -> int:
-        return (
-            bool(self.service)
-            + len(self.routes)
-            + bool(self.upstream)
-            + len(self.targets)
-            + len(self.plugins)
-            + bool(self.certificate)
-        )
+        return sum(self.counts().values())
+
+    def counts(self) -> dict[str, int]:
+        """How many entities of each kind (the keys of :data:`KINDS`)."""
+        return {
+            "services": int(bool(self.service)),
+            "routes": len(self.routes),
+            "upstreams": int(bool(self.upstream)),
+            "targets": len(self.targets),
+            "plugins": len(self.plugins),
+            "certificates": int(bool(self.certificate)),
+        }
 
 
 class RowPool:
@@ -54,17 +59,21 @@ class RowPool:
     never repeat (one-off lists, parent references) cannot make it grow unbounded.
     """
 
-    def __init__(self, limit: int = 4096) -> None:
+    def __init__(self, limit: int = 4096, reuse: dict[str, Row] | None = None) -> None:
         self.limit = limit
         self._values: dict[object, Any] = {}
+        # Rows held from the previous read, by id: an unchanged row is kept as the same
+        # object, so a re-read of 10,000 services does not hold two copies at its peak.
+        self.reuse = reuse or {}
 
     def keep(self, row: Row) -> Row:
         """A Kong row as we hold it: no null fields, no timestamps, shared values."""
-        return {
-            sys.intern(key): value if key == "id" else self.share(value)
-            for key, value in row.items()
-            if value is not None and key not in UNUSED_FIELDS
-        }
+        kept = {k: v for k, v in row.items() if v is not None and k not in UNUSED_FIELDS}
+        ident = kept.get("id")
+        before = self.reuse.get(ident) if isinstance(ident, str) else None
+        if before is not None and before == kept:
+            return before
+        return {sys.intern(k): v if k == "id" else self.share(v) for k, v in kept.items()}
 
     def share(self, value: Any) -> Any:
         """One shared copy of ``value`` (strings interned, numbers and containers pooled)."""
@@ -110,7 +119,18 @@ class KongState:
     def of(self, name: str) -> OwnedService:
         return self.services.setdefault(name, OwnedService())
 
+    def rows_by_id(self) -> dict[str, Row]:
+        """Our services, routes, upstreams and targets, by Kong id (to seed a re-read)."""
+        rows: dict[str, Row] = {}
+        for owned in self.services.values():
+            for row in (owned.service, owned.upstream, *owned.routes.values()):
+                if row is not None and "id" in row:
+                    rows[row["id"]] = row
+            rows.update((row["id"], row) for row in owned.targets.values() if "id" in row)
+        return rows
+
     def counts(self) -> dict[str, int]:
+        """How many entities of each kind we own (O(services): at a read, not every turn)."""
         owned = self.services.values()
         return {
             "services": sum(1 for o in owned if o.service),
@@ -120,6 +140,11 @@ class KongState:
             "plugins": sum(len(o.plugins) for o in owned),
             "certificates": sum(1 for o in owned if o.certificate),
         }
+
+    def counts_of(self, name: str) -> dict[str, int]:
+        """:meth:`OwnedService.counts` of one service (zeros when we own nothing of it)."""
+        owned = self.services.get(name)
+        return owned.counts() if owned is not None else dict.fromkeys(KINDS, 0)
 
 
 def compact(row: Row) -> Row:
@@ -138,21 +163,22 @@ def consul_name(row: Row) -> str | None:
 def owned_rows(
     state: KongState, services: list[Row], routes: list[Row], upstreams: list[Row]
 ) -> list[tuple[OwnedService, Row]]:
-    """Fill ``state`` from tag-filtered lists; returns the upstreams whose targets to read."""
+    """Fill ``state`` from tag-filtered lists (rows already through ``state.pool.keep``);
+    returns the upstreams whose targets to read."""
     for row in services:
         name = consul_name(row)
         if name:
-            state.of(name).service = state.pool.keep(row)
+            state.of(name).service = row
     for row in routes:
         name = consul_name(row)
         if name:
-            state.of(name).routes[row["name"]] = state.pool.keep(row)
+            state.of(name).routes[row["name"]] = row
     pending = []
     for row in upstreams:
         name = consul_name(row)
         if name:
             owned = state.of(name)
-            owned.upstream = state.pool.keep(row)
+            owned.upstream = row
             pending.append((owned, row))
     return pending
 
@@ -165,9 +191,10 @@ def read_owned(owner: str) -> Flow[KongState]:
     """Read our entities with tag filters (targets: per owned upstream, filtered here)."""
     tag = owner_tag(owner)
     state = KongState()
-    services = yield from paginate("/services", {"tags": tag})
-    routes = yield from paginate("/routes", {"tags": tag})
-    upstreams = yield from paginate("/upstreams", {"tags": tag})
+    keep = state.pool.keep
+    services = yield from paginate("/services", {"tags": tag}, keep)
+    routes = yield from paginate("/routes", {"tags": tag}, keep)
+    upstreams = yield from paginate("/upstreams", {"tags": tag}, keep)
     for owned, row in owned_rows(state, services, routes, upstreams):
         targets = yield from paginate(f"/upstreams/{seg(row['id'])}/targets")
         owned.targets = own_targets(targets, tag, state.pool)
@@ -176,31 +203,35 @@ def read_owned(owner: str) -> Flow[KongState]:
 
 
 async def read_owned_concurrently(
-    kong: AsyncKongClient, owner: str, concurrency: int = 8
+    kong: AsyncKongClient, owner: str, concurrency: int = 8, previous: KongState | None = None
 ) -> KongState:
     """:func:`read_owned` with each page retried on its own and targets read in parallel.
 
     Kong has no tag-filtered list of targets, so they are read per owned
     upstream: the reads are proportional to what we own, ``concurrency`` at a time.
+    Rows unchanged since ``previous`` are kept as the objects ``previous`` holds.
     """
     tag = owner_tag(owner)
-    state = KongState()
+    state = KongState(pool=RowPool(reuse=previous.rows_by_id() if previous else None))
+    keep = state.pool.keep  # page by page: the decoded pages never pile up
     services, routes, upstreams = await asyncio.gather(
-        kong.run(paginate("/services", {"tags": tag}), per_call=True),
-        kong.run(paginate("/routes", {"tags": tag}), per_call=True),
-        kong.run(paginate("/upstreams", {"tags": tag}), per_call=True),
+        kong.run(paginate("/services", {"tags": tag}, keep), per_call=True),
+        kong.run(paginate("/routes", {"tags": tag}, keep), per_call=True),
+        kong.run(paginate("/upstreams", {"tags": tag}, keep), per_call=True),
     )
-    limit = asyncio.Semaphore(concurrency)
+    pending = iter(owned_rows(state, services, routes, upstreams))
 
-    async def targets_of(owned: OwnedService, row: Row) -> None:
-        async with limit:
+    async def read_targets() -> None:
+        # A few workers share one iterator: not one task per upstream (10,000 tasks
+        # waiting on a semaphore are megabytes at the read's peak).
+        for owned, row in pending:
             path = f"/upstreams/{seg(row['id'])}/targets"
             rows = await kong.run(paginate(path), per_call=True)
             owned.targets = own_targets(rows, tag, state.pool)
 
-    pending = owned_rows(state, services, routes, upstreams)
-    await asyncio.gather(*(targets_of(owned, row) for owned, row in pending))
+    await asyncio.gather(*(read_targets() for _ in range(max(1, concurrency))))
     await kong.run(read_owned_extras(tag, state, consul_name), per_call=True)
+    state.pool.reuse = {}  # the previous read's rows are no longer ours to hold
     return state
 
 

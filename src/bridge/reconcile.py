@@ -168,10 +168,9 @@ class Bridge:
     def _catalog_seen(self, event: CatalogSeen) -> set[str]:
         before = self.table.listed()
         for name in event.names - before:
-            self.table.get(name).listed = True
+            self.table.list(name)
         for name in before - event.names:
-            gone = self.table.get(name)
-            gone.listed, gone.snapshot, gone.mapping = False, None, None
+            gone = self.table.unlist(name)
             gone.seen_at = event.at
             gone.touch()
         self.catalog_trusted = event.trusted
@@ -207,7 +206,7 @@ class Bridge:
         if not event.trusted and not snapshot.instances:
             return set()  # an empty read of a listed service is not believed
         previous = record.snapshot
-        record.snapshot, record.trusted = snapshot, event.trusted
+        self.table.read(record, snapshot, event.trusted)
         if previous is not None and previous.instances == snapshot.instances:
             return set()
         record.mapping = None
@@ -328,7 +327,9 @@ class Bridge:
                     "Kong runs DB-less: changes are applied with POST /config",
                     extra={"kong_database": "off"},
                 )
-        return await read_owned_concurrently(self.kong, self.options.owner, self.concurrency)
+        return await read_owned_concurrently(
+            self.kong, self.options.owner, self.concurrency, previous=self.kong_state
+        )
 
     async def refresh_kong(self) -> KongState:
         """Re-read our entities from Kong (``sync --once``, ``plan``)."""
@@ -338,12 +339,16 @@ class Bridge:
     def _adopt(self, fresh: KongState) -> None:
         """Take a fresh read, keeping what we wrote while it was under way (ours is newer)."""
         if self.kong_state is not None:
+            held = self.kong_state.services
             for name in self._written_since_read:
-                kept = self.kong_state.services.get(name)
+                kept = held.get(name)
                 if kept is None:
                     fresh.services.pop(name, None)
                 else:
                     fresh.services[name] = kept
+            for name, owned in fresh.services.items():
+                if held.get(name) == owned:
+                    fresh.services[name] = held[name]  # unchanged: the full pass may skip it
         self._written_since_read = set()
         self.kong_state = fresh
         self.view.kong_ok = True
@@ -402,7 +407,11 @@ class Bridge:
 
     def _settle(self, outcome: ServiceOutcome) -> bool:
         self._busy.discard(outcome.name)
+        before = self._state().counts_of(outcome.name)
         record(self._state(), outcome)
+        after = self._state().counts_of(outcome.name)
+        owned = self.metrics.owned
+        self.metrics.owned = {k: owned.get(k, 0) + after[k] - before[k] for k in after}
         self._written_since_read.add(outcome.name)
         service = self.table.get(outcome.name)
         service.touch()
@@ -539,7 +548,7 @@ class Bridge:
         getter: asyncio.Task[Event] | None = None
         stopping = asyncio.create_task(stop.wait())
         full_due = False
-        last_apply = counted = float("-inf")
+        last_apply = float("-inf")
         try:
             while not stop.is_set():
                 if watch_count is not None:
@@ -579,8 +588,6 @@ class Bridge:
                 if await self._serve():
                     last_apply = time.monotonic()
                 self._update_ready()
-                if self.kong_state is not None and time.monotonic() - counted > 1.0:
-                    self.metrics.owned, counted = self.kong_state.counts(), time.monotonic()
         finally:
             for task in (getter, reading, stopping):
                 if task is not None:
@@ -638,30 +645,48 @@ class Bridge:
         return bool(plan)
 
     async def _full_pass(self) -> None:
-        """Reconcile everything, in chunks, serving incremental changes in between."""
+        """Reconcile everything, in chunks, serving incremental changes in between.
+
+        A service found in step at the last pass, whose desired state and Kong
+        rows have not moved since, is not diffed again: at 10,000 services an
+        idle resync then costs its read and little more.
+        """
         state = self._state()
         every = sorted(self.table.listed() | set(state.services))
         wanted: Wanted = {}
         operations: list[Operation] = []
         generations: dict[str, int] = {}
         for start in range(0, len(every), CHUNK):
-            chunk = every[start : start + CHUNK]
+            await asyncio.sleep(0)  # let the watcher's answers in: changes go first
+            await self._serve()
+            state = self._state()  # a write or a read may have replaced it
+            chunk = [
+                name
+                for name in every[start : start + CHUNK]
+                if not self.table.get(name).still_in_step(state.services.get(name))
+            ]
             part = self.desired(chunk)
             for name in chunk:
                 generations[name] = self.table.get(name).generation
             wanted.update(part)
-            operations += diff(part, state, part.keys()).operations
-            await self._serve()
+            found = diff(part, state, part.keys()).operations
+            operations += found
+            self._note_in_step(part.keys() - {op.service for op in found}, state)
+        self.metrics.full_passes += 1
+        self.metrics.full_pass_compared = len(generations)
         raw = Plan(operations)
         guarded = self._guard(raw, wanted.keys())
         held = _deleting(raw) - _deleting(guarded)
         applied = await self.apply(guarded, wanted, held, generations, serve_between=True)
         self._mark_synced((), guarded, applied)
 
+    def _note_in_step(self, names: Iterable[str], state: KongState) -> None:
+        for name in names:
+            self.table.get(name).found_in_step(state.services.get(name))
+
     def _all_read(self) -> bool:
         """Every listed service has had its first read (so none is missing from a plan)."""
-        records = self.table.records
-        return all(records[name].snapshot is not None for name in self.table.listed())
+        return self.table.all_read()
 
     def _waiting_first_load(self) -> bool:
         """DB-less: one ``POST /config`` for the whole first load, not one per batch of reads."""
