@@ -21,7 +21,7 @@ Row = dict[str, Any]
 KINDS = ("services", "routes", "upstreams", "targets", "plugins", "certificates")
 
 
-@dataclass
+@dataclass(slots=True)
 class OwnedService:
     """Kong's entities for one Consul service, by name (targets by ``host:port``)."""
 

@@ -21,6 +21,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Iterable
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 
 from .actual import KongState, read_database, read_owned_concurrently
@@ -121,7 +122,7 @@ class Bridge:
         self.held_services: set[str] = set()  # services whose deletions the guard holds
         self._blocking_kong: KongClient | None = None  # for the guard's reads of children
         self.kv: dict[str, str | None] = {}  # Consul KV values the convention names
-        self.kv_keys: dict[str, set[str]] = {}  # service -> the KV keys it reads
+        self.kv_keys: dict[str, AbstractSet[str]] = {}  # service -> the KV keys it reads
         self.on_kv_keys: Callable[[set[str]], None] | None = None  # the daemon's KV watcher
 
     @property
@@ -187,7 +188,7 @@ class Bridge:
             record.touch()
         return readers
 
-    def _note_kv_keys(self, name: str, keys: set[str]) -> None:
+    def _note_kv_keys(self, name: str, keys: AbstractSet[str]) -> None:
         """Track which KV keys each service reads; the KV watcher follows their union."""
         if keys == self.kv_keys.get(name, set()):
             return  # the common case, kept O(1) for large catalogs

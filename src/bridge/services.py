@@ -9,7 +9,7 @@ from .mapping import ServiceMapping
 from .snapshot import ServiceSnapshot
 
 
-@dataclass
+@dataclass(slots=True)
 class ServiceRecord:
     """What the bridge knows of one service, from Consul and from its own writes.
 
