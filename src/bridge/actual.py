@@ -61,6 +61,7 @@ class RowPool:
 
     def __init__(self, limit: int = 4096, reuse: dict[str, Row] | None = None) -> None:
         self.limit = limit
+        self._strings: dict[str, str] = {}
         self._values: dict[object, Any] = {}
         # Rows held from the previous read, by id: an unchanged row is kept as the same
         # object, so a re-read of 10,000 services does not hold two copies at its peak.
@@ -76,10 +77,12 @@ class RowPool:
         return {sys.intern(k): v if k == "id" else self.share(v) for k, v in kept.items()}
 
     def share(self, value: Any) -> Any:
-        """One shared copy of ``value`` (strings interned, numbers and containers pooled)."""
+        """One shared copy of ``value`` (strings, numbers and containers)."""
         kind = type(value)
-        if kind is str:
-            return sys.intern(value)
+        if kind is str:  # not sys.intern: its table would keep growing with one-off strings
+            if len(self._strings) >= self.limit:
+                self._strings.clear()
+            return self._strings.setdefault(value, value)
         if value is None or kind is bool:
             return value
         # (type, value): True == 1 == 1.0, yet Kong must get back the type it sent.
@@ -203,21 +206,26 @@ def read_owned(owner: str) -> Flow[KongState]:
 
 
 async def read_owned_concurrently(
-    kong: AsyncKongClient, owner: str, concurrency: int = 8, previous: KongState | None = None
+    kong: AsyncKongClient,
+    owner: str,
+    concurrency: int = 8,
+    previous: KongState | None = None,
+    page_size: int = 1000,
 ) -> KongState:
     """:func:`read_owned` with each page retried on its own and targets read in parallel.
 
     Kong has no tag-filtered list of targets, so they are read per owned
     upstream: the reads are proportional to what we own, ``concurrency`` at a time.
     Rows unchanged since ``previous`` are kept as the objects ``previous`` holds.
+    Each page is decoded and kept in one go: smaller pages hold the loop for less.
     """
     tag = owner_tag(owner)
     state = KongState(pool=RowPool(reuse=previous.rows_by_id() if previous else None))
     keep = state.pool.keep  # page by page: the decoded pages never pile up
     services, routes, upstreams = await asyncio.gather(
-        kong.run(paginate("/services", {"tags": tag}, keep), per_call=True),
-        kong.run(paginate("/routes", {"tags": tag}, keep), per_call=True),
-        kong.run(paginate("/upstreams", {"tags": tag}, keep), per_call=True),
+        kong.run(paginate("/services", {"tags": tag}, keep, page_size), per_call=True),
+        kong.run(paginate("/routes", {"tags": tag}, keep, page_size), per_call=True),
+        kong.run(paginate("/upstreams", {"tags": tag}, keep, page_size), per_call=True),
     )
     pending = iter(owned_rows(state, services, routes, upstreams))
 

@@ -50,6 +50,10 @@ log = logging.getLogger("bridge")
 Wanted = dict[str, ServiceState | None]
 Event = WatchEvent | KvSeen
 CHUNK = 500  # services planned between two looks at the incoming changes
+# Workers re-reading Kong at a resync: the re-read shares the loop with incremental
+# changes, and each worker's answers take turns with theirs; few workers leave them room.
+RESYNC_READERS = 2
+RESYNC_PAGE = 100  # rows per page of a resync's list reads (each page is decoded in one go)
 FIRST_LOAD_GRACE = 10.0  # DB-less: how long the first writes may wait for every first read
 KONG_SILENCE = 10.0  # failing writes make us unready once Kong accepted nothing this long
 
@@ -320,7 +324,7 @@ class Bridge:
 
     # -- Kong ------------------------------------------------------------------------------
 
-    async def _read_kong(self) -> KongState:
+    async def _read_kong(self, background: bool = False) -> KongState:
         if self.db_less is None:
             self.db_less = await self.kong.run(read_database()) == "off"
             if self.db_less:
@@ -328,8 +332,16 @@ class Bridge:
                     "Kong runs DB-less: changes are applied with POST /config",
                     extra={"kong_database": "off"},
                 )
+        if not background:
+            return await read_owned_concurrently(
+                self.kong, self.options.owner, self.concurrency, previous=self.kong_state
+            )
         return await read_owned_concurrently(
-            self.kong, self.options.owner, self.concurrency, previous=self.kong_state
+            self.kong,
+            self.options.owner,
+            min(self.concurrency, RESYNC_READERS),
+            previous=self.kong_state,
+            page_size=RESYNC_PAGE,
         )
 
     async def refresh_kong(self) -> KongState:
@@ -558,7 +570,8 @@ class Bridge:
                 if reading is None and (now >= next_resync or self.resync_requested):
                     self.resync_requested = False
                     self._written_since_read = set()
-                    reading = asyncio.create_task(self._read_kong())
+                    background = self.kong_state is not None  # else the first load: full speed
+                    reading = asyncio.create_task(self._read_kong(background))
                 getter = getter or asyncio.create_task(events.get())
                 waits: set[asyncio.Future[object]] = {getter, stopping}  # type: ignore[arg-type]
                 if reading is not None:

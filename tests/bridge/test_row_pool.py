@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
+import httpx
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bridge.actual import UNUSED_FIELDS, RowPool
+from bridge.actual import UNUSED_FIELDS, KongState, RowPool, read_owned_concurrently
 from bridge.desired import changed_fields
+from bridge.kong import AsyncKongClient, KongConnection
+from bridge.mapping import SERVICE_TAG_PREFIX as TAG
 
 scalars = st.none() | st.booleans() | st.integers(-3, 70000) | st.floats(0, 2) | st.text(max_size=4)
 values = st.recursive(
@@ -56,3 +60,29 @@ def test_true_and_one_stay_apart() -> None:
     assert type(pool.keep({"a": 1.0})["a"]) is float
     assert pool.keep({"a": [1]})["a"] == [1] and pool.keep({"a": [True]})["a"] == [True]
     assert type(pool.keep({"a": [True]})["a"][0]) is bool
+
+
+def test_a_re_read_in_small_pages_keeps_unchanged_rows_and_takes_changed_ones(
+    kong: httpx.Client,
+) -> None:
+    owner = "pool-test"
+    tags = [f"managed-by:{owner}"]
+    for name in ("a", "b", "c"):
+        kong.post(
+            "/services", json={"name": name, "host": f"{name}.x", "tags": [*tags, f"{TAG}{name}"]}
+        ).raise_for_status()
+
+    async def read(previous: KongState | None) -> KongState:
+        url = str(kong.base_url)
+        async with AsyncKongClient(KongConnection(admin_url=url)) as client:
+            return await read_owned_concurrently(client, owner, 2, previous, page_size=2)
+
+    first = asyncio.run(read(None))
+    kong.patch("/services/b", json={"retries": 2}).raise_for_status()
+    second = asyncio.run(read(first))
+    assert set(second.services) == {"a", "b", "c"}  # every page followed
+    assert second.services["a"].service is first.services["a"].service
+    assert second.services["b"].service is not first.services["b"].service
+    assert second.services["b"].service is not None
+    assert second.services["b"].service["retries"] == 2
+    assert not second.pool.reuse  # the previous read's rows are let go

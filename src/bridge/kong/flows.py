@@ -13,15 +13,19 @@ Row = dict[str, Any]
 
 
 def paginate(
-    path: str, params: dict[str, Any] | None = None, keep: Callable[[Row], Row] | None = None
+    path: str,
+    params: dict[str, Any] | None = None,
+    keep: Callable[[Row], Row] | None = None,
+    size: int = 1000,
 ) -> Flow[list[Row]]:
     """Every entity of a collection, following Kong's ``offset`` from page to page.
 
     ``keep`` turns each row into what the caller holds, page by page, so a large
-    collection is never all in memory in its decoded, bulkier form.
+    collection is never all in memory in its decoded, bulkier form; ``size`` is
+    the page size (Kong's maximum is 1000).
     """
     rows: list[Row] = []
-    call = Call("GET", path, params={"size": 1000, **(params or {})})
+    call = Call("GET", path, params={"size": size, **(params or {})})
     while True:
         reply = require(call, (yield call), 200)
         found, offset = page(call, reply)
