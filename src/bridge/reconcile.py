@@ -653,10 +653,41 @@ class Bridge:
             self.table.retries.pop(name, None)  # written now: no separate retry
         if not names:
             return False
+        if len(names) > CHUNK and not self.db_less:  # DB-less: one POST /config for them all
+            return await self._serve_in_chunks(names)
         plan, wanted, held = self._plan(names)
         applied = await self.apply(plan, wanted, held)
         self._mark_synced(names, plan, applied)
         return bool(plan)
+
+    async def _serve_in_chunks(self, names: set[str]) -> bool:
+        """Many services at once (a first load): planned and applied a chunk at a time,
+        so their operations are never all held at once (at 10,000 services, tens of MB).
+
+        A service whose plan deletes anything is not applied with its chunk: those
+        are gathered and planned together at the end, one plan, so the deletion
+        guard judges them as it would have judged them in one go. The others pass
+        the guard untouched, in whichever chunk.
+        """
+        wrote, deleting = False, set()
+        ordered = sorted(names)
+        for start in range(0, len(ordered), CHUNK):
+            chunk = ordered[start : start + CHUNK]
+            wanted = self.desired(chunk)
+            raw = diff(wanted, self._state(), wanted.keys())
+            deleting |= _deleting(raw)
+            calm = {name for name in chunk if name not in deleting}
+            ops = [op for op in raw.operations if op.service in calm]
+            plan = self._guard(Plan(ops), calm & wanted.keys())
+            applied = await self.apply(plan, wanted, set())
+            self._mark_synced(calm, plan, applied)
+            wrote |= bool(plan)
+        if deleting:
+            plan, wanted, held = self._plan(deleting)
+            applied = await self.apply(plan, wanted, held)
+            self._mark_synced(deleting, plan, applied)
+            wrote |= bool(plan)
+        return wrote
 
     async def _full_pass(self) -> None:
         """Reconcile everything, in chunks, serving incremental changes in between.

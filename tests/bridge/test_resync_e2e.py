@@ -1,7 +1,9 @@
-"""Resyncs at rest: Kong is re-read, nothing unchanged is compared again, nothing is written."""
+"""Large and idle turns: a resync at rest compares and writes nothing; a first load beyond one
+chunk is applied chunk by chunk, yet deletions are still judged together."""
 
 from __future__ import annotations
 
+from bridge.reconcile import CHUNK
 from tests.bridge.conftest import Stack
 from tests.helpers import eventually
 
@@ -37,3 +39,28 @@ def test_a_hand_edit_is_compared_and_repaired_after_passes_at_rest(stack: Stack)
     stack.kong.patch("/routes/web", json={"paths": ["/hand-edited"]}).raise_for_status()
     eventually(lambda: stack.kong.get("/routes/web").json()["paths"] == ["/web"], 15, "repaired")
     assert stack.kong.get("/routes/api").json()["paths"] == ["/api"]
+
+
+def all_services(stack: Stack) -> set[str]:
+    rows = stack.kong.get("/services", params={"size": 1000}).json()["data"]
+    return {row["name"] for row in rows}
+
+
+def test_a_first_load_beyond_one_chunk_lands_and_a_mass_removal_is_still_held(
+    stack: Stack,
+) -> None:
+    names = [f"s{i:03d}" for i in range(CHUNK + 100)]  # planned and applied chunk by chunk
+    for name in names:
+        service = {"Service": name, "ID": f"{name}-1", "Port": 80, "Tags": ["kong.enable=true"]}
+        stack.consul.put(
+            "/v1/catalog/register",
+            json={"Node": "doomed", "Address": "10.0.0.7", "Service": service},
+        ).raise_for_status()
+    stack.register("keep", "keep-1", "10.0.0.1")
+    stack.start()
+    eventually(lambda: all_services(stack) == {*names, "keep"}, 60, "every service")
+    # All of them go at once: the guard sees them in one plan, as it would have unchunked.
+    stack.consul.put("/v1/catalog/deregister", json={"Node": "doomed"}).raise_for_status()
+    held = eventually(lambda: stack.ready()["held_back"], 30, "held back")
+    assert f"deletes {len(names)} of {len(names) + 1} owned services" in held
+    assert all_services(stack) == {*names, "keep"}

@@ -120,7 +120,7 @@ def test_a_server_that_only_looks_like_kong_at_its_root_is_refused(
     assert done.returncode == 1
     # The owned-entity lists are read concurrently: whichever answers first is named.
     assert re.search(
-        r"GET /(services|upstreams): this does not answer as Kong's Admin API", done.stderr
+        r"GET /(services|routes|upstreams): this does not answer as Kong's Admin API", done.stderr
     )
     assert "expected a page" in done.stderr
 
