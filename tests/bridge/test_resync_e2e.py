@@ -50,12 +50,7 @@ def test_a_first_load_beyond_one_chunk_lands_and_a_mass_removal_is_still_held(
     stack: Stack,
 ) -> None:
     names = [f"s{i:03d}" for i in range(CHUNK + 100)]  # planned and applied chunk by chunk
-    for name in names:
-        service = {"Service": name, "ID": f"{name}-1", "Port": 80, "Tags": ["kong.enable=true"]}
-        stack.consul.put(
-            "/v1/catalog/register",
-            json={"Node": "doomed", "Address": "10.0.0.7", "Service": service},
-        ).raise_for_status()
+    stack.register_on_doomed_node(names)
     stack.register("keep", "keep-1", "10.0.0.1")
     stack.start()
     eventually(lambda: all_services(stack) == {*names, "keep"}, 60, "every service")
