@@ -2,9 +2,11 @@
 
 Why not py-consul's client: the bridge holds a handful of blocking queries and
 many short reads in one event loop, and must be able to stop any of them at
-once (cancelling the task closes its connection). httpx does that; this module
-adds only Consul's conventions: the token header, ``dc``, the blocking
-parameters and a client timeout longer than ``wait + wait/16``.
+once (cancelling the task closes its connection). httpx does that, here over
+the same lean HTTP/1.1 transport as the Kong client (it reads a 5 MB watch
+answer in a third of the default transport's time). This module adds only
+Consul's conventions: the token header, ``dc``, the blocking parameters and a
+client timeout longer than ``wait + wait/16``.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
+
+from .kong.transport import LeanTransport
 
 CONNECT_TIMEOUT = 10.0
 DURATION = re.compile(r"^(\d+)(ms|s|m)$")
@@ -58,15 +62,12 @@ class ConsulReader:
     ) -> None:
         headers = {"X-Consul-Token": token} if token else {}
         self.dc = dc
+        ssl_context = httpx.create_ssl_context(verify=verify, cert=cert)
         self.http = httpx.AsyncClient(
             base_url=f"{scheme}://{host}:{port}",
             headers=headers,
-            verify=verify,
-            cert=cert,
             timeout=httpx.Timeout(CONNECT_TIMEOUT),
-            limits=httpx.Limits(
-                max_connections=max_connections, max_keepalive_connections=max_connections
-            ),
+            transport=LeanTransport(max_connections, ssl_context),
         )
 
     async def get(
@@ -76,8 +77,13 @@ class ConsulReader:
         *,
         index: int = 0,
         wait: float | None = None,
+        decode: bool = True,
     ) -> Answer:
-        """One read; blocking when ``index`` is given, with a timeout beyond Consul's jitter."""
+        """One read; blocking when ``index`` is given, with a timeout beyond Consul's jitter.
+
+        ``decode=False`` leaves the body as the bytes Consul sent (for callers that
+        compare answers before parsing them).
+        """
         query: dict[str, Any] = dict(params or {})
         if self.dc:
             query["dc"] = self.dc
@@ -96,7 +102,7 @@ class ConsulReader:
             )
         try:
             raw_index = int(response.headers.get("X-Consul-Index", "0"))
-            body = response.json()
+            body = response.json() if decode else response.content
         except ValueError:
             raise ConsulReadError(
                 f"GET {path}: not a Consul answer: {response.text[:200]!r}"

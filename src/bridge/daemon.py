@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import json
 import logging
 import queue
@@ -167,6 +168,21 @@ def _read_kv_once(
     return read_kv(consul_factory(settings)(), keys) if keys else {}
 
 
+def collect_less_often() -> None:
+    """Run Python's cycle collector less often than its defaults.
+
+    The bridge keeps a few objects per service for its whole life, and each
+    collection of the older generations walks all of them: at 10,000 services
+    the default thresholds cost about 40 % of planning the initial sync. Cycles
+    are rare here (reference counting frees almost everything), so collecting
+    the young generation every 50,000 allocations instead of 700 holds little
+    more memory. What the imports built lives as long as the process: frozen,
+    it is never walked again.
+    """
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 10)
+
+
 def run_daemon(settings: BridgeSettings, stop: threading.Event | None = None) -> int:
     """``kong-bridge run``: watch and sync until SIGTERM/SIGINT (which deletes nothing).
 
@@ -180,6 +196,7 @@ def run_daemon(settings: BridgeSettings, stop: threading.Event | None = None) ->
     if threading.current_thread() is threading.main_thread():
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, lambda *_: stop.set())
+        collect_less_often()  # the process is ours
 
     def on_leadership(leading: bool) -> None:
         bridge.metrics.leadership_changed()
@@ -330,8 +347,11 @@ async def serve(
         ),
     ]
     try:
+        frozen = False
         while not stop.is_set() and not any(task.done() for task in tasks):
             await asyncio.sleep(STOP_POLL_SECONDS)
+            if bridge.view.ready and not frozen:
+                frozen = freeze_long_lived()
         abandoned = bridge.kong.in_flight > 0
         stopped.set()
         for task in tasks:
@@ -345,6 +365,20 @@ async def serve(
             kv_events.target = None
         await reader.aclose()
         await bridge.kong.aclose()
+
+
+def freeze_long_lived() -> bool:
+    """After the first full sync, move what it built out of the cycle collector's way.
+
+    At 10,000 services the first load leaves about half a million long-lived
+    objects; a full collection walks them all (0.3 to 1.4 s measured), and the
+    allocations of a burst or a resync trigger one even with
+    :func:`collect_less_often`'s thresholds. Frozen objects are still freed by
+    reference counting when they are replaced.
+    """
+    gc.collect()
+    gc.freeze()
+    return True
 
 
 def _findings(bridge: Bridge) -> Findings:

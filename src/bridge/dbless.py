@@ -37,6 +37,9 @@ ENTITY_LISTS = (
 )
 NESTED = {"services": ("routes", "plugins"), "routes": ("plugins",), "upstreams": ("targets",)}
 DROPPED = ("id", "created_at", "updated_at", "service", "upstream")
+# libyaml's safe loader when PyYAML was built with it: the same data, several times faster
+# (a config of 1,000 services is megabytes of YAML).
+SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 def _ours(row: Any, tag: str) -> bool:
@@ -140,7 +143,7 @@ def read_config() -> Flow[Row]:
     call = Call("GET", "/config")
     reply = require(call, (yield call), 200)
     text = reply.body.get("config") if isinstance(reply.body, dict) else None
-    loaded = yaml.safe_load(text) if isinstance(text, str) else None
+    loaded = yaml.load(text, Loader=SAFE_LOADER) if isinstance(text, str) else None
     return loaded if isinstance(loaded, dict) else {"_format_version": "3.0"}
 
 

@@ -396,7 +396,8 @@ class Bridge:
             self.metrics.plans_withheld += 1  # a standby keeps its plan; the leader writes
             return False
         if self.db_less:
-            return await self._apply_declarative(plan, wanted, held)
+            plan, wanted = self._without_stale(plan, wanted, generations)
+            return await self._apply_declarative(plan, wanted, held) if plan else True
         all_ok, any_ok_or_clash, any_outcome = True, False, False
         async for outcome in apply_plan(
             self.kong, plan, self.concurrency, self._claim(generations)
@@ -478,6 +479,29 @@ class Bridge:
         if not service.listed and name not in self._state().services:
             self.table.forget(name)
 
+    def _without_stale(
+        self, plan: Plan, wanted: Wanted, generations: dict[str, int] | None
+    ) -> tuple[Plan, Wanted]:
+        """DB-less: drop the services that changed since they were planned (``_claim``'s rule).
+
+        They are looked at again; the others go into one ``POST /config``. So a full
+        pass whose services were written meanwhile (the first load's changes are
+        served between its chunks) posts nothing instead of the same config again.
+        """
+        if generations is None:
+            return plan, wanted
+        records = self.table.records
+        stale = {
+            name
+            for name in plan.by_service()
+            if name in records and records[name].generation != generations[name]
+        }
+        if not stale:
+            return plan, wanted
+        self._dirty |= stale
+        fresh = Plan([op for op in plan.operations if op.service not in stale])
+        return fresh, {name: spec for name, spec in wanted.items() if name not in stale}
+
     async def _apply_declarative(self, plan: Plan, wanted: Wanted, held: set[str]) -> bool:
         """DB-less: one ``POST /config`` with our entities in place of the old ones.
 
@@ -514,6 +538,7 @@ class Bridge:
         for name, ops in plan.by_service().items():
             for op in ops:
                 self._applied(op, "applied with POST /config")
+            self.table.get(name).touch()  # its Kong state changed: older plans are stale
             self._succeeded(name, now)
         # New entities got their ids from Kong: read them back (plugins and certificates too).
         fresh = await self._read_kong()

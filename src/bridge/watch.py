@@ -8,6 +8,9 @@ What it costs (see the README, "Watching Consul, and what it costs"):
 - ``/v1/health/state/any``, blocking: every check with its ``ServiceName`` and
   ``ModifyIndex``. A check that appears, changes or disappears names the
   service to re-read (a node check: every service with an instance there).
+  The answer is O(checks) bytes; only the checks whose bytes changed since the
+  last answer are decoded (list_delta.py), and a ``catalog/services`` answer
+  equal to the last one is not decoded at all.
 - Re-reads are plain, non-blocking ``/v1/health/service/<name>`` reads by a
   few workers, so one instance change costs a small constant number of
   requests however many services there are, and the open connections are the
@@ -29,6 +32,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import random
 import time
@@ -39,6 +43,7 @@ from typing import Any, Generic, TypeVar
 from urllib.parse import quote
 
 from .consul_http import Answer, ConsulReader, ConsulReadError
+from .list_delta import ListDelta, NotAList
 from .snapshot import ServiceSnapshot, snapshot_from_health
 
 log = logging.getLogger("bridge.watch")
@@ -158,13 +163,31 @@ def catalog_names(body: Any) -> dict[str, tuple[str, ...]]:
     }
 
 
+class CatalogParser:
+    """``catalog/services`` bytes -> names; an answer equal to the previous one is not parsed.
+
+    Most catalog moves (an instance added to a listed service, a health change)
+    leave this answer as it was, byte for byte.
+    """
+
+    def __init__(self) -> None:
+        self.body: bytes | None = None
+        self.names: dict[str, tuple[str, ...]] = {}
+
+    def __call__(self, body: bytes) -> dict[str, tuple[str, ...]]:
+        if body != self.body:
+            self.names = catalog_names(json.loads(body))
+            self.body = body
+        return self.names
+
+
 CheckKey = tuple[str, str]  # (Node, CheckID)
 CheckValue = tuple[str, str, int, str]  # (Status, ServiceName, ModifyIndex, ServiceID)
+CheckChange = tuple[CheckKey, CheckValue | None, CheckValue | None]  # key, before, after
 
 
-def check_table(body: Any) -> dict[CheckKey, CheckValue]:
-    if not isinstance(body, list):
-        raise ConsulReadError(f"health/state/any: expected a list, got {type(body).__name__}")
+def check_rows(elements: Iterable[Any]) -> dict[CheckKey, CheckValue]:
+    """``health/state/any`` elements -> (Node, CheckID): what the bridge needs of each check."""
     return {
         (str(c.get("Node")), str(c.get("CheckID"))): (
             str(c.get("Status")),
@@ -172,9 +195,50 @@ def check_table(body: Any) -> dict[CheckKey, CheckValue]:
             int(c.get("ModifyIndex") or 0),
             str(c.get("ServiceID") or ""),
         )
-        for c in body
+        for c in elements
         if isinstance(c, dict)
     }
+
+
+class CheckTable:
+    """Every check, followed through ``health/state/any`` answers by what changed in them.
+
+    The answer is O(checks) bytes; only the checks whose text changed are parsed
+    (see list_delta.py), so a change costs the same at 10 or 10,000 services.
+    """
+
+    def __init__(self) -> None:
+        self.answers = ListDelta()
+        self.checks: dict[CheckKey, CheckValue] = {}
+        self.read = False  # a first answer has arrived
+
+    def update(self, body: bytes) -> list[CheckChange]:
+        """Take the next answer; the checks that appeared, changed or went away."""
+        try:
+            delta = self.answers.update(body)
+        except NotAList as exc:
+            raise ConsulReadError(f"health/state/any: {exc}") from None
+        self.read = True
+        if delta.full:
+            before, self.checks = self.checks, check_rows(delta.added)
+            return _changes(before, self.checks, before.keys() | self.checks.keys())
+        gone, came = check_rows(delta.removed), check_rows(delta.added)
+        before = {key: self.checks[key] for key in gone.keys() | came.keys() if key in self.checks}
+        for key in gone.keys() - came.keys():
+            self.checks.pop(key, None)
+        self.checks.update(came)
+        return _changes(before, self.checks, gone.keys() | came.keys())
+
+
+def _changes(
+    before: dict[CheckKey, CheckValue], after: dict[CheckKey, CheckValue], keys: Iterable[CheckKey]
+) -> list[CheckChange]:
+    changes = []
+    for key in keys:
+        old, new = before.get(key), after.get(key)
+        if old != new:
+            changes.append((key, old, new))
+    return changes
 
 
 class ConsulWatcher:
@@ -201,7 +265,7 @@ class ConsulWatcher:
         self.events: asyncio.Queue[Any] = asyncio.Queue()
         self.names: dict[str, tuple[str, ...]] = {}
         self.catalog_index = 0
-        self.checks: dict[CheckKey, CheckValue] | None = None
+        self.check_table = CheckTable()
         self.state_index = 0
         self.nodes_of: dict[str, frozenset[str]] = {}  # service -> nodes of its instances
         self.service_index: dict[str, int] = {}
@@ -246,7 +310,7 @@ class ConsulWatcher:
 
     async def _catalog_loop(self) -> None:
         params = {"filter": self.filter} if self.filter else {}
-        watch = _Blocking(self, "/v1/catalog/services", params, catalog_names)
+        watch = _Blocking(self, "/v1/catalog/services", params, CatalogParser())
         doubted_since: float | None = None
         reread_all = False
         while True:
@@ -319,27 +383,30 @@ class ConsulWatcher:
     # -- the checks ------------------------------------------------------------------------
 
     async def _state_loop(self) -> None:
-        watch = _Blocking(self, "/v1/health/state/any", {}, check_table)
+        table = self.check_table
+        watch = _Blocking(self, "/v1/health/state/any", {}, table.update)
         while True:
+            first = not table.read
             read = await watch.next()
             if read is None:
                 continue
-            answer, checks = read
+            answer, changes = read
             if watch.went_backwards:
                 self.emit(WatchDisbelieved("health/state/any", "index reset", time.monotonic()))
-            self._checks_changed(checks, answer.index)
+            self.state_index = answer.index
+            if not first:
+                self._checks_changed(changes, answer.index)
             self.baseline.set()
 
-    def _checks_changed(self, current: dict[CheckKey, CheckValue], index: int) -> None:
-        before, self.checks, self.state_index = self.checks, current, index
-        if before is None:
-            return
+    @property
+    def checks(self) -> dict[CheckKey, CheckValue] | None:
+        """Every check at the last ``health/state/any`` answer (None before the first)."""
+        return self.check_table.checks if self.check_table.read else None
+
+    def _checks_changed(self, changes: list[CheckChange], index: int) -> None:
         services: set[str] = set()
         nodes: set[str] = set()
-        for key in before.keys() | current.keys():
-            old, new = before.get(key), current.get(key)
-            if old == new:
-                continue
+        for key, old, new in changes:
             self.change_marks.append(new[2] if new is not None else index)
             for value in (old, new):
                 if value is None:
@@ -467,7 +534,7 @@ class _Blocking(Generic[T]):
         watcher: ConsulWatcher,
         path: str,
         params: dict[str, str],
-        parse: Callable[[Any], T],
+        parse: Callable[[bytes], T],
     ) -> None:
         self.watcher, self.path, self.params, self.parse = watcher, path, params, parse
         self.tracker, self.bucket, self.failures = IndexTracker(), TokenBucket(), 0
@@ -478,7 +545,11 @@ class _Blocking(Generic[T]):
         await self.bucket.take()
         try:
             answer = await self.watcher.reader.get(
-                self.path, self.params, index=self.tracker.index, wait=self.watcher.wait
+                self.path,
+                self.params,
+                index=self.tracker.index,
+                wait=self.watcher.wait,
+                decode=False,  # the parser compares the bytes with the last answer first
             )
             parsed = self.parse(answer.body)
         except (ConsulReadError, ValueError, TypeError, AttributeError) as exc:

@@ -2,12 +2,24 @@
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from bridge.settings import BridgeSettings
-from bridge.watch import IndexTracker, TokenBucket, backoff_delay, opt_in_filter
+from bridge.watch import (
+    CheckKey,
+    CheckTable,
+    CheckValue,
+    IndexTracker,
+    TokenBucket,
+    backoff_delay,
+    check_rows,
+    opt_in_filter,
+)
 
 
 @given(st.lists(st.integers(0, 10**6), min_size=1, max_size=20))
@@ -65,3 +77,39 @@ def test_flags_override_the_environment(monkeypatch: pytest.MonkeyPatch) -> None
     monkeypatch.setenv("KONG_ADMIN_URL", "http://from-env:8001")
     settings = BridgeSettings(kong_admin_url="http://from-flag:8001")
     assert settings.kong_admin_url == "http://from-flag:8001"
+
+
+check = st.fixed_dictionaries(
+    {
+        "Node": st.sampled_from(["n1", "n2"]),
+        "CheckID": st.sampled_from(["serfHealth", "c1", "c2", "c3"]),
+        "Status": st.sampled_from(["passing", "warning", "critical"]),
+        "ServiceName": st.sampled_from(["", "web", "api"]),
+        "ServiceID": st.sampled_from(["", "web-1", "api-1"]),
+        "ModifyIndex": st.integers(1, 9),
+    }
+)
+
+
+Check = dict[str, Any]
+
+
+def consul_order(checks: list[Check]) -> list[Check]:
+    """One check per (Node, CheckID), in Consul's order, as health/state/any lists them."""
+    unique = {(str(c["Node"]), str(c["CheckID"])): c for c in checks}
+    return [unique[key] for key in sorted(unique)]
+
+
+@given(st.lists(st.lists(check, max_size=8), min_size=1, max_size=6))
+def test_check_table_follows_answers_as_a_full_parse_would(answers: list[list[Check]]) -> None:
+    table = CheckTable()
+    before: dict[CheckKey, CheckValue] = {}
+    for answer in answers:
+        listed = consul_order(answer)
+        changes = table.update(json.dumps(listed, separators=(",", ":")).encode())
+        after = check_rows(listed)
+        assert table.checks == after
+        expected = {k for k in before.keys() | after.keys() if before.get(k) != after.get(k)}
+        assert {key for key, _old, _new in changes} == expected
+        assert all(old == before.get(k) and new == after.get(k) for k, old, new in changes)
+        before = after

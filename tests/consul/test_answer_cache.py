@@ -12,6 +12,8 @@ from collections.abc import Callable, Iterator
 
 import httpx
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from bridge.emulators.consul import ConsulEmulator
 from bridge.emulators.consul.context import Context
@@ -261,3 +263,49 @@ def test_check_lists_equal_a_full_render() -> None:
         http.post("/_emulator/restart", json={"index_drop": 3}).raise_for_status()
         eventually(lambda: http.get("/v1/health/state/any").content == full_render())
         assert_filters_evaluated_afresh(http, ctx)
+
+
+OPS = st.lists(
+    st.tuples(
+        st.sampled_from(["register", "deregister", "status", "output", "drop node", "zone"]),
+        st.integers(0, 5),
+        st.sampled_from(["passing", "warning", "critical"]),
+    ),
+    min_size=1,
+    max_size=10,
+)
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(ops=OPS)
+def test_every_check_list_follows_any_sequence_of_writes(
+    consul_server: ConsulEmulator, consul_http: httpx.Client, ops: list[tuple[str, int, str]]
+) -> None:
+    """``health/state/any`` is kept one check at a time, filtered ``catalog/services`` one
+    service at a time: both always equal an answer built from scratch."""
+    ctx = consul_server.api.ctx
+    for kind, number, status in ops:
+        node, sid = f"n{number % 2}", f"web-{number}"
+        if kind == "register":
+            meta = {"expose": "yes" if status == "passing" else "no"}
+            register(consul_http, sid, node=node, Meta=meta, Tags=[status])
+        elif kind == "zone":
+            body = {
+                "Node": node,
+                "Address": "10.0.0.1",
+                "NodeMeta": {"zone": "a" if status == "passing" else "b"},
+            }
+            consul_http.put("/v1/catalog/register", json=body).raise_for_status()
+        elif kind == "deregister":
+            body = {"Node": node, "ServiceID": sid}
+            consul_http.put("/v1/catalog/deregister", json=body).raise_for_status()
+        elif kind == "drop node":
+            consul_http.put("/v1/catalog/deregister", json={"Node": node}).raise_for_status()
+        elif (node, f"c-{sid}") in ctx.catalog.checks:
+            output = f"out {number}" if kind == "output" else ""
+            ctx.catalog.set_check_status(node, f"c-{sid}", status, output)
+        body = consul_http.get("/v1/health/state/any").content
+        assert body == render_json([check_json(c) for c in ctx.catalog.all_checks()])
+        assert_filters_evaluated_afresh(consul_http, ctx)

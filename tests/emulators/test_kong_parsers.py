@@ -107,3 +107,11 @@ def test_lua_literal_patterns_match_like_lua(word: str) -> None:
     escaped = "".join(f"%{c}" if not c.isalnum() else c for c in word)
     assert v.lua_match(f"^{escaped}$", word)
     assert not v.lua_match(f"^{escaped}$", word + "x")
+
+
+@given(st.text())
+def test_a_tag_is_printable_ascii_but_comma_and_slash_or_any_non_ascii(tag: str) -> None:
+    allowed = all(
+        char not in ",/" and (ord(char) >= 0x80 or 0x20 <= ord(char) <= 0x7E) for char in tag
+    )
+    assert (v.check_tag(tag) is None) == allowed

@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Self, TypeVar
+from urllib.parse import quote, urlencode
 
 import httpx
 from tenacity import (
@@ -29,10 +30,12 @@ from .calls import Call, Flow, Reply
 from .errors import KongBadAnswer, KongStopped, KongUnavailable, require
 from .flows import paginate
 from .shapes import check_written
-from .transport import LeanTransport
+from .transport import LeanTransport, origin_of
 
 T = TypeVar("T")
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+PATH_SAFE = "/%:@!$&'()*+,;=-._~"  # what a path keeps as it is (RFC 3986), as httpx does
+JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)  # as httpx
 SECRET_HEADERS = frozenset({"kong-admin-token", "apikey", "authorization", "x-api-key"})
 
 
@@ -77,6 +80,37 @@ class KongConnection:
         }
 
 
+class RequestEncoder:
+    """Calls as HTTP/1.1 request bytes for one Admin API URL (its headers encoded once)."""
+
+    def __init__(self, connection: KongConnection) -> None:
+        url = httpx.URL(connection.admin_url.rstrip("/"))
+        self.origin = origin_of(url)
+        self.base_path = url.raw_path.decode("ascii").rstrip("/")
+        headers = {"host": ("Host", url.netloc.decode("ascii"))}
+        defaults = {"Accept": "application/json", "User-Agent": "kong-bridge"}
+        for name, value in {**defaults, **connection.headers}.items():
+            headers[name.lower()] = (name, value)
+        self.head = "".join(f"{name}: {value}\r\n" for name, value in headers.values()).encode(
+            "latin-1"
+        )
+
+    def encode(self, call: Call) -> bytes:
+        target = self.base_path + quote(call.path, safe=PATH_SAFE)
+        if call.params:
+            target += "?" + urlencode(call.params, doseq=True)  # a list repeats its key
+        start = f"{call.method} {target} HTTP/1.1\r\n".encode("ascii")
+        if call.body is None:
+            return start + self.head + b"\r\n"
+        data = JSON.encode(call.body).encode("utf-8")
+        return b"%s%sContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s" % (
+            start,
+            self.head,
+            len(data),
+            data,
+        )
+
+
 class _Transient(Exception):
     """A failure worth retrying: connection error, timeout, 5xx or 429."""
 
@@ -119,19 +153,18 @@ class _Core:
         return args
 
     @staticmethod
-    def decode(call: Call, response: httpx.Response) -> Reply:
-        if response.status_code in RETRY_STATUSES:
-            raise _Transient(f"HTTP {response.status_code}: {response.text[:200]}")
-        if not response.content:
-            return Reply(response.status_code, None)
+    def decode(call: Call, status: int, content: bytes) -> Reply:
+        if status in RETRY_STATUSES:
+            raise _Transient(f"HTTP {status}: {_text(content)}")
+        if not content:
+            return Reply(status, None)
         try:
-            body = response.json()
-        except json.JSONDecodeError:
+            body = json.loads(content)
+        except (json.JSONDecodeError, UnicodeDecodeError):
             raise KongBadAnswer(
-                f"{call}: Kong answered {response.status_code} with a non-JSON body: "
-                f"{response.text[:200]!r}"
+                f"{call}: Kong answered {status} with a non-JSON body: {_text(content)!r}"
             ) from None
-        reply = Reply(response.status_code, body)
+        reply = Reply(status, body)
         check_written(call, reply)
         return reply
 
@@ -160,6 +193,10 @@ class _Core:
 
     def deadline(self) -> float:
         return time.monotonic() + self.retry.total_seconds
+
+
+def _text(content: bytes) -> str:
+    return content[:200].decode("utf-8", "replace")
 
 
 def _unavailable(call: Call, error: RetryError) -> KongUnavailable:
@@ -209,7 +246,7 @@ class KongClient:
             self._core.observe(call, "error")
             raise self._core.as_transient(exc) from exc
         self._core.observe(call, str(response.status_code))
-        return self._core.decode(call, response)
+        return self._core.decode(call, response.status_code, response.content)
 
     def expect(self, call: Call, *accept: int) -> Reply:
         """Send a call and raise :class:`KongRejected` unless its status is in ``accept``."""
@@ -255,14 +292,16 @@ class AsyncKongClient:
         max_connections: int = 100,
     ) -> None:
         self._core = _Core(connection or KongConnection(), retry or RetryPolicy(), observer)
-        options = self._core.connection.client_options(max_connections)
-        ssl_context = httpx.create_ssl_context(
-            verify=options.pop("verify"), cert=options.pop("cert")
-        )
-        del options["limits"]
-        self._http = httpx.AsyncClient(
-            transport=LeanTransport(max_connections, ssl_context), **options
-        )
+        connection = self._core.connection
+        ssl_context = None  # loading the CA bundle takes ~0.1 s: only for an https Admin API
+        if connection.admin_url.lower().startswith("https:"):
+            ssl_context = httpx.create_ssl_context(
+                verify=connection.verify, cert=connection.client_cert
+            )
+        # Straight to the lean transport: httpx's request and response objects cost about
+        # as much CPU as the exchange itself, tens of thousands of times in an initial sync.
+        self._transport = LeanTransport(max_connections, ssl_context)
+        self._requests = RequestEncoder(connection)
         self.in_flight = 0  # requests sent and not yet answered (a stop abandons them)
 
     @property
@@ -285,17 +324,18 @@ class AsyncKongClient:
 
     async def _send(self, call: Call) -> Reply:
         self.in_flight += 1
+        timeout = self._core.connection.timeout_seconds
         try:
-            response = await self._http.request(
-                call.method, call.path, **self._core.request_args(call)
+            answer = await self._transport.exchange(
+                self._requests.origin, call.method, self._requests.encode(call), timeout, timeout
             )
         except httpx.HTTPError as exc:
             self._core.observe(call, "error")
             raise self._core.as_transient(exc) from exc
         finally:
             self.in_flight -= 1
-        self._core.observe(call, str(response.status_code))
-        return self._core.decode(call, response)
+        self._core.observe(call, str(answer.status))
+        return self._core.decode(call, answer.status, answer.body)
 
     def twin(self) -> KongClient:
         """A blocking client on the same connection (for code that must call Kong from sync)."""
@@ -327,7 +367,7 @@ class AsyncKongClient:
         return await self.run(paginate(path, params))
 
     async def aclose(self) -> None:
-        await self._http.aclose()
+        await self._transport.aclose()
 
     async def __aenter__(self) -> Self:
         return self

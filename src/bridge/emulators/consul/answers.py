@@ -8,6 +8,8 @@ builds and serializes it, the others reuse those bytes.
 
 from __future__ import annotations
 
+import bisect
+import json
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
@@ -98,6 +100,50 @@ class CheckFragments:
         return RawJSON(b"[" + b",".join(parts) + b"]")
 
 
+class AllChecks:
+    """``health/state/any``'s body, re-rendered one changed check at a time.
+
+    At 10,000 checks even looking at every row per change is the cost that
+    matters: the catalog names the checks written or removed since the last
+    render, and each is re-rendered, inserted or dropped in place (its
+    position found by bisection in the (node, CheckID) order kept here).
+    """
+
+    def __init__(self, render: Callable[[Row], bytes]) -> None:
+        self._render = render
+        self._restores = -1  # the catalog's restore count when ``_keys`` was built
+        self._keys: list[Any] = []  # every check key, in order
+        self._parts: list[bytes] = []  # their JSON, in the same order
+
+    def render(self, catalog: Any) -> RawJSON:
+        changed = catalog.take_changed_checks()
+        checks = catalog.checks
+        if self._restores == catalog.restores:
+            for key in changed:
+                self._follow(key, checks.get(key))
+        if self._restores != catalog.restores or len(self._keys) != len(checks):
+            self._rebuild(catalog)  # the first render, or rows put back wholesale
+        return RawJSON(b"[" + b",".join(self._parts) + b"]")
+
+    def _rebuild(self, catalog: Any) -> None:
+        self._restores = catalog.restores
+        self._keys = list(catalog.check_order())
+        self._parts = [self._render(catalog.checks[key]) for key in self._keys]
+
+    def _follow(self, key: Any, row: Row | None) -> None:
+        at = bisect.bisect_left(self._keys, key)
+        present = at < len(self._keys) and self._keys[at] == key
+        if row is None:
+            if present:
+                del self._keys[at]
+                del self._parts[at]
+        elif present:
+            self._parts[at] = self._render(row)
+        else:
+            self._keys.insert(at, key)
+            self._parts.insert(at, self._render(row))
+
+
 FILTERS_KEPT = 4  # the opt-in filter of a bridge or two
 
 
@@ -127,3 +173,77 @@ class FilterMatches:
             cached = (svc, node, stamp, evaluate(node, svc))
             seen[id(svc)] = cached
         return cached[3]
+
+
+NameTags = dict[str, list[str]]
+
+
+class FilteredNames:
+    """``catalog/services`` under a ``?filter=`` or ``?node-meta=``, kept service by service.
+
+    A service's tags are computed again only when its index moved past the last
+    answer (any write to one of its instances or their checks moves it), and
+    each service's JSON is kept, so one registration at 10,000 services costs
+    one service's instances and a join, not a filter over every instance. The
+    caller's ``stamp`` covers what a service index does not (a nodes-table
+    write, whose fields a filter may read; a restore): then it starts over.
+    """
+
+    def __init__(self) -> None:
+        self._by_query: OrderedDict[Hashable, _Names] = OrderedDict()
+
+    def answer(
+        self,
+        query: Hashable,
+        stamp: Hashable,
+        service_index: dict[str, int],
+        upto: int,
+        tags_of: Callable[[str], list[str] | None],
+    ) -> _Names:
+        """The answer for ``query`` once every service with an index above the last
+        answer's (up to ``upto``, the current index) is computed again with ``tags_of``
+        (None: no instance matches)."""
+        names = self._by_query.get(query)
+        if names is None or names.stamp != stamp:
+            names = self._by_query[query] = _Names(stamp)
+            while len(self._by_query) > FILTERS_KEPT:
+                self._by_query.popitem(last=False)
+        self._by_query.move_to_end(query)
+        since, names.upto = names.upto, upto
+        for name in [n for n, index in service_index.items() if index > since]:
+            names.put(name, tags_of(name))
+        return names
+
+
+class _Names:
+    """One query's answer: name -> tags in name order, and each entry's JSON."""
+
+    def __init__(self, stamp: Hashable) -> None:
+        self.stamp = stamp
+        self.upto = -1
+        self.tags: NameTags = {}
+        self._fragments: dict[str, bytes] = {}
+        self._sorted = True
+        self._body: bytes | None = None
+
+    def put(self, name: str, tags: list[str] | None) -> None:
+        self._body = None
+        if tags is None:
+            if self.tags.pop(name, None) is not None:
+                del self._fragments[name]
+            return
+        if name not in self.tags:
+            self._sorted = False
+        self.tags[name] = tags
+        self._fragments[name] = json.dumps({name: tags}, separators=(",", ":")).encode()[1:-1]
+
+    def ordered(self) -> NameTags:
+        if not self._sorted:
+            self.tags = dict(sorted(self.tags.items()))
+            self._sorted = True
+        return self.tags
+
+    def body(self) -> RawJSON:
+        if self._body is None:
+            self._body = b"{" + b",".join(self._fragments[n] for n in self.ordered()) + b"}"
+        return RawJSON(self._body)

@@ -8,6 +8,7 @@ checks; a service with no instances reads the last "extinction" index.
 
 from __future__ import annotations
 
+import bisect
 import copy
 import ipaddress
 import uuid
@@ -151,6 +152,11 @@ class Catalog:
         # Consul's checks table indexes "node_service" and "service" (agent/consul/state).
         self.checks_by_instance: dict[Key, set[Key]] = {}  # (node, ServiceID or "") -> checks
         self.checks_by_name: dict[str, set[Key]] = {}  # ServiceName -> checks
+        # Every check key in (node, CheckID) order, kept up to date as keys come and go, so
+        # a status change at 10,000 checks lists them without sorting them again.
+        self._check_order: list[Key] | None = None
+        self.restores = 0  # tables put back or indexes lowered: cached answers start over
+        self._changed_checks: set[Key] = set()  # written or removed since the last take
         self._sorted_checks: tuple[int, list[Row]] | None = None
         self.table_index = {"nodes": 1, "services": 1, "checks": 1}
         self.service_index: dict[str, int] = {}
@@ -192,13 +198,24 @@ class Catalog:
         return row
 
     def _put_check(self, key: Key, row: Row) -> None:
-        self._pop_check(key)  # a re-registration may move the check to another service
+        # A re-registration may move the check to another service: unindex the old row.
+        if self._unindex_check(key) is None and self._check_order is not None:
+            bisect.insort(self._check_order, key)
         self.checks[key] = row
+        self._changed_checks.add(key)
         self.checks_by_node.setdefault(key[0], set()).add(key)
         self.checks_by_instance.setdefault((key[0], row["ServiceID"]), set()).add(key)
         self.checks_by_name.setdefault(row["ServiceName"], set()).add(key)
 
     def _pop_check(self, key: Key) -> Row | None:
+        row = self._unindex_check(key)
+        if row is not None:
+            self._changed_checks.add(key)
+            if self._check_order is not None:
+                del self._check_order[bisect.bisect_left(self._check_order, key)]
+        return row
+
+    def _unindex_check(self, key: Key) -> Row | None:
         row = self.checks.pop(key, None)
         if row is not None:
             _discard(self.checks_by_node, key[0], key)
@@ -329,6 +346,7 @@ class Catalog:
             if output is not None:
                 current["Output"] = output
                 self.version += 1
+                self._changed_checks.add((node, check_id))
             return current
         return self.register_check(
             node,
@@ -376,6 +394,8 @@ class Catalog:
         self.version += 1
         self._names_cache = None
         self._sorted_checks = None
+        self._check_order = None
+        self.restores += 1
 
     def restore_index(self, index: int) -> None:
         """A snapshot restore: every index above ``index`` comes back down to it."""
@@ -393,6 +413,8 @@ class Catalog:
         self.version += 1
         self._names_cache = None
         self._sorted_checks = None
+        self._check_order = None
+        self.restores += 1
         for name, value in self.service_index.items():
             self.service_index[name] = min(value, index)
         self.extinction_index = min(self.extinction_index, index)
@@ -425,11 +447,22 @@ class Catalog:
         """The checks of every instance of a service (the ``service`` index of the table)."""
         return [self.checks[key] for key in sorted(self.checks_by_name.get(name, ()))]
 
+    def check_order(self) -> list[Key]:
+        """Every check key, in (node, CheckID) order (kept, not sorted again)."""
+        if self._check_order is None:
+            self._check_order = sorted(self.checks)
+        return self._check_order
+
+    def take_changed_checks(self) -> set[Key]:
+        """The checks written or removed since the last call (for incremental renderers)."""
+        changed, self._changed_checks = self._changed_checks, set()
+        return changed
+
     def all_checks(self) -> list[Row]:
         """Every check by (node, CheckID); sorted once per checks-table index."""
         index = self.table_index["checks"]
         if self._sorted_checks is None or self._sorted_checks[0] != index:
-            self._sorted_checks = (index, [self.checks[key] for key in sorted(self.checks)])
+            self._sorted_checks = (index, [self.checks[key] for key in self.check_order()])
         return self._sorted_checks[1]
 
     def service_names(self) -> dict[str, list[str]]:

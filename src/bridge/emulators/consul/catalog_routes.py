@@ -168,7 +168,22 @@ class CatalogRoutes:
             return predicate is not None and predicate(service_node_json(node, svc))
 
         meta = node_meta_pairs(q)
+        pretty = q.flag("pretty")
         catalog = self.ctx.catalog
+
+        def tags_of(name: str) -> list[str] | None:
+            tags: list[str] | None = None
+            for node_name, svc in catalog.instances(name):
+                node = catalog.nodes[node_name]
+                if any((node["Meta"] or {}).get(k) != v for k, v in meta):
+                    continue
+                if predicate is not None and not self.ctx.filter_matches.matches(
+                    text, node, svc, evaluate, len(catalog.services)
+                ):
+                    continue
+                tags = tags if tags is not None else []
+                tags.extend(t for t in svc["Tags"] if t not in tags)
+            return tags
 
         def compute() -> Computed:
             index = catalog.table_index["services"]
@@ -176,19 +191,15 @@ class CatalogRoutes:
                 return index, {}
             if predicate is None and not meta:
                 return index, catalog.service_names()
-            names: dict[str, list[str]] = {}
-            total = len(catalog.services)
-            for (node_name, _id), svc in sorted(catalog.services.items()):
-                node = catalog.nodes[node_name]
-                if any((node["Meta"] or {}).get(k) != v for k, v in meta):
-                    continue
-                if predicate is not None and not self.ctx.filter_matches.matches(
-                    text, node, svc, evaluate, total
-                ):
-                    continue
-                tags = names.setdefault(svc["Service"], [])
-                tags.extend(t for t in svc["Tags"] if t not in tags)
-            return index, dict(sorted(names.items()))
+            # A nodes-table write or a restore may change any answer: start over then.
+            names = self.ctx.filtered_names.answer(
+                (text, tuple(meta)),
+                (catalog.table_index["nodes"], catalog.restores),
+                catalog.service_index,
+                catalog.raft.index,
+                tags_of,
+            )
+            return index, names.ordered() if pretty else names.body()
 
         return compute
 
@@ -244,7 +255,9 @@ class CatalogRoutes:
 
         return compute
 
-    def _check_list(self, q: Query, rows: Callable[[], list[Row]]) -> Callable[[], Computed]:
+    def _check_list(
+        self, q: Query, rows: Callable[[], list[Row]], every: bool = False
+    ) -> Callable[[], Computed]:
         """A blocking list of checks at the checks-table index (``health/state|node|checks``)."""
         predicate = self.ctx.filter(q)
         pretty = q.flag("pretty")
@@ -255,6 +268,8 @@ class CatalogRoutes:
             if self.ctx.anonymous(q):
                 return index, []
             if predicate is None and not pretty:
+                if every:  # health/state/any: kept up to date one check at a time
+                    return index, self.ctx.all_checks.render(catalog)
                 return index, self.ctx.check_fragments.render_list(rows())
             checks = [check_json(c) for c in rows()]
             if predicate is not None:
@@ -268,7 +283,7 @@ class CatalogRoutes:
             raise BadRequest(f'Invalid state: "{state}"')
         catalog = self.ctx.catalog
         if state == "any":
-            return self._check_list(q, catalog.all_checks)
+            return self._check_list(q, catalog.all_checks, every=True)
         return self._check_list(
             q, lambda: [c for c in catalog.all_checks() if c["Status"] == state]
         )

@@ -14,7 +14,15 @@ from dataclasses import dataclass
 from starlette.responses import Response
 
 from .agent import Agent
-from .answers import AnswerCache, CheckFragments, FilterMatches, RawJSON, answer_key
+from .answers import (
+    AllChecks,
+    AnswerCache,
+    CheckFragments,
+    FilteredNames,
+    FilterMatches,
+    RawJSON,
+    answer_key,
+)
 from .catalog import Catalog
 from .cluster import AutopilotStore, CoordinateStore, origin_coordinate
 from .filter import FilterError, Predicate, compile_filter
@@ -61,7 +69,9 @@ class Context:
         self.catalog = Catalog(self.raft, config.datacenter)
         self.answers = AnswerCache()
         self.check_fragments = CheckFragments(lambda row: render_json(check_json(row)))
+        self.all_checks = AllChecks(lambda row: render_json(check_json(row)))
         self.filter_matches = FilterMatches()
+        self.filtered_names = FilteredNames()
         self.kv = KVStore(self.raft)
         self.sessions = SessionStore(
             self.raft, self.catalog, self.kv, config.node, config.min_session_ttl

@@ -6,6 +6,7 @@ from typing import Self
 
 import uvicorn
 
+from ..coalesce import CoalescingHttpProtocol
 from ..controls import Controls
 from ..server import EmulatorServer
 from .api import KongAdminAPI
@@ -42,7 +43,9 @@ class KongEmulator(EmulatorServer):
         proxy_port: int | None = None,
     ) -> None:
         self.api = KongAdminAPI(db_less=db_less)
-        super().__init__(self.api, self.api.controls, host=host, port=port)
+        super().__init__(
+            self.api, self.api.controls, host=host, port=port, http_protocol=CoalescingHttpProtocol
+        )
         self.proxy: EmulatorServer | None = None
         if proxy_port is not None:
             # The proxy has no /_emulator/ of its own: every path is routed, as in Kong.

@@ -35,6 +35,8 @@ from .schemas_api import SchemasAPI
 from .store import Row, Store
 
 EMPTY_HASH = "00000000000000000000000000000000"
+# libyaml's dumper writes the same text as PyYAML's own, several times faster (GET /config).
+SAFE_DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 WRITE_VERBS = {"POST": "create", "PUT": "create or update", "PATCH": "update", "DELETE": "remove"}
 
 
@@ -627,7 +629,7 @@ class KongAdminAPI:
                 400, "this endpoint is only available when Kong is configured to not use a database"
             )
         if method == "GET":
-            text = yaml.safe_dump(declarative.export(self.store), sort_keys=False)
+            text = yaml.dump(declarative.export(self.store), Dumper=SAFE_DUMPER, sort_keys=False)
             return json_response(200, {"config": text})
         config, source = await self._declarative_input(request)
         new_hash = hashlib.md5(source.encode()).hexdigest() if source is not None else None

@@ -70,6 +70,35 @@ class Field:
     entity_checks: tuple[dict[str, Any], ...] = ()  # a record's own checks, Kong's shape
     shorthands: tuple[tuple[str, tuple[str, ...]], ...] = ()  # alias -> replacing path
     on_delete: str | None = None  # "cascade"; otherwise a reference restricts deletes
+    # The default, validated once (see validated_default); never compared or copied over.
+    _memo: dict[str, tuple[Any, Any]] = field(
+        default_factory=dict, init=False, compare=False, hash=False, repr=False
+    )
+
+    def fixed_default(self) -> bool:
+        """Whether the default is the same every time (no generated key inside)."""
+        if self.default is not NO_DEFAULT:
+            return True
+        if self.auto == "random":
+            return False
+        if self.type == "record" and (self.fields or self.required):
+            return all(spec.fixed_default() for _name, spec in self.fields)
+        return True
+
+    def validated_default(self) -> tuple[Any, Any]:
+        """``validate_value(self, self.default_value())``: (value, error), a fresh copy.
+
+        A fixed default is validated once: a write that leaves a large record (an
+        upstream's ``healthchecks``) to its default then costs a copy, not a validation.
+        """
+        memo = self._memo.get("default")
+        if memo is None:
+            memo = validate_value(self, self.default_value())
+            if not self.fixed_default():
+                return memo
+            self._memo["default"] = memo
+        value, error = memo
+        return _copy_json(value), _copy_json(error)
 
     def default_value(self) -> Any:
         if self.default is not NO_DEFAULT:
@@ -79,6 +108,15 @@ class Field:
         if self.type == "record" and (self.fields or self.required):
             return {name: spec.default_value() for name, spec in self.fields}
         return None
+
+
+def _copy_json(value: Any) -> Any:
+    """A deep copy of JSON-shaped data (dicts, lists, scalars), faster than copy.deepcopy."""
+    if isinstance(value, dict):
+        return {key: _copy_json(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_copy_json(item) for item in value]
+    return value
 
 
 _ALPHANUMERIC = string_module.ascii_letters + string_module.digits
@@ -390,8 +428,10 @@ def validate_record(
         if key not in schema and not allow_unknown:
             errors[key] = "unknown field"
     for name, spec in schema.items():
-        given = data[name] if name in data else spec.default_value()
-        value, error = validate_value(spec, given)
+        if name in data:
+            value, error = validate_value(spec, data[name])
+        else:
+            value, error = spec.validated_default()
         out[name] = value
         if error:
             errors[name] = error

@@ -42,11 +42,13 @@ def check_name(value: str) -> str | None:
     return None if _NAME.match(value) else NAME_ERROR.format(value)
 
 
+# A comma, a slash or an ASCII control character (Kong: printable ASCII but , and /, or
+# any non-ASCII character).
+_BAD_TAG_CHAR = re.compile(r"[,/\x00-\x1f\x7f]")
+
+
 def check_tag(value: str) -> str | None:
-    for char in value:
-        if char in ",/" or (ord(char) < 0x80 and not (0x20 <= ord(char) <= 0x7E)):
-            return TAG_ERROR.format(value)
-    return None
+    return TAG_ERROR.format(value) if _BAD_TAG_CHAR.search(value) else None
 
 
 def is_ip(value: str) -> bool:
