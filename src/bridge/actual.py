@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -211,6 +212,7 @@ async def read_owned_concurrently(
     concurrency: int = 8,
     previous: KongState | None = None,
     page_size: int = 1000,
+    pause: float = 0.0,
 ) -> KongState:
     """:func:`read_owned` with each page retried on its own and targets read in parallel.
 
@@ -218,6 +220,8 @@ async def read_owned_concurrently(
     upstream: the reads are proportional to what we own, ``concurrency`` at a time.
     Rows unchanged since ``previous`` are kept as the objects ``previous`` holds.
     Each page is decoded and kept in one go: smaller pages hold the loop for less.
+    After each upstream's targets, a worker rests ``pause`` times as long as the
+    read took, so a background re-read leaves the loop (and the CPU) to others.
     """
     tag = owner_tag(owner)
     state = KongState(pool=RowPool(reuse=previous.rows_by_id() if previous else None))
@@ -234,8 +238,11 @@ async def read_owned_concurrently(
         # waiting on a semaphore are megabytes at the read's peak).
         for owned, row in pending:
             path = f"/upstreams/{seg(row['id'])}/targets"
+            started = time.monotonic()
             rows = await kong.run(paginate(path), per_call=True)
             owned.targets = own_targets(rows, tag, state.pool)
+            if pause:
+                await asyncio.sleep(pause * (time.monotonic() - started))
 
     await asyncio.gather(*(read_targets() for _ in range(max(1, concurrency))))
     await kong.run(read_owned_extras(tag, state, consul_name), per_call=True)

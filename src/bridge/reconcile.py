@@ -54,6 +54,7 @@ CHUNK = 500  # services planned between two looks at the incoming changes
 # changes, and each worker's answers take turns with theirs; few workers leave them room.
 RESYNC_READERS = 2
 RESYNC_PAGE = 100  # rows per page of a resync's list reads (each page is decoded in one go)
+RESYNC_PAUSE = 1.0  # a resync's reader rests as long as each read took: half the loop is left
 FIRST_LOAD_GRACE = 10.0  # DB-less: how long the first writes may wait for every first read
 KONG_SILENCE = 10.0  # failing writes make us unready once Kong accepted nothing this long
 
@@ -342,6 +343,7 @@ class Bridge:
             min(self.concurrency, RESYNC_READERS),
             previous=self.kong_state,
             page_size=RESYNC_PAGE,
+            pause=RESYNC_PAUSE,
         )
 
     async def refresh_kong(self) -> KongState:
