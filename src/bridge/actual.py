@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import sys
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,9 +19,10 @@ from .mapping import SERVICE_TAG_PREFIX
 from .plugins_actual import read_owned_extras
 
 Row = dict[str, Any]
+KINDS = ("services", "routes", "upstreams", "targets", "plugins", "certificates")
 
 
-@dataclass
+@dataclass(slots=True)
 class OwnedService:
     """Kong's entities for one Consul service, by name (targets by ``host:port``)."""
 
@@ -30,26 +34,107 @@ class OwnedService:
     certificate: Row | None = None
 
     def entity_count(self) -> int:
-        return (
-            bool(self.service)
-            + len(self.routes)
-            + bool(self.upstream)
-            + len(self.targets)
-            + len(self.plugins)
-            + bool(self.certificate)
-        )
+        return sum(self.counts().values())
+
+    def counts(self) -> dict[str, int]:
+        """How many entities of each kind (the keys of :data:`KINDS`)."""
+        return {
+            "services": int(bool(self.service)),
+            "routes": len(self.routes),
+            "upstreams": int(bool(self.upstream)),
+            "targets": len(self.targets),
+            "plugins": len(self.plugins),
+            "certificates": int(bool(self.certificate)),
+        }
+
+
+class RowPool:
+    """Shares equal field values between the Kong rows we hold.
+
+    At 10,000 services most of a row repeats from one entity to the next (an
+    upstream's default ``healthchecks`` alone is some sixty objects; timeouts,
+    protocols, tag strings), yet each decoded row holds its own copies. A row
+    kept through :meth:`keep` points at one shared copy of each value instead.
+    Shared values are never mutated: rows are replaced, not edited, when Kong
+    changes. The pool forgets everything past ``limit`` entries, so values that
+    never repeat (one-off lists, parent references) cannot make it grow unbounded.
+    """
+
+    def __init__(self, limit: int = 4096, reuse: dict[str, Row] | None = None) -> None:
+        self.limit = limit
+        self._strings: dict[str, str] = {}
+        self._values: dict[object, Any] = {}
+        # Rows held from the previous read, by id: an unchanged row is kept as the same
+        # object, so a re-read of 10,000 services does not hold two copies at its peak.
+        self.reuse = reuse or {}
+
+    def keep(self, row: Row) -> Row:
+        """A Kong row as we hold it: no null fields, no timestamps, shared values."""
+        kept = {k: v for k, v in row.items() if v is not None and k not in UNUSED_FIELDS}
+        ident = kept.get("id")
+        before = self.reuse.get(ident) if isinstance(ident, str) else None
+        if before is not None and before == kept:
+            return before
+        return {sys.intern(k): v if k == "id" else self.share(v) for k, v in kept.items()}
+
+    def share(self, value: Any) -> Any:
+        """One shared copy of ``value`` (strings, numbers and containers)."""
+        kind = type(value)
+        if kind is str:  # not sys.intern: its table would keep growing with one-off strings
+            if len(self._strings) >= self.limit:
+                self._strings.clear()
+            return self._strings.setdefault(value, value)
+        if value is None or kind is bool:
+            return value
+        # (type, value): True == 1 == 1.0, yet Kong must get back the type it sent.
+        key: object = (kind, value) if kind in (int, float) else _container_key(value)
+        found = self._values.get(key)
+        if found is not None:
+            return found
+        if kind is list:
+            value = [self.share(item) for item in value]
+        elif kind is dict:
+            value = {sys.intern(k): self.share(v) for k, v in value.items()}
+        if len(self._values) >= self.limit:
+            self._values.clear()
+        self._values[key] = value
+        return value
+
+
+def _container_key(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"))
+
+
+# Fields no diff or declarative render ever reads; at 10,000 services they cost megabytes.
+UNUSED_FIELDS = frozenset({"created_at", "updated_at"})
 
 
 @dataclass
 class KongState:
-    """Everything we own in Kong, keyed by Consul service name."""
+    """Everything we own in Kong, keyed by Consul service name.
+
+    ``pool`` shares the values of the rows held (see :class:`RowPool`): every
+    row goes in through ``pool.keep``.
+    """
 
     services: dict[str, OwnedService] = field(default_factory=dict)
+    pool: RowPool = field(default_factory=RowPool, compare=False, repr=False)
 
     def of(self, name: str) -> OwnedService:
         return self.services.setdefault(name, OwnedService())
 
+    def rows_by_id(self) -> dict[str, Row]:
+        """Our services, routes, upstreams and targets, by Kong id (to seed a re-read)."""
+        rows: dict[str, Row] = {}
+        for owned in self.services.values():
+            for row in (owned.service, owned.upstream, *owned.routes.values()):
+                if row is not None and "id" in row:
+                    rows[row["id"]] = row
+            rows.update((row["id"], row) for row in owned.targets.values() if "id" in row)
+        return rows
+
     def counts(self) -> dict[str, int]:
+        """How many entities of each kind we own (O(services): at a read, not every turn)."""
         owned = self.services.values()
         return {
             "services": sum(1 for o in owned if o.service),
@@ -59,6 +144,11 @@ class KongState:
             "plugins": sum(len(o.plugins) for o in owned),
             "certificates": sum(1 for o in owned if o.certificate),
         }
+
+    def counts_of(self, name: str) -> dict[str, int]:
+        """:meth:`OwnedService.counts` of one service (zeros when we own nothing of it)."""
+        owned = self.services.get(name)
+        return owned.counts() if owned is not None else dict.fromkeys(KINDS, 0)
 
 
 def compact(row: Row) -> Row:
@@ -77,68 +167,86 @@ def consul_name(row: Row) -> str | None:
 def owned_rows(
     state: KongState, services: list[Row], routes: list[Row], upstreams: list[Row]
 ) -> list[tuple[OwnedService, Row]]:
-    """Fill ``state`` from tag-filtered lists; returns the upstreams whose targets to read."""
+    """Fill ``state`` from tag-filtered lists (rows already through ``state.pool.keep``);
+    returns the upstreams whose targets to read."""
     for row in services:
         name = consul_name(row)
         if name:
-            state.of(name).service = compact(row)
+            state.of(name).service = row
     for row in routes:
         name = consul_name(row)
         if name:
-            state.of(name).routes[row["name"]] = compact(row)
+            state.of(name).routes[row["name"]] = row
     pending = []
     for row in upstreams:
         name = consul_name(row)
         if name:
             owned = state.of(name)
-            owned.upstream = compact(row)
+            owned.upstream = row
             pending.append((owned, row))
     return pending
 
 
-def own_targets(targets: list[Row], tag: str) -> dict[str, Row]:
-    return {t["target"]: compact(t) for t in targets if tag in (t.get("tags") or [])}
+def own_targets(targets: list[Row], tag: str, pool: RowPool) -> dict[str, Row]:
+    return {t["target"]: pool.keep(t) for t in targets if tag in (t.get("tags") or [])}
 
 
 def read_owned(owner: str) -> Flow[KongState]:
     """Read our entities with tag filters (targets: per owned upstream, filtered here)."""
     tag = owner_tag(owner)
     state = KongState()
-    services = yield from paginate("/services", {"tags": tag})
-    routes = yield from paginate("/routes", {"tags": tag})
-    upstreams = yield from paginate("/upstreams", {"tags": tag})
+    keep = state.pool.keep
+    services = yield from paginate("/services", {"tags": tag}, keep)
+    routes = yield from paginate("/routes", {"tags": tag}, keep)
+    upstreams = yield from paginate("/upstreams", {"tags": tag}, keep)
     for owned, row in owned_rows(state, services, routes, upstreams):
         targets = yield from paginate(f"/upstreams/{seg(row['id'])}/targets")
-        owned.targets = own_targets(targets, tag)
+        owned.targets = own_targets(targets, tag, state.pool)
     yield from read_owned_extras(tag, state, consul_name)
     return state
 
 
 async def read_owned_concurrently(
-    kong: AsyncKongClient, owner: str, concurrency: int = 8
+    kong: AsyncKongClient,
+    owner: str,
+    concurrency: int = 8,
+    previous: KongState | None = None,
+    page_size: int = 1000,
+    pause: float = 0.0,
 ) -> KongState:
     """:func:`read_owned` with each page retried on its own and targets read in parallel.
 
     Kong has no tag-filtered list of targets, so they are read per owned
     upstream: the reads are proportional to what we own, ``concurrency`` at a time.
+    Rows unchanged since ``previous`` are kept as the objects ``previous`` holds.
+    Each page is decoded and kept in one go: smaller pages hold the loop for less.
+    After each upstream's targets, a worker rests ``pause`` times as long as the
+    read took, so a background re-read leaves the loop (and the CPU) to others.
     """
     tag = owner_tag(owner)
-    state = KongState()
+    state = KongState(pool=RowPool(reuse=previous.rows_by_id() if previous else None))
+    keep = state.pool.keep  # page by page: the decoded pages never pile up
     services, routes, upstreams = await asyncio.gather(
-        kong.run(paginate("/services", {"tags": tag}), per_call=True),
-        kong.run(paginate("/routes", {"tags": tag}), per_call=True),
-        kong.run(paginate("/upstreams", {"tags": tag}), per_call=True),
+        kong.run(paginate("/services", {"tags": tag}, keep, page_size), per_call=True),
+        kong.run(paginate("/routes", {"tags": tag}, keep, page_size), per_call=True),
+        kong.run(paginate("/upstreams", {"tags": tag}, keep, page_size), per_call=True),
     )
-    limit = asyncio.Semaphore(concurrency)
+    pending = iter(owned_rows(state, services, routes, upstreams))
 
-    async def targets_of(owned: OwnedService, row: Row) -> None:
-        async with limit:
+    async def read_targets() -> None:
+        # A few workers share one iterator: not one task per upstream (10,000 tasks
+        # waiting on a semaphore are megabytes at the read's peak).
+        for owned, row in pending:
             path = f"/upstreams/{seg(row['id'])}/targets"
-            owned.targets = own_targets(await kong.run(paginate(path), per_call=True), tag)
+            started = time.monotonic()
+            rows = await kong.run(paginate(path), per_call=True)
+            owned.targets = own_targets(rows, tag, state.pool)
+            if pause:
+                await asyncio.sleep(pause * (time.monotonic() - started))
 
-    pending = owned_rows(state, services, routes, upstreams)
-    await asyncio.gather(*(targets_of(owned, row) for owned, row in pending))
+    await asyncio.gather(*(read_targets() for _ in range(max(1, concurrency))))
     await kong.run(read_owned_extras(tag, state, consul_name), per_call=True)
+    state.pool.reuse = {}  # the previous read's rows are no longer ours to hold
     return state
 
 

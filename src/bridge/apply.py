@@ -134,7 +134,8 @@ async def apply_plan(
 def record(state: KongState, outcome: ServiceOutcome) -> None:
     """Keep the cached Kong state in step with the writes that succeeded."""
     owned = state.of(outcome.name)
-    for op, row in outcome.done:
+    for op, answer in outcome.done:
+        row = None if answer is None else state.pool.keep(answer)  # shared values, as read
         if op.kind == "services":
             owned.service = row if op.action != "delete" else None
         elif op.kind == "routes":

@@ -36,7 +36,7 @@ def _render(values: Mapping[str, Any]) -> dict[str, Any]:
     return body
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class UpstreamSpec:
     """A Kong upstream; ``name`` is the virtual host (``<service>.service.consul``)."""
 
@@ -58,7 +58,7 @@ class UpstreamSpec:
         )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class TargetSpec:
     """One instance: ``host:port`` and a weight."""
 
@@ -70,7 +70,7 @@ class TargetSpec:
         return _render({"target": self.target, "weight": self.weight, "tags": self.tags})
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class RouteSpec:
     """A route of a service; ``None`` fields are left to Kong's defaults."""
 
@@ -100,7 +100,7 @@ class RouteSpec:
         )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ServiceSpec:
     """A Kong service; ``host`` is the upstream name (or a DNS name in DNS mode)."""
 
@@ -126,7 +126,7 @@ class ServiceSpec:
         )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class PluginSpec:
     """A plugin on the service (``route`` empty) or on one of its routes (Kong route name).
 
@@ -162,7 +162,7 @@ class PluginSpec:
         return f"PluginSpec(name={self.name!r}, route={self.route!r}, config=<{len(self.config)}>)"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class CertificateSpec:
     """A TLS certificate with the SNIs of the service's route hosts (PEM text)."""
 
@@ -178,7 +178,7 @@ class CertificateSpec:
         return f"CertificateSpec(snis={self.snis!r}, key=<redacted>)"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ServiceState:
     """Everything Kong should hold for one service.
 

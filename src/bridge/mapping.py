@@ -28,6 +28,7 @@ from .plugins_mapping import Extras, KvValues, kv_keys, map_extras, partial_scop
 from .snapshot import Instance, ServiceSnapshot
 
 SERVICE_TAG_PREFIX = "consul-service:"
+NOTHING_KEPT: frozenset[tuple[str, str]] = frozenset()  # shared: most services keep none
 
 
 @dataclass(frozen=True)
@@ -43,7 +44,7 @@ class MappingOptions:
     include_warning: bool = False
 
 
-@dataclass
+@dataclass(slots=True)
 class ServiceMapping:
     """The outcome for one service: its desired state, or why it has none."""
 
@@ -53,7 +54,7 @@ class ServiceMapping:
     notes: list[str] = field(default_factory=list)
     # Problems confined to one plugin or the certificate: that one is left as it is.
     partial: list[ConventionError] = field(default_factory=list)
-    kv_keys: set[str] = field(default_factory=set)  # the Consul KV keys its settings read
+    kv_keys: frozenset[str] = frozenset()  # the Consul KV keys its settings read
 
     @property
     def skipped(self) -> bool:
@@ -174,7 +175,9 @@ def map_service(
         return result
     chosen, notes = choose_options(parsed)
     result.notes.extend(notes)
-    result.kv_keys = kv_keys(chosen.extras)
+    keys = kv_keys(chosen.extras)
+    if keys:  # else the shared empty default: one per service is 10,000 empty sets
+        result.kv_keys = frozenset(keys)
     enabled = chosen.enable if chosen.enable is not None else options.expose_by_default
     if not enabled:
         return result
@@ -201,7 +204,7 @@ def map_service(
     )
     common: dict[str, Any] = {
         "plugins": tuple(extras.plugins),
-        "kept_plugins": frozenset(extras.kept),
+        "kept_plugins": frozenset(extras.kept) if extras.kept else NOTHING_KEPT,
         "certificate": extras.certificate,
         "keep_certificate": extras.keep_certificate or ("tls", "certificate") in kept,
     }

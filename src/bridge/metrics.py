@@ -66,6 +66,8 @@ class Metrics:
     consul: Reachability = field(default_factory=Reachability)
     leadership_changes: int = 0
     plans_withheld: int = 0
+    full_passes: int = 0
+    full_pass_compared: int = 0  # services the last full pass diffed (the others were in step)
     may_write: Callable[[], bool] = lambda: True
 
     def kong_request(self, method: str, status: str, path: str = "") -> None:
@@ -188,6 +190,17 @@ class _BridgeCollector(Collector):
                 "kong_bridge_leadership_changes",
                 "Times this process became leader or stopped being leader (--ha).",
                 m.leadership_changes,
+            )
+            yield _counter(
+                "kong_bridge_full_passes",
+                "Full reconciliations (after each read of Kong).",
+                m.full_passes,
+            )
+            yield _gauge(
+                "kong_bridge_full_pass_services_compared",
+                "Services the last full reconciliation compared with Kong; the others had "
+                "not changed on either side since they were last found in step.",
+                m.full_pass_compared,
             )
             yield _counter(
                 "kong_bridge_plans_withheld",

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from .kong.calls import Call
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Operation:
     """One write: which Consul service it serves, what it does, and the call to make."""
 

@@ -21,6 +21,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Iterable
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 
 from .actual import KongState, read_database, read_owned_concurrently
@@ -49,6 +50,11 @@ log = logging.getLogger("bridge")
 Wanted = dict[str, ServiceState | None]
 Event = WatchEvent | KvSeen
 CHUNK = 500  # services planned between two looks at the incoming changes
+# Workers re-reading Kong at a resync: the re-read shares the loop with incremental
+# changes, and each worker's answers take turns with theirs; few workers leave them room.
+RESYNC_READERS = 2
+RESYNC_PAGE = 100  # rows per page of a resync's list reads (each page is decoded in one go)
+RESYNC_PAUSE = 1.0  # a resync's reader rests as long as each read took: half the loop is left
 FIRST_LOAD_GRACE = 10.0  # DB-less: how long the first writes may wait for every first read
 KONG_SILENCE = 10.0  # failing writes make us unready once Kong accepted nothing this long
 
@@ -121,7 +127,7 @@ class Bridge:
         self.held_services: set[str] = set()  # services whose deletions the guard holds
         self._blocking_kong: KongClient | None = None  # for the guard's reads of children
         self.kv: dict[str, str | None] = {}  # Consul KV values the convention names
-        self.kv_keys: dict[str, set[str]] = {}  # service -> the KV keys it reads
+        self.kv_keys: dict[str, AbstractSet[str]] = {}  # service -> the KV keys it reads
         self.on_kv_keys: Callable[[set[str]], None] | None = None  # the daemon's KV watcher
 
     @property
@@ -168,10 +174,9 @@ class Bridge:
     def _catalog_seen(self, event: CatalogSeen) -> set[str]:
         before = self.table.listed()
         for name in event.names - before:
-            self.table.get(name).listed = True
+            self.table.list(name)
         for name in before - event.names:
-            gone = self.table.get(name)
-            gone.listed, gone.snapshot, gone.mapping = False, None, None
+            gone = self.table.unlist(name)
             gone.seen_at = event.at
             gone.touch()
         self.catalog_trusted = event.trusted
@@ -188,7 +193,7 @@ class Bridge:
             record.touch()
         return readers
 
-    def _note_kv_keys(self, name: str, keys: set[str]) -> None:
+    def _note_kv_keys(self, name: str, keys: AbstractSet[str]) -> None:
         """Track which KV keys each service reads; the KV watcher follows their union."""
         if keys == self.kv_keys.get(name, set()):
             return  # the common case, kept O(1) for large catalogs
@@ -207,7 +212,7 @@ class Bridge:
         if not event.trusted and not snapshot.instances:
             return set()  # an empty read of a listed service is not believed
         previous = record.snapshot
-        record.snapshot, record.trusted = snapshot, event.trusted
+        self.table.read(record, snapshot, event.trusted)
         if previous is not None and previous.instances == snapshot.instances:
             return set()
         record.mapping = None
@@ -320,7 +325,7 @@ class Bridge:
 
     # -- Kong ------------------------------------------------------------------------------
 
-    async def _read_kong(self) -> KongState:
+    async def _read_kong(self, background: bool = False) -> KongState:
         if self.db_less is None:
             self.db_less = await self.kong.run(read_database()) == "off"
             if self.db_less:
@@ -328,7 +333,18 @@ class Bridge:
                     "Kong runs DB-less: changes are applied with POST /config",
                     extra={"kong_database": "off"},
                 )
-        return await read_owned_concurrently(self.kong, self.options.owner, self.concurrency)
+        if not background:
+            return await read_owned_concurrently(
+                self.kong, self.options.owner, self.concurrency, previous=self.kong_state
+            )
+        return await read_owned_concurrently(
+            self.kong,
+            self.options.owner,
+            min(self.concurrency, RESYNC_READERS),
+            previous=self.kong_state,
+            page_size=RESYNC_PAGE,
+            pause=RESYNC_PAUSE,
+        )
 
     async def refresh_kong(self) -> KongState:
         """Re-read our entities from Kong (``sync --once``, ``plan``)."""
@@ -338,12 +354,16 @@ class Bridge:
     def _adopt(self, fresh: KongState) -> None:
         """Take a fresh read, keeping what we wrote while it was under way (ours is newer)."""
         if self.kong_state is not None:
+            held = self.kong_state.services
             for name in self._written_since_read:
-                kept = self.kong_state.services.get(name)
+                kept = held.get(name)
                 if kept is None:
                     fresh.services.pop(name, None)
                 else:
                     fresh.services[name] = kept
+            for name, owned in fresh.services.items():
+                if held.get(name) == owned:
+                    fresh.services[name] = held[name]  # unchanged: the full pass may skip it
         self._written_since_read = set()
         self.kong_state = fresh
         self.view.kong_ok = True
@@ -403,7 +423,11 @@ class Bridge:
 
     def _settle(self, outcome: ServiceOutcome) -> bool:
         self._busy.discard(outcome.name)
+        before = self._state().counts_of(outcome.name)
         record(self._state(), outcome)
+        after = self._state().counts_of(outcome.name)
+        owned = self.metrics.owned
+        self.metrics.owned = {k: owned.get(k, 0) + after[k] - before[k] for k in after}
         self._written_since_read.add(outcome.name)
         service = self.table.get(outcome.name)
         service.touch()
@@ -564,7 +588,7 @@ class Bridge:
         getter: asyncio.Task[Event] | None = None
         stopping = asyncio.create_task(stop.wait())
         full_due = False
-        last_apply = counted = float("-inf")
+        last_apply = float("-inf")
         try:
             while not stop.is_set():
                 if watch_count is not None:
@@ -573,7 +597,8 @@ class Bridge:
                 if reading is None and (now >= next_resync or self.resync_requested):
                     self.resync_requested = False
                     self._written_since_read = set()
-                    reading = asyncio.create_task(self._read_kong())
+                    background = self.kong_state is not None  # else the first load: full speed
+                    reading = asyncio.create_task(self._read_kong(background))
                 getter = getter or asyncio.create_task(events.get())
                 waits: set[asyncio.Future[object]] = {getter, stopping}  # type: ignore[arg-type]
                 if reading is not None:
@@ -604,8 +629,6 @@ class Bridge:
                 if await self._serve():
                     last_apply = time.monotonic()
                 self._update_ready()
-                if self.kong_state is not None and time.monotonic() - counted > 1.0:
-                    self.metrics.owned, counted = self.kong_state.counts(), time.monotonic()
         finally:
             for task in (getter, reading, stopping):
                 if task is not None:
@@ -657,37 +680,85 @@ class Bridge:
             self.table.retries.pop(name, None)  # written now: no separate retry
         if not names:
             return False
+        if len(names) > CHUNK and not self.db_less:  # DB-less: one POST /config for them all
+            return await self._serve_in_chunks(names)
         plan, wanted, held = self._plan(names)
         applied = await self.apply(plan, wanted, held)
         self._mark_synced(names, plan, applied)
         return bool(plan)
 
+    async def _serve_in_chunks(self, names: set[str]) -> bool:
+        """Many services at once (a first load): planned and applied a chunk at a time,
+        so their operations are never all held at once (at 10,000 services, tens of MB).
+
+        A service whose plan deletes anything is not applied with its chunk: those
+        are gathered and planned together at the end, one plan, so the deletion
+        guard judges them as it would have judged them in one go. The others pass
+        the guard untouched, in whichever chunk.
+        """
+        wrote, deleting = False, set()
+        ordered = sorted(names)
+        for start in range(0, len(ordered), CHUNK):
+            chunk = ordered[start : start + CHUNK]
+            wanted = self.desired(chunk)
+            raw = diff(wanted, self._state(), wanted.keys())
+            deleting |= _deleting(raw)
+            calm = {name for name in chunk if name not in deleting}
+            ops = [op for op in raw.operations if op.service in calm]
+            plan = self._guard(Plan(ops), calm & wanted.keys())
+            applied = await self.apply(plan, wanted, set())
+            self._mark_synced(calm, plan, applied)
+            wrote |= bool(plan)
+        if deleting:
+            plan, wanted, held = self._plan(deleting)
+            applied = await self.apply(plan, wanted, held)
+            self._mark_synced(deleting, plan, applied)
+            wrote |= bool(plan)
+        return wrote
+
     async def _full_pass(self) -> None:
-        """Reconcile everything, in chunks, serving incremental changes in between."""
+        """Reconcile everything, in chunks, serving incremental changes in between.
+
+        A service found in step at the last pass, whose desired state and Kong
+        rows have not moved since, is not diffed again: at 10,000 services an
+        idle resync then costs its read and little more.
+        """
         state = self._state()
         every = sorted(self.table.listed() | set(state.services))
         wanted: Wanted = {}
         operations: list[Operation] = []
         generations: dict[str, int] = {}
         for start in range(0, len(every), CHUNK):
-            chunk = every[start : start + CHUNK]
+            await asyncio.sleep(0)  # let the watcher's answers in: changes go first
+            await self._serve()
+            state = self._state()  # a write or a read may have replaced it
+            chunk = [
+                name
+                for name in every[start : start + CHUNK]
+                if not self.table.get(name).still_in_step(state.services.get(name))
+            ]
             part = self.desired(chunk)
             for name in chunk:
                 generations[name] = self.table.get(name).generation
             wanted.update(part)
-            # Kong's state as of now: a DB-less serve between chunks replaces it.
-            operations += diff(part, self._state(), part.keys()).operations
-            await self._serve()
+            found = diff(part, state, part.keys()).operations
+            operations += found
+            self._note_in_step(part.keys() - {op.service for op in found}, state)
+        self.metrics.full_passes += 1
+        self.metrics.full_pass_compared = len(generations)
         raw = Plan(operations)
         guarded = self._guard(raw, wanted.keys())
         held = _deleting(raw) - _deleting(guarded)
         applied = await self.apply(guarded, wanted, held, generations, serve_between=True)
         self._mark_synced((), guarded, applied)
 
+    def _note_in_step(self, names: Iterable[str], state: KongState) -> None:
+        for name in names:
+            self.table.get(name).found_in_step(state.services.get(name))
+
     def _all_read(self) -> bool:
         """Every listed service has had its first read (so none is missing from a plan)."""
-        records = self.table.records
-        return all(records[name].snapshot is not None for name in self.table.listed())
+        return self.table.all_read()
 
     def _waiting_first_load(self) -> bool:
         """DB-less: one ``POST /config`` for the whole first load, not one per batch of reads."""

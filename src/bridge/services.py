@@ -4,16 +4,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .actual import OwnedService
 from .mapping import ServiceMapping
 from .snapshot import ServiceSnapshot
 
 
-@dataclass
+@dataclass(slots=True)
 class ServiceRecord:
     """What the bridge knows of one service, from Consul and from its own writes.
 
     ``generation`` moves whenever the service's desired state or Kong state
-    may have changed, so a plan made earlier can tell it has gone stale.
+    may have changed, so a plan made earlier can tell it has gone stale. Kong's
+    rows for it are compared by identity: a read that finds them unchanged
+    keeps the objects already held (see ``Bridge._adopt``).
     """
 
     name: str
@@ -24,6 +27,21 @@ class ServiceRecord:
     seen_at: float | None = None  # when the change being propagated was seen
     failures: int = 0
     generation: int = 0
+    # (generation, Kong's entities) at which a full pass last found nothing to write:
+    # while neither moves, the next full pass has nothing to learn from diffing it again.
+    in_step: tuple[int, OwnedService | None] | None = None
+
+    def found_in_step(self, owned: OwnedService | None) -> None:
+        """A full pass diffed it against ``owned`` and planned nothing."""
+        self.in_step = (self.generation, owned)
+
+    def still_in_step(self, owned: OwnedService | None) -> bool:
+        """Nothing moved since it was found in step: not its desired state, not Kong's rows."""
+        return (
+            self.in_step is not None
+            and self.in_step[0] == self.generation
+            and self.in_step[1] is owned
+        )
 
     def touch(self) -> None:
         self.generation += 1
@@ -36,6 +54,9 @@ class ServiceTable:
         self.records: dict[str, ServiceRecord] = {}
         self.retries: dict[str, float] = {}  # service -> when to try its writes again
         self.failing: set[str] = set()  # services whose last writes failed
+        # Kept in step by list/unlist/read, so the loop's every-turn questions are O(1).
+        self._listed: set[str] = set()
+        self._unread: set[str] = set()  # listed, first read not arrived yet
 
     def get(self, name: str) -> ServiceRecord:
         record = self.records.get(name)
@@ -44,7 +65,34 @@ class ServiceTable:
         return record
 
     def listed(self) -> set[str]:
-        return {name for name, record in self.records.items() if record.listed}
+        """The listed services (a copy)."""
+        return set(self._listed)
+
+    def list(self, name: str) -> ServiceRecord:
+        """``name`` is in the catalog now."""
+        record = self.get(name)
+        record.listed = True
+        self._listed.add(name)
+        if record.snapshot is None:
+            self._unread.add(name)
+        return record
+
+    def unlist(self, name: str) -> ServiceRecord:
+        """``name`` left the catalog: what Consul said of it is forgotten."""
+        record = self.get(name)
+        record.listed, record.snapshot, record.mapping = False, None, None
+        self._listed.discard(name)
+        self._unread.discard(name)
+        return record
+
+    def read(self, record: ServiceRecord, snapshot: ServiceSnapshot, trusted: bool) -> None:
+        """A read of a listed service arrived."""
+        record.snapshot, record.trusted = snapshot, trusted
+        self._unread.discard(record.name)
+
+    def all_read(self) -> bool:
+        """Every listed service has had its first read (so none is missing from a plan)."""
+        return not self._unread
 
     def failed(self, name: str, at: float) -> None:
         """Count a failure of ``name``'s writes; they are tried again at ``at``."""
@@ -72,3 +120,5 @@ class ServiceTable:
         self.records.pop(name, None)
         self.retries.pop(name, None)
         self.failing.discard(name)
+        self._listed.discard(name)
+        self._unread.discard(name)

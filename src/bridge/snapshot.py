@@ -9,7 +9,7 @@ from typing import Any
 HEALTH_ORDER = {"passing": 0, "warning": 1, "critical": 2}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Instance:
     """One service instance from ``/v1/health/service/<name>``."""
 
@@ -25,7 +25,7 @@ class Instance:
     create_index: int = 0
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ServiceSnapshot:
     """All instances of one service at one Consul index."""
 

@@ -126,14 +126,18 @@ class Stack:
             },
         ).raise_for_status()
 
-    def lose_three_of_four(self) -> None:
-        """Start with services a, b, c (on one node) and d, then drop that node at once."""
-        for name in ("a", "b", "c"):
+    def register_on_doomed_node(self, names: list[str]) -> None:
+        """One opted-in instance of each service, all on the node "doomed"."""
+        for name in names:
             service = {"Service": name, "ID": f"{name}-1", "Port": 80, "Tags": ["kong.enable=true"]}
             self.consul.put(
                 "/v1/catalog/register",
                 json={"Node": "doomed", "Address": "10.0.0.7", "Service": service},
             ).raise_for_status()
+
+    def lose_three_of_four(self) -> None:
+        """Start with services a, b, c (on one node) and d, then drop that node at once."""
+        self.register_on_doomed_node(["a", "b", "c"])
         self.register("d", "d-1", "10.0.0.1")
         self.start()
         eventually(lambda: self.names("services") == {"a", "b", "c", "d"})

@@ -16,7 +16,7 @@ from urllib.parse import quote
 T = TypeVar("T")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Call:
     """One Admin API request."""
 
