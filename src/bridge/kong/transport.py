@@ -85,7 +85,8 @@ class _Parser:
                 if self.eof:
                     raise _Lost("the server closed the connection")
                 return None
-            body = bytes(self.buffer[start:end])
+            with memoryview(self.buffer) as view:  # one copy of a body of megabytes, not two
+                body = bytes(view[start:end])
         else:
             if not self.eof:
                 return None  # delimited by the server closing the connection
