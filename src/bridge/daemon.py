@@ -193,10 +193,11 @@ def run_daemon(settings: BridgeSettings, stop: threading.Event | None = None) ->
     """
     protect_logs(settings.redactor())
     stop = stop or threading.Event()
-    if threading.current_thread() is threading.main_thread():
+    own_process = threading.current_thread() is threading.main_thread()
+    if own_process:
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, lambda *_: stop.set())
-        collect_less_often()  # the process is ours
+        collect_less_often()
 
     def on_leadership(leading: bool) -> None:
         bridge.metrics.leadership_changed()
@@ -266,7 +267,8 @@ def run_daemon(settings: BridgeSettings, stop: threading.Event | None = None) ->
 
     def loop() -> None:
         try:
-            if asyncio.run(serve(settings, bridge, stop, kv_watcher, kv_events)):
+            done = serve(settings, bridge, stop, kv_watcher, kv_events, tune_gc=own_process)
+            if asyncio.run(done):
                 abandoned.set()
         except Exception:
             failed.set()
@@ -318,10 +320,13 @@ async def serve(
     stop: threading.Event,
     kv_watcher: KvWatcher | None = None,
     kv_events: ForwardToLoop | None = None,
+    tune_gc: bool = False,
 ) -> bool:
     """The watcher and the loop until ``stop``; stopping cancels every request in flight.
 
-    Returns whether a Kong request was in flight (and abandoned) when it stopped.
+    ``tune_gc``: the process is ours, so the cycle collector may be tuned for it
+    (:func:`freeze_long_lived` after the first sync). Returns whether a Kong
+    request was in flight (and abandoned) when it stopped.
     """
     reader = consul_reader(settings)
     watcher = ConsulWatcher(
@@ -347,11 +352,12 @@ async def serve(
         ),
     ]
     try:
-        frozen = False
+        frozen = not tune_gc
         while not stop.is_set() and not any(task.done() for task in tasks):
             await asyncio.sleep(STOP_POLL_SECONDS)
             if bridge.view.ready and not frozen:
-                frozen = freeze_long_lived()
+                freeze_long_lived()
+                frozen = True
         abandoned = bridge.kong.in_flight > 0
         stopped.set()
         for task in tasks:
@@ -367,7 +373,7 @@ async def serve(
         await bridge.kong.aclose()
 
 
-def freeze_long_lived() -> bool:
+def freeze_long_lived() -> None:
     """After the first full sync, move what it built out of the cycle collector's way.
 
     At 10,000 services the first load leaves about half a million long-lived
@@ -378,7 +384,6 @@ def freeze_long_lived() -> bool:
     """
     gc.collect()
     gc.freeze()
-    return True
 
 
 def _findings(bridge: Bridge) -> Findings:

@@ -57,10 +57,6 @@ class ListDelta:
     def __len__(self) -> int:
         return len(self.starts)
 
-    def reset(self) -> None:
-        """Forget the previous answer: the next one is parsed whole."""
-        self.text, self.starts, self.ends = None, [], []
-
     def update(self, body: bytes | str) -> Delta:
         """Take the next answer; raises :class:`NotAList` or ``ValueError`` for bad JSON."""
         text = body.encode("utf-8") if isinstance(body, str) else bytes(body)
