@@ -135,26 +135,16 @@ class KongState:
 
     def counts(self) -> dict[str, int]:
         """How many entities of each kind we own (O(services): at a read, not every turn)."""
-        owned = self.services.values()
-        return {
-            "services": sum(1 for o in owned if o.service),
-            "routes": sum(len(o.routes) for o in owned),
-            "upstreams": sum(1 for o in owned if o.upstream),
-            "targets": sum(len(o.targets) for o in owned),
-            "plugins": sum(len(o.plugins) for o in owned),
-            "certificates": sum(1 for o in owned if o.certificate),
-        }
+        total = dict.fromkeys(KINDS, 0)
+        for owned in self.services.values():
+            for kind, count in owned.counts().items():
+                total[kind] += count
+        return total
 
     def counts_of(self, name: str) -> dict[str, int]:
         """:meth:`OwnedService.counts` of one service (zeros when we own nothing of it)."""
         owned = self.services.get(name)
         return owned.counts() if owned is not None else dict.fromkeys(KINDS, 0)
-
-
-def compact(row: Row) -> Row:
-    """A Kong row without its null fields: null and absent compare the same, and at
-    10,000 services the nulls are a good part of the memory we hold."""
-    return {key: value for key, value in row.items() if value is not None}
 
 
 def consul_name(row: Row) -> str | None:

@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from .actual import KongState, compact
+from .actual import KongState
 from .desired import OWNER_TAG_PREFIX
 from .kong import AsyncKongClient, Call, KongClientError
 from .kong.calls import segment
@@ -63,7 +63,8 @@ async def apply_service(kong: AsyncKongClient, name: str, ops: list[Operation]) 
         except KongClientError as exc:
             outcome.error = f"{op} failed: {exc}"
             return outcome
-        row = compact(reply.body) if isinstance(reply.body, dict) else None
+        # Kept as the state holds rows (nulls dropped, values shared) by ``record``.
+        row = reply.body if isinstance(reply.body, dict) else None
         if reply.status not in ACCEPT[op.action]:
             conflict = op.action == "create" and reply.status == 409
             row = await _ours_already(kong, op) if conflict else None
@@ -87,7 +88,7 @@ async def _ours_already(kong: AsyncKongClient, op: Operation) -> Row | None:
     row = reply.body if reply.status == 200 and isinstance(reply.body, dict) else None
     if row is None or not ours or not ours <= set(row.get("tags") or []):
         return None
-    return compact(row)
+    return row
 
 
 async def apply_plan(
