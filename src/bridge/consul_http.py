@@ -19,10 +19,9 @@ from urllib.parse import quote, urlencode
 
 import httpx
 
-from .kong.transport import LeanTransport, encode_request, origin_of
+from .kong.transport import USER_AGENT, LeanTransport, encode_request, origin_of, preview
 
 CONNECT_TIMEOUT = 10.0
-USER_AGENT = "kong-bridge"  # as the Kong client says
 DURATION = re.compile(r"^(\d+)(ms|s|m)$")
 UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0}
 
@@ -111,21 +110,17 @@ class ConsulReader:
         headers = {name.lower(): value for name, value in answer.headers}
         if answer.status != 200:
             raise ConsulReadError(
-                f"GET {path}: Consul answered {answer.status}: {_text(answer.body)}"
+                f"GET {path}: Consul answered {answer.status}: {preview(answer.body)}"
             )
         try:
             raw_index = int(headers.get("x-consul-index", "0"))
             body = json.loads(answer.body) if decode else answer.body
         except ValueError:
             raise ConsulReadError(
-                f"GET {path}: not a Consul answer: {_text(answer.body)!r}"
+                f"GET {path}: not a Consul answer: {preview(answer.body)!r}"
             ) from None
         leader = headers.get("x-consul-knownleader", "true") != "false"
         return Answer(raw_index, body, leader)
 
     async def aclose(self) -> None:
         await self.transport.aclose()
-
-
-def _text(body: bytes) -> str:
-    return body[:200].decode("utf-8", "replace")

@@ -30,7 +30,7 @@ from .calls import Call, Flow, Reply
 from .errors import KongBadAnswer, KongStopped, KongUnavailable, require
 from .flows import paginate
 from .shapes import check_written
-from .transport import LeanTransport, origin_of
+from .transport import USER_AGENT, LeanTransport, origin_of, preview
 
 T = TypeVar("T")
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
@@ -88,7 +88,7 @@ class RequestEncoder:
         self.origin = origin_of(url)
         self.base_path = url.raw_path.decode("ascii").rstrip("/")
         headers = {"host": ("Host", url.netloc.decode("ascii"))}
-        defaults = {"Accept": "application/json", "User-Agent": "kong-bridge"}
+        defaults = {"Accept": "application/json", "User-Agent": USER_AGENT}
         for name, value in {**defaults, **connection.headers}.items():
             headers[name.lower()] = (name, value)
         self.head = "".join(f"{name}: {value}\r\n" for name, value in headers.values()).encode(
@@ -155,14 +155,14 @@ class _Core:
     @staticmethod
     def decode(call: Call, status: int, content: bytes) -> Reply:
         if status in RETRY_STATUSES:
-            raise _Transient(f"HTTP {status}: {_text(content)}")
+            raise _Transient(f"HTTP {status}: {preview(content)}")
         if not content:
             return Reply(status, None)
         try:
             body = json.loads(content)
         except (json.JSONDecodeError, UnicodeDecodeError):
             raise KongBadAnswer(
-                f"{call}: Kong answered {status} with a non-JSON body: {_text(content)!r}"
+                f"{call}: Kong answered {status} with a non-JSON body: {preview(content)!r}"
             ) from None
         reply = Reply(status, body)
         check_written(call, reply)
@@ -193,10 +193,6 @@ class _Core:
 
     def deadline(self) -> float:
         return time.monotonic() + self.retry.total_seconds
-
-
-def _text(content: bytes) -> str:
-    return content[:200].decode("utf-8", "replace")
 
 
 def _unavailable(call: Call, error: RetryError) -> KongUnavailable:

@@ -308,6 +308,14 @@ class LeanTransport(httpx.AsyncBaseTransport):
                 idle.pop().close()
 
 
+USER_AGENT = "kong-bridge"
+
+
+def preview(body: bytes) -> str:
+    """The start of an answer's body, for an error message."""
+    return body[:200].decode("utf-8", "replace")
+
+
 def origin_of(url: httpx.URL) -> Origin:
     secure = url.scheme == "https"
     return url.scheme, url.host, url.port or (443 if secure else 80)
