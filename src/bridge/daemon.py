@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import json
 import logging
 import queue
@@ -13,9 +12,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from typing import Any, TextIO
-
-import consul
+from typing import TYPE_CHECKING, Any, TextIO
 
 from .actual import read_clash
 from .consul_http import ConsulReader, ConsulReadError, wait_seconds
@@ -26,6 +23,7 @@ from .leader import ConsulEndpoint, LeaderElection, LockOptions
 from .mapping import MappingOptions, map_service
 from .metrics import Metrics
 from .plan import Plan
+from .process_tuning import collect_less_often, freeze_long_lived, reuse_large_blocks
 from .reconcile import Bridge
 from .release import release_handler
 from .report import (
@@ -49,20 +47,39 @@ from .status_server import StatusServer
 from .usage import UsageError
 from .watch import FETCH_WORKERS, ConsulWatcher, read_all
 
+if TYPE_CHECKING:
+    import consul
+
 log = logging.getLogger("bridge")
 CONSUL_CONNECT_TIMEOUT = 10.0
 STOP_POLL_SECONDS = 0.1
-FAILURES = (KongClientError, ConsulReadError, consul.ConsulException, OSError)
 # SIGTERM: the loop gets this long to finish the write in flight, then the lock is
 # released; the whole shutdown stays under 2 s (Docker's grace period is 10 s).
 SHUTDOWN_GRACE = 0.8
 
 
 def consul_factory(settings: BridgeSettings) -> Callable[[], consul.Consul]:
-    """A new py-consul client per thread (its requests session is not shared)."""
+    """A new py-consul client per thread (its requests session is not shared).
+
+    py-consul (and requests under it) is imported on first use: the daemon needs
+    it only for KV reads, and held for nothing it costs 5 MB of memory.
+    """
     options = settings.consul_options()
-    # py-consul >= 1.8 adds wait + wait/16 to this for blocking calls.
-    return lambda: consul.Consul(connections_timeout=CONSUL_CONNECT_TIMEOUT, **options)
+
+    def new_client() -> consul.Consul:
+        import consul
+
+        # py-consul >= 1.8 adds wait + wait/16 to this for blocking calls.
+        return consul.Consul(connections_timeout=CONSUL_CONNECT_TIMEOUT, **options)
+
+    return new_client
+
+
+def read_failures() -> tuple[type[Exception], ...]:
+    """What a one-shot read of Kong, Consul and Consul's KV may raise."""
+    import consul
+
+    return (KongClientError, ConsulReadError, consul.ConsulException, OSError)
 
 
 def consul_reader(settings: BridgeSettings) -> ConsulReader:
@@ -168,21 +185,6 @@ def _read_kv_once(
     return read_kv(consul_factory(settings)(), keys) if keys else {}
 
 
-def collect_less_often() -> None:
-    """Run Python's cycle collector less often than its defaults.
-
-    The bridge keeps a few objects per service for its whole life, and each
-    collection of the older generations walks all of them: at 10,000 services
-    the default thresholds cost about 40 % of planning the initial sync. Cycles
-    are rare here (reference counting frees almost everything), so collecting
-    the young generation every 50,000 allocations instead of 700 holds little
-    more memory. What the imports built lives as long as the process: frozen,
-    it is never walked again.
-    """
-    gc.freeze()
-    gc.set_threshold(50_000, 20, 10)
-
-
 def run_daemon(settings: BridgeSettings, stop: threading.Event | None = None) -> int:
     """``kong-bridge run``: watch and sync until SIGTERM/SIGINT (which deletes nothing).
 
@@ -198,6 +200,7 @@ def run_daemon(settings: BridgeSettings, stop: threading.Event | None = None) ->
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, lambda *_: stop.set())
         collect_less_often()
+        reuse_large_blocks()
 
     def on_leadership(leading: bool) -> None:
         bridge.metrics.leadership_changed()
@@ -373,19 +376,6 @@ async def serve(
         await bridge.kong.aclose()
 
 
-def freeze_long_lived() -> None:
-    """After the first full sync, move what it built out of the cycle collector's way.
-
-    At 10,000 services the first load leaves about half a million long-lived
-    objects; a full collection walks them all (0.3 to 1.4 s measured), and the
-    allocations of a burst or a resync trigger one even with
-    :func:`collect_less_often`'s thresholds. Frozen objects are still freed by
-    reference counting when they are replaced.
-    """
-    gc.collect()
-    gc.freeze()
-
-
 def _findings(bridge: Bridge) -> Findings:
     return findings(
         bridge.mappings,
@@ -417,7 +407,7 @@ def sync_once(
 
     try:
         plan = asyncio.run(once())
-    except FAILURES as exc:
+    except read_failures() as exc:
         print(f"kong-bridge: sync failed: {settings.redactor()(str(exc))}", file=sys.stderr)
         return EXIT_CANNOT_RUN
     found = _findings(bridge)
@@ -441,7 +431,7 @@ def plan_command(settings: BridgeSettings, as_json: bool = False, out: TextIO = 
 
     try:
         state, plan, clashes = asyncio.run(dry_run())
-    except FAILURES as exc:
+    except read_failures() as exc:
         print(f"kong-bridge: plan failed: {settings.redactor()(str(exc))}", file=sys.stderr)
         return EXIT_CANNOT_RUN
     found = _findings(bridge)
@@ -466,7 +456,7 @@ def lint_command(settings: BridgeSettings, out: TextIO = sys.stdout) -> int:
     try:
         _catalog, services = asyncio.run(_read_all(settings))
         kv = _read_kv_once(settings, [seen.snapshot for seen in services])
-    except (ConsulReadError, consul.ConsulException, OSError) as exc:
+    except read_failures() as exc:
         print(f"kong-bridge: cannot read Consul: {settings.redactor()(str(exc))}", file=sys.stderr)
         return EXIT_CANNOT_RUN
     options = mapping_options(settings)
