@@ -6,7 +6,8 @@ import asyncio
 
 import httpx
 
-from bridge.emulators.coalesce import CoalescedWrites
+from bridge.emulators.coalesce import JOIN_AT_MOST, CoalescedWrites
+from bridge.emulators.consul import ConsulEmulator
 from bridge.emulators.kong import KongEmulator
 
 
@@ -43,6 +44,29 @@ def test_writes_of_one_turn_leave_together_and_close_flushes_first() -> None:
     after_turn, writes, closed = asyncio.run(scenario())
     assert after_turn == [b"HTTP/1.1 200 OK\r\n\r\n{}"]
     assert writes == [b"HTTP/1.1 200 OK\r\n\r\n{}", b"bye"] and closed
+
+
+def test_a_large_answer_is_written_piece_by_piece_without_a_joined_copy() -> None:
+    body = bytes(range(256)) * (JOIN_AT_MOST // 128)  # twice the size that is joined
+
+    async def scenario() -> list[bytes]:
+        inner = _Recording()
+        outer = CoalescedWrites(inner)
+        outer.write(b"HTTP/1.1 200 OK\r\n\r\n")
+        outer.write(body)
+        await asyncio.sleep(0)
+        return inner.writes
+
+    writes = asyncio.run(scenario())
+    assert writes == [b"HTTP/1.1 200 OK\r\n\r\n", body]
+
+
+def test_a_large_answer_arrives_whole_over_a_socket() -> None:
+    value = bytes(range(256)) * 1024  # 256 KiB, above what is joined: sent unjoined
+    with ConsulEmulator() as consul, httpx.Client(base_url=consul.url) as client:
+        client.put("/v1/kv/big", content=value).raise_for_status()
+        for _ in range(3):  # the same keep-alive connection, answer after answer
+            assert client.get("/v1/kv/big", params={"raw": "true"}).content == value
 
 
 def test_the_kong_emulator_answers_through_it() -> None:

@@ -160,6 +160,9 @@ class Catalog:
         self._sorted_checks: tuple[int, list[Row]] | None = None
         self.table_index = {"nodes": 1, "services": 1, "checks": 1}
         self.service_index: dict[str, int] = {}
+        # (index, name) of every service index move, in index order: which services moved
+        # since an index, without looking at all 10,000 (compacted now and then).
+        self._service_moves: list[tuple[int, str]] = []
         self.extinction_index = 1
         # Called with (check, removed) when a check is written or removed (sessions listen).
         self.check_listeners: list[Callable[[Row, bool], None]] = []
@@ -180,7 +183,14 @@ class Catalog:
 
     def _touch_service(self, name: str, index: int) -> None:
         self.service_index[name] = index
+        self._service_moves.append((index, name))
+        if len(self._service_moves) > 2 * len(self.service_index) + 1024:
+            self._restart_service_moves()
         self.raft.touch(("service", name))
+
+    def _restart_service_moves(self) -> None:
+        """Each service's last move only, in index order."""
+        self._service_moves = sorted((i, n) for n, i in self.service_index.items())
 
     def _services_on(self, node: str) -> set[str]:
         return {self.services[key]["Service"] for key in self.services_by_node.get(node, ())}
@@ -391,6 +401,7 @@ class Catalog:
     def restore(self, snapshot: dict[str, Any]) -> None:
         for name in _TABLES:
             setattr(self, name, snapshot[name])
+        self._restart_service_moves()
         self.version += 1
         self._names_cache = None
         self._sorted_checks = None
@@ -417,9 +428,15 @@ class Catalog:
         self.restores += 1
         for name, value in self.service_index.items():
             self.service_index[name] = min(value, index)
+        self._restart_service_moves()
         self.extinction_index = min(self.extinction_index, index)
 
     # -- reads -----------------------------------------------------------------------------
+
+    def services_moved_since(self, index: int) -> set[str]:
+        """The services whose index is above ``index``: O(moves since), not O(services)."""
+        start = bisect.bisect_right(self._service_moves, index, key=lambda move: move[0])
+        return {name for _index, name in self._service_moves[start:]}
 
     def service_index_for(self, name: str) -> int:
         if self.services_by_name.get(name):

@@ -195,7 +195,7 @@ class CatalogRoutes:
             names = self.ctx.filtered_names.answer(
                 (text, tuple(meta)),
                 (catalog.table_index["nodes"], catalog.restores),
-                catalog.service_index,
+                catalog.services_moved_since,
                 catalog.raft.index,
                 tags_of,
             )
