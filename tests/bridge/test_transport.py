@@ -1,4 +1,4 @@
-"""The lean Kong transport and the async client against raw HTTP servers: chunked bodies,
+"""The lean HTTP transport and the async client against raw HTTP servers: chunked bodies,
 closed keep-alives, timeouts, TLS, and the bytes of a request."""
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from typing import Any
 import httpx
 import pytest
 
+from bridge.http_transport import LeanTransport
 from bridge.kong import AsyncKongClient, Call, KongConnection
-from bridge.kong.transport import LeanTransport
 from tests.emulators.kong_pem import CERT_A, KEY_A
 
 CHUNKED = (

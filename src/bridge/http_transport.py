@@ -1,11 +1,12 @@
-"""A lean HTTP/1.1 keep-alive client for the Admin API, over asyncio protocols.
+"""A lean HTTP/1.1 keep-alive client over asyncio protocols, for the Kong and Consul clients.
 
-Why: an initial sync makes tens of thousands of small Admin API calls. httpx's
-default transport (httpcore over anyio) spends about as much CPU per call as
-the call itself, and httpx's request and response objects about as much
-again. So :meth:`LeanTransport.exchange` takes an encoded request and returns
-the status, headers and body; the async Kong client calls it directly. It does
-only what the Admin API needs: keep-alive connections (at most
+It serves both the async Kong client (``kong/client.py``) and the Consul reader
+(``consul_http.py``). Why: an initial sync makes tens of thousands of small
+Admin API calls. httpx's default transport (httpcore over anyio) spends about
+as much CPU per call as the call itself, and httpx's request and response
+objects about as much again. So :meth:`LeanTransport.exchange` takes an encoded
+request and returns the status, headers and body; both clients call it
+directly. It does only what they need: keep-alive connections (at most
 ``max_connections``), Content-Length, chunked or close-delimited bodies, an
 inactivity timeout, TLS through the standard ssl module. Failures are httpx's
 exception types, and :class:`LeanTransport` also plugs in under httpx.
