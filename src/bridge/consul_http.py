@@ -4,7 +4,8 @@ Why not py-consul's client: the bridge holds a handful of blocking queries and
 many short reads in one event loop, and must be able to stop any of them at
 once (cancelling the task closes its connection). The lean HTTP/1.1
 transport it shares with the Kong client does that (``http_transport.py``; its
-errors are httpx's), and reads a 5 MB watch answer in a third of httpx's default transport's time.
+errors are httpx's), and reads a 5 MB watch answer in a third of httpx's
+default transport's time, straight into one buffer of the answer's size.
 This module adds only Consul's conventions: the token header, ``dc``, the
 blocking parameters and a client timeout longer than ``wait + wait/16``.
 """

@@ -10,6 +10,11 @@ directly. It does only what they need: keep-alive connections (at most
 ``max_connections``), Content-Length, chunked or close-delimited bodies, an
 inactivity timeout, TLS through the standard ssl module. Failures are httpx's
 exception types, and :class:`LeanTransport` also plugs in under httpx.
+
+Consul's watch answers are megabytes at 10,000 services, so the connection is
+a buffered protocol: a body (or chunk) of known length that did not come with
+its head is received straight into a buffer of its size and handed out as
+``bytes`` without a further copy (see :class:`_Body`).
 """
 
 from __future__ import annotations
