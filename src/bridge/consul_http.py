@@ -2,9 +2,10 @@
 
 Why not py-consul's client: the bridge holds a handful of blocking queries and
 many short reads in one event loop, and must be able to stop any of them at
-once (cancelling the task closes its connection). The Kong client's lean
-HTTP/1.1 transport does that (``kong/transport.py``; its errors are httpx's),
-and reads a 5 MB watch answer in a third of httpx's default transport's time.
+once (cancelling the task closes its connection). The lean HTTP/1.1
+transport it shares with the Kong client does that (``http_transport.py``; its
+errors are httpx's), and reads a 5 MB watch answer in a third of httpx's
+default transport's time, straight into one buffer of the answer's size.
 This module adds only Consul's conventions: the token header, ``dc``, the
 blocking parameters and a client timeout longer than ``wait + wait/16``.
 """
@@ -19,7 +20,7 @@ from urllib.parse import quote, urlencode
 
 import httpx
 
-from .kong.transport import USER_AGENT, LeanTransport, encode_request, origin_of, preview
+from .http_transport import USER_AGENT, LeanTransport, encode_request, origin_of, preview
 
 CONNECT_TIMEOUT = 10.0
 DURATION = re.compile(r"^(\d+)(ms|s|m)$")

@@ -26,11 +26,11 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
+from ..http_transport import USER_AGENT, LeanTransport, origin_of, preview
 from .calls import Call, Flow, Reply
 from .errors import KongBadAnswer, KongStopped, KongUnavailable, require
 from .flows import paginate
 from .shapes import check_written
-from .transport import USER_AGENT, LeanTransport, origin_of, preview
 
 T = TypeVar("T")
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
