@@ -71,7 +71,8 @@ class ListDelta:
     def update(self, body: Text | memoryview | str) -> Delta:
         """Take the next answer; raises :class:`NotAList` or ``ValueError`` for bad JSON.
 
-        A ``bytearray`` is kept as it is, not copied: the caller must not change it.
+        A ``bytearray`` is kept as it is, not copied (the caller must not change it
+        afterwards); a ``memoryview`` is copied.
         """
         if isinstance(body, str):
             text: Text = body.encode("utf-8")
