@@ -12,6 +12,7 @@ any doubt (the elements do not line up) falls back to a full parse.
 
 from __future__ import annotations
 
+import itertools
 import json
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable
@@ -22,7 +23,18 @@ _DECODER = json.JSONDecoder()
 _WHITESPACE = b" \t\n\r"
 _WHITESPACE_CHARS = " \t\n\r"
 _OPEN, _CLOSE = ord("["), ord("]")
-_BLOCK = 1 << 16  # compared at once when looking for the first difference
+# Comparing texts: blocks of bytes compared at once, doubling from the first size (a
+# change near either end is found early) up to the largest (the bisection inside the
+# block that differs re-reads up to its size).
+_FIRST_BLOCK = 1 << 12
+_MAX_BLOCK = 1 << 18
+# Elements per block of offsets: a change rebuilds about this many offsets and moves
+# N / this many block bases (both are a few microseconds at 10,000 elements).
+_PER_BLOCK = 64
+
+Text = bytes | bytearray
+Span = tuple[int, int]  # where one element starts and ends (exclusive) in the text
+Position = tuple[int, int]  # an element: (block, index in the block); (len(blocks), 0) is the end
 
 
 class NotAList(ValueError):
@@ -49,17 +61,23 @@ class ListDelta:
     """
 
     def __init__(self) -> None:
-        self.text: bytes | None = None
-        self.starts: list[int] = []  # where each element begins in ``text`` (byte offsets)
-        self.ends: list[int] = []  # and where it ends (exclusive)
+        self.text: Text | None = None
+        self.offsets = _Offsets([], [])  # where each element lies in ``text``
         self.full_parses = 0
 
     def __len__(self) -> int:
-        return len(self.starts)
+        return len(self.offsets)
 
-    def update(self, body: bytes | str) -> Delta:
-        """Take the next answer; raises :class:`NotAList` or ``ValueError`` for bad JSON."""
-        text = body.encode("utf-8") if isinstance(body, str) else bytes(body)
+    def update(self, body: Text | memoryview | str) -> Delta:
+        """Take the next answer; raises :class:`NotAList` or ``ValueError`` for bad JSON.
+
+        A ``bytearray`` is kept as it is, not copied (the caller must not change it
+        afterwards); a ``memoryview`` is copied.
+        """
+        if isinstance(body, str):
+            text: Text = body.encode("utf-8")
+        else:
+            text = bytes(body) if isinstance(body, memoryview) else body
         old = self.text
         if old is None:
             return self._parse_whole(text, [])
@@ -68,51 +86,162 @@ class ListDelta:
         try:
             return self._parse_changed(old, text)
         except ValueError:
-            previous = [_decode_one(old, s, e) for s, e in zip(self.starts, self.ends, strict=True)]
+            previous = [_decode_one(old, s, e) for s, e in self.offsets.spans()]
             return self._parse_whole(text, previous)
 
-    def _parse_whole(self, text: bytes, previous: list[Any]) -> Delta:
+    def _parse_whole(self, text: Text, previous: list[Any]) -> Delta:
         self.full_parses += 1
         opening, closing = _brackets(text)
         elements, starts, ends = _elements(
             text, opening + 1, closing, closing=True, after_element=False
         )
-        self.text, self.starts, self.ends = text, starts, ends
+        self.text, self.offsets = text, _Offsets(starts, ends)
         return Delta(removed=previous, added=elements, full=True)
 
-    def _parse_changed(self, old: bytes, new: bytes) -> Delta:
+    def _parse_changed(self, old: Text, new: Text) -> Delta:
         prefix = _common_prefix(old, new)
         suffix = min(_common_suffix(old, new), len(old) - prefix, len(new) - prefix)
         shift = len(new) - len(old)
+        offsets = self.offsets
         # Elements wholly inside the common prefix or suffix are unchanged (same bytes, and
         # the same parser state before them); those in between are parsed on both sides.
-        first = bisect_right(self.ends, prefix)
-        last = max(first, bisect_left(self.starts, len(old) - suffix))
-        begin = self.ends[first - 1] if first else _brackets(new)[0] + 1
-        kept_tail = last < len(self.starts)
-        stop = self.starts[last] + shift if kept_tail else _brackets(new)[1]
+        first = offsets.first_ending_after(prefix)
+        last = max(first, offsets.first_starting_from(len(old) - suffix))
+        before = offsets.end_before(first)
+        kept = offsets.start_at(last)
+        begin = _brackets(new)[0] + 1 if before is None else before
+        stop = _brackets(new)[1] if kept is None else kept + shift
         added, starts, ends = _elements(
-            new, begin, stop, closing=not kept_tail, after_element=first > 0
+            new, begin, stop, closing=kept is None, after_element=before is not None
         )
-        removed = [
-            _decode_one(old, s, e)
-            for s, e in zip(self.starts[first:last], self.ends[first:last], strict=True)
-        ]
-        tail_starts, tail_ends = self.starts[last:], self.ends[last:]
-        if shift:
-            tail_starts = [s + shift for s in tail_starts]
-            tail_ends = [e + shift for e in tail_ends]
-        self.starts = self.starts[:first] + starts + tail_starts
-        self.ends = self.ends[:first] + ends + tail_ends
+        removed = [_decode_one(old, s, e) for s, e in offsets.spans(first, last)]
+        offsets.replace(first, last, starts, ends, shift)
         self.text = new
         return Delta(removed=removed, added=added)
 
 
-def _decode_one(text: bytes, start: int, end: int) -> Any:
+@dataclass(slots=True)
+class _Block:
+    """The offsets of consecutive elements, relative to ``base``: when the text before
+    them changes length, only ``base`` moves."""
+
+    base: int
+    starts: list[int]
+    ends: list[int]
+
+    def last_start(self) -> int:
+        return self.base + self.starts[-1]
+
+    def last_end(self) -> int:
+        return self.base + self.ends[-1]
+
+    def absolute(
+        self, begin: int = 0, end: int | None = None, shift: int = 0
+    ) -> tuple[list[int], list[int]]:
+        base = self.base + shift
+        return [s + base for s in self.starts[begin:end]], [e + base for e in self.ends[begin:end]]
+
+
+class _Offsets:
+    """Where each element begins and ends in the text, kept in blocks of about
+    :data:`_PER_BLOCK` elements.
+
+    A change of length shifts every later element; with a base per block that is
+    O(N / B) bases to move (and O(B) offsets to rebuild) instead of O(N) offsets.
+    Every block but a lone one keeps at least half of :data:`_PER_BLOCK` elements.
+    """
+
+    def __init__(self, starts: list[int], ends: list[int]) -> None:
+        self.blocks = _blocks(starts, ends)
+        self.count = len(starts)
+
+    def __len__(self) -> int:
+        return self.count
+
+    def first_ending_after(self, offset: int) -> Position:
+        """The first element that ends after byte ``offset``."""
+        k = bisect_right(self.blocks, offset, key=_Block.last_end)
+        if k == len(self.blocks):
+            return k, 0
+        block = self.blocks[k]
+        return k, bisect_right(block.ends, offset - block.base)
+
+    def first_starting_from(self, offset: int) -> Position:
+        """The first element that starts at or after byte ``offset``."""
+        k = bisect_left(self.blocks, offset, key=_Block.last_start)
+        if k == len(self.blocks):
+            return k, 0
+        block = self.blocks[k]
+        return k, bisect_left(block.starts, offset - block.base)
+
+    def end_before(self, at: Position) -> int | None:
+        """Where the element before ``at`` ends (None: ``at`` is the first)."""
+        k, i = at
+        if i:
+            return self.blocks[k].base + self.blocks[k].ends[i - 1]
+        return self.blocks[k - 1].last_end() if k else None
+
+    def start_at(self, at: Position) -> int | None:
+        """Where the element at ``at`` starts (None: ``at`` is the end)."""
+        k, i = at
+        return None if k == len(self.blocks) else self.blocks[k].base + self.blocks[k].starts[i]
+
+    def spans(self, first: Position = (0, 0), last: Position | None = None) -> list[Span]:
+        """(start, end) of the elements from ``first`` up to ``last`` (default: the end)."""
+        (k0, i0), (k1, i1) = first, (len(self.blocks), 0) if last is None else last
+        spans: list[Span] = []
+        for k in range(k0, min(k1 + 1, len(self.blocks))):
+            starts, ends = self.blocks[k].absolute(i0 if k == k0 else 0, i1 if k == k1 else None)
+            spans += zip(starts, ends, strict=True)
+        return spans
+
+    def replace(
+        self, first: Position, last: Position, starts: list[int], ends: list[int], shift: int
+    ) -> None:
+        """Put the elements ``starts``/``ends`` (new offsets) where ``first`` up to ``last``
+        were; the elements from ``last`` on move by ``shift`` bytes."""
+        blocks = self.blocks
+        (k0, i0), (k1, i1) = first, last
+        # Rebuilt: the blocks from ``first``'s to ``last``'s, with the elements of theirs
+        # that stay (a head before ``first``, a tail from ``last`` on, the tail moved).
+        lo, hi = k0, min(k1 + 1, len(blocks))
+        head_starts, head_ends = blocks[k0].absolute(0, i0) if i0 else ([], [])
+        tail_starts, tail_ends = blocks[k1].absolute(i1, None, shift) if k1 < hi else ([], [])
+        starts, ends = head_starts + starts + tail_starts, head_ends + ends + tail_ends
+        # Too few for a block of their own: with a neighbour, so blocks never crumble.
+        if len(starts) < _PER_BLOCK // 2 and hi < len(blocks):
+            more_starts, more_ends = blocks[hi].absolute(shift=shift)
+            starts, ends, hi = starts + more_starts, ends + more_ends, hi + 1
+        elif len(starts) < _PER_BLOCK // 2 and lo > 0:
+            more_starts, more_ends = blocks[lo - 1].absolute()
+            starts, ends, lo = more_starts + starts, more_ends + ends, lo - 1
+        rebuilt = _blocks(starts, ends)
+        self.count += len(starts) - sum(len(block.starts) for block in blocks[lo:hi])
+        blocks[lo:hi] = rebuilt
+        if shift:
+            for block in itertools.islice(blocks, lo + len(rebuilt), None):
+                block.base += shift
+
+
+def _blocks(starts: list[int], ends: list[int]) -> list[_Block]:
+    """The offsets cut into equal blocks of at most :data:`_PER_BLOCK` elements."""
+    count = len(starts)
+    pieces = -(-count // _PER_BLOCK)
+    blocks = []
+    for n in range(pieces):
+        begin, end = count * n // pieces, count * (n + 1) // pieces
+        base = starts[begin]
+        blocks.append(
+            _Block(base, [s - base for s in starts[begin:end]], [e - base for e in ends[begin:end]])
+        )
+    return blocks
+
+
+def _decode_one(text: Text, start: int, end: int) -> Any:
     return json.loads(text[start:end])
 
 
-def _brackets(text: bytes) -> tuple[int, int]:
+def _brackets(text: Text) -> tuple[int, int]:
     """The positions of the array's ``[`` and ``]`` (raises :class:`NotAList`)."""
     opening = 0
     while opening < len(text) and text[opening] in _WHITESPACE:
@@ -128,7 +257,7 @@ def _brackets(text: bytes) -> tuple[int, int]:
 
 
 def _elements(
-    text: bytes, pos: int, stop: int, *, closing: bool, after_element: bool
+    text: Text, pos: int, stop: int, *, closing: bool, after_element: bool
 ) -> tuple[list[Any], list[int], list[int]]:
     """Decode the elements from ``pos`` up to ``stop``: the ``]`` when ``closing``, else
     the start of an element kept from the previous answer (a comma comes before it).
@@ -207,27 +336,41 @@ def _skip(chars: str, pos: int) -> int:
     return pos
 
 
-def _common_prefix(a: bytes, b: bytes) -> int:
-    return _common_run(a, b, lambda text, start, stop: text[start:stop])
+def _common_prefix(a: Text, b: Text) -> int:
+    """How many bytes ``a`` and ``b`` share from their start."""
+    view = memoryview(b)
+    return _common_run(a, b, lambda done, step: a.startswith(view[done : done + step], done))
 
 
-def _common_suffix(a: bytes, b: bytes) -> int:
-    return _common_run(a, b, lambda text, start, stop: text[len(text) - stop : len(text) - start])
+def _common_suffix(a: Text, b: Text) -> int:
+    """How many bytes ``a`` and ``b`` share from their end."""
+    view, end_a, end_b = memoryview(b), len(a), len(b)
+    return _common_run(
+        a,
+        b,
+        lambda done, step: a.startswith(
+            view[end_b - done - step : end_b - done], end_a - done - step
+        ),
+    )
 
 
-def _common_run(a: bytes, b: bytes, piece: Callable[[bytes, int, int], bytes]) -> int:
-    """How long ``a`` and ``b`` agree, ``piece(text, start, stop)`` reading from one end:
-    whole blocks compared at once, then a bisection inside the first that differs."""
+def _common_run(a: Text, b: Text, same: Callable[[int, int], bool]) -> int:
+    """How long ``a`` and ``b`` agree, ``same(done, step)`` comparing the ``step`` bytes
+    after the first ``done`` from one end: blocks that double in size (a difference near
+    the end is found early, one far away in few steps), then a bisection inside the
+    first block that differs. ``startswith`` against a memoryview compares in place (one
+    ``memcmp``); slicing both texts would copy, and comparing memoryviews goes byte by byte.
+    """
     limit = min(len(a), len(b))
-    done = 0
+    done, step = 0, _FIRST_BLOCK
     while done < limit:
-        step = min(_BLOCK, limit - done)
-        if piece(a, done, done + step) == piece(b, done, done + step):
-            done += step
+        step = min(step, limit - done)
+        if same(done, step):
+            done, step = done + step, min(step * 2, _MAX_BLOCK)
             continue
         while step > 1:  # the first difference lies in [done, done + step)
             half = step // 2
-            if piece(a, done, done + half) == piece(b, done, done + half):
+            if same(done, half):
                 done, step = done + half, step - half
             else:
                 step = half

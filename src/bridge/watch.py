@@ -212,7 +212,7 @@ class CheckTable:
         self.checks: dict[CheckKey, CheckValue] = {}
         self.read = False  # a first answer has arrived
 
-    def update(self, body: bytes) -> list[CheckChange]:
+    def update(self, body: bytes | bytearray) -> list[CheckChange]:
         """Take the next answer; the checks that appeared, changed or went away."""
         try:
             delta = self.answers.update(body)

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bridge.list_delta import ListDelta, NotAList
+from bridge.list_delta import _PER_BLOCK, ListDelta, NotAList
 
 # Check-like elements whose texts share long runs, as Consul's do (the hard case for a
 # comparison from both ends: the first difference may sit deep inside a neighbour).
@@ -91,6 +91,64 @@ def test_small_edits_parse_few_elements(before: list[Any], edits: Any, style: in
             result.added
         ) == canonical(after)
         current = after
+
+
+def spans(delta: ListDelta) -> list[bytes]:
+    """The text of each element, where ``delta`` believes the elements lie."""
+    assert delta.text is not None
+    return [bytes(delta.text[start:end]) for start, end in delta.offsets.spans()]
+
+
+def check(n: int, status: str) -> dict[str, Any]:
+    return {"Node": "n1", "CheckID": f"c{n}", "Status": status, "Output": "x" * (n % 7)}
+
+
+# One step: where (at the first, up to the last or anywhere), how many elements go, which come.
+position = st.one_of(st.sampled_from(["first", "last"]), st.integers(0, 10_000))
+step = st.tuples(
+    position,
+    st.integers(0, 3),
+    st.lists(
+        st.builds(check, st.integers(0, 999), st.sampled_from(["passing", "critical"])), max_size=3
+    ),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.integers(0, 5 * _PER_BLOCK), st.lists(step, min_size=1, max_size=12), st.integers(0, 2))
+def test_offsets_across_blocks_stay_those_of_a_full_parse(
+    size: int, steps: list[tuple[str | int, int, list[dict[str, Any]]]], style: int
+) -> None:
+    """Many blocks of offsets: after each edit (elements removed, inserted, changed in
+    length, at the first, the last or any position) the offsets are a full parse's, and
+    no block is left with too few elements to keep the cost of a change low."""
+    current: list[Any] = [check(n, "passing") for n in range(size)]
+    delta = ListDelta()
+    delta.update(render(current, style))
+    for where, removed, inserted in steps:
+        if isinstance(where, int):
+            at = where % (len(current) + 1)
+        else:
+            at = 0 if where == "first" else max(0, len(current) - removed)  # up to the last
+        after = current[:at] + inserted + current[at + removed :]
+        follow(delta, current, after, style)
+        assert delta.full_parses == 1
+        fresh = ListDelta()
+        fresh.update(render(after, style))
+        assert spans(delta) == spans(fresh)
+        sizes = [len(block.starts) for block in delta.offsets.blocks]
+        assert max(sizes, default=0) <= _PER_BLOCK
+        assert len(sizes) <= 1 or min(sizes) >= _PER_BLOCK // 2
+        current = after
+
+
+def test_a_bytearray_is_kept_as_it_is_and_a_memoryview_is_read() -> None:
+    delta = ListDelta()
+    body = bytearray(b'[1, "a", 2]')
+    delta.update(body)
+    assert delta.text is body
+    result = delta.update(memoryview(b'[1, "b", 2]'))
+    assert result.removed == ["a"] and result.added == ["b"] and not result.full
 
 
 def test_an_unchanged_answer_costs_nothing() -> None:
