@@ -21,7 +21,7 @@ from typing import Any, Literal, NoReturn, get_args, get_origin
 
 from . import __version__
 from .extras import MissingExtra
-from .process_tuning import reuse_large_blocks
+from .process_tuning import tune_own_process
 from .report import EXIT_CANNOT_RUN, EXIT_CODES_HELP
 from .settings import (
     BridgeSettings,
@@ -98,7 +98,7 @@ def _emulate_kong(args: argparse.Namespace) -> int:
         emulator.start()
     except OSError as exc:
         raise _cannot_listen(args.host, args.port, exc) from None
-    reuse_large_blocks()  # the emulator's process is ours (see process_tuning)
+    tune_own_process()  # the emulator's process is ours: 10,000 services are a large state
     mode = "DB-less" if args.db_less else "database"
     print(f"Kong Admin API emulator ({mode} mode) listening on {emulator.url}", flush=True)
     if args.proxy_port is not None:
@@ -123,7 +123,7 @@ def _emulate_consul(args: argparse.Namespace) -> int:
         emulator.start()
     except OSError as exc:
         raise _cannot_listen(args.host, args.port, exc) from None
-    reuse_large_blocks()  # the emulator's process is ours (see process_tuning)
+    tune_own_process()  # the emulator's process is ours: 10,000 services are a large state
     print(
         f"Consul {CONSUL_VERSION} HTTP API emulator (datacenter {args.datacenter}) "
         f"listening on {emulator.url}",

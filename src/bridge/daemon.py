@@ -23,7 +23,7 @@ from .leader import ConsulEndpoint, LeaderElection, LockOptions
 from .mapping import MappingOptions, map_service
 from .metrics import Metrics
 from .plan import Plan
-from .process_tuning import collect_less_often, freeze_long_lived, reuse_large_blocks
+from .process_tuning import freeze_long_lived, tune_own_process
 from .reconcile import Bridge
 from .release import release_handler
 from .report import (
@@ -199,8 +199,7 @@ def run_daemon(settings: BridgeSettings, stop: threading.Event | None = None) ->
     if own_process:
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, lambda *_: stop.set())
-        collect_less_often()
-        reuse_large_blocks()
+        tune_own_process()
 
     def on_leadership(leading: bool) -> None:
         bridge.metrics.leadership_changed()

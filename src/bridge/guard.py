@@ -28,7 +28,7 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 
 from .children import KeptParent, keep_parents, parent_deletions
@@ -123,7 +123,7 @@ class DeletionGuard:
         plan: Plan,
         *,
         considered: Iterable[str],
-        owned: Iterable[str],
+        owned: Collection[str],
         trusted: Callable[[str], bool],
         allow_deletes: bool = True,
         children: Callable[[list[Operation]], list[KeptParent]] | None = None,
@@ -131,20 +131,21 @@ class DeletionGuard:
         """The plan without the deletions that must wait.
 
         ``considered``: the services this plan covers (held state of the others
-        is kept); ``owned``: the services we own in Kong now; ``trusted(name)``:
+        is kept); ``owned``: the services we own in Kong now (asked for its size and
+        for a few names: a view will do, no copy is made); ``trusted(name)``:
         whether the Consul read behind a deletion for ``name`` is believed;
         ``children(parents)``: reads Kong for the parent deletions let through
         and returns those holding children we do not own (children.py).
         """
         now = self._clock()
         by_service = plan.by_service()
-        considered, owned = set(considered), set(owned)
+        considered = set(considered)
         with self._lock:
             self._previous = {
                 (h.service, h.kind, h.name): h.since for held in self._held.values() for h in held
             }
             self._window.observe(now, len(owned), self.policy.window_seconds)
-            for name in set(self._held) - considered - owned:
+            for name in [n for n in self._held if n not in considered and n not in owned]:
                 self._forget(name)  # gone from Kong by other hands: nothing left to hold
             withheld: set[str] = set()
             removals: dict[str, list[Operation]] = {}

@@ -16,6 +16,13 @@ LARGE_BLOCK_REUSE_BYTES = 32 << 20  # the most glibc takes for M_MMAP_THRESHOLD 
 TRIM_THRESHOLD_BYTES = 64 << 20
 
 
+def tune_own_process() -> None:
+    """Everything here that suits a long-running process holding a large state (the
+    daemon, an emulator), applied from its command's entry point."""
+    collect_less_often()
+    reuse_large_blocks()
+
+
 def collect_less_often() -> None:
     """Run Python's cycle collector less often than its defaults.
 

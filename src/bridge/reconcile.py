@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterable
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 
-from .actual import KongState, read_database, read_owned_concurrently
+from .actual import KongState, OwnedNames, read_database, read_owned_concurrently
 from .apply import ServiceOutcome, apply_plan, record
 from .children import KeptParent, read_kept_parents
 from .dbless import post_config, read_config, render
@@ -298,7 +298,8 @@ class Bridge:
         guarded = self.guard.review(
             plan,
             considered=considered,
-            owned=[name for name, owned in state.services.items() if owned.service],
+            # The owned counts are kept per write (_settle) and set again by each read.
+            owned=OwnedNames(state, self.metrics.owned.get("services", 0)),
             trusted=self._trusted_for_deletes,
             allow_deletes=allow_deletes,
             children=self._kept_parents,

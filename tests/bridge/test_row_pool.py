@@ -10,7 +10,13 @@ import httpx
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bridge.actual import UNUSED_FIELDS, KongState, RowPool, read_owned_concurrently
+from bridge.actual import (
+    UNUSED_FIELDS,
+    KongState,
+    OwnedNames,
+    RowPool,
+    read_owned_concurrently,
+)
 from bridge.desired import changed_fields
 from bridge.kong import AsyncKongClient, KongConnection
 from bridge.mapping import SERVICE_TAG_PREFIX as TAG
@@ -86,3 +92,14 @@ def test_a_re_read_in_small_pages_keeps_unchanged_rows_and_takes_changed_ones(
     assert second.services["b"].service is not None
     assert second.services["b"].service["retries"] == 2
     assert not second.pool.reuse  # the previous read's rows are let go
+
+
+def test_owned_names_is_a_view_of_the_services_we_own_a_kong_service_of() -> None:
+    state = KongState()
+    state.of("web").service = {"id": "1", "name": "web"}
+    state.of("half").upstream = {"id": "2", "name": "half.service.consul"}  # no service row
+    names = OwnedNames(state, 1)
+    assert "web" in names and "half" not in names and "absent" not in names
+    assert len(names) == 1 and list(names) == ["web"]
+    state.of("later").service = {"id": "3", "name": "later"}
+    assert "later" in names  # a view: what is written after it was made is in it
