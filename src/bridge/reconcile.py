@@ -605,7 +605,9 @@ class Bridge:
                 if reading is not None:
                     waits.add(reading)  # type: ignore[arg-type]
                 await asyncio.wait(
-                    waits, timeout=self._timeout(next_resync), return_when=asyncio.FIRST_COMPLETED
+                    waits,
+                    timeout=self._timeout(None if reading else next_resync),
+                    return_when=asyncio.FIRST_COMPLETED,
                 )
                 if getter.done():
                     self._dirty |= self.handle(getter.result())
@@ -635,10 +637,14 @@ class Bridge:
                 if task is not None:
                     task.cancel()
 
-    def _timeout(self, next_resync: float) -> float:
+    def _timeout(self, next_resync: float | None) -> float:
+        """How long the loop may wait for an event; ``next_resync`` is None while a read
+        is under way (its end wakes the loop: a resync already due must not make it spin)."""
         if self._dirty:
             return 0.0  # left over from a full pass: serve it now
-        wake = min(next_resync, time.monotonic() + 1.0)
+        wake = time.monotonic() + 1.0
+        if next_resync is not None:
+            wake = min(wake, next_resync)
         retry = self.table.next_retry()
         if retry is not None:
             wake = min(wake, retry)
