@@ -5,8 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
-import time
-from collections.abc import Collection, Iterator
+from collections.abc import Awaitable, Collection, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,6 +32,13 @@ class OwnedService:
     targets: dict[str, Row] = field(default_factory=dict)
     plugins: dict[tuple[str, str], Row] = field(default_factory=dict)  # (route, name)
     certificate: Row | None = None
+
+    def add_rows_by_id(self, rows: dict[str, Row]) -> None:
+        """Put this service's rows into ``rows``, by Kong id."""
+        for row in (self.service, self.upstream, *self.routes.values()):
+            if row is not None and "id" in row:
+                rows[row["id"]] = row
+        rows.update((row["id"], row) for row in self.targets.values() if "id" in row)
 
     def entity_count(self) -> int:
         return sum(self.counts().values())
@@ -123,16 +129,6 @@ class KongState:
 
     def of(self, name: str) -> OwnedService:
         return self.services.setdefault(name, OwnedService())
-
-    def rows_by_id(self) -> dict[str, Row]:
-        """Our services, routes, upstreams and targets, by Kong id (to seed a re-read)."""
-        rows: dict[str, Row] = {}
-        for owned in self.services.values():
-            for row in (owned.service, owned.upstream, *owned.routes.values()):
-                if row is not None and "id" in row:
-                    rows[row["id"]] = row
-            rows.update((row["id"], row) for row in owned.targets.values() if "id" in row)
-        return rows
 
     def counts(self) -> dict[str, int]:
         """How many entities of each kind we own (O(services): at a read, not every turn)."""
@@ -233,34 +229,74 @@ async def read_owned_concurrently(
     upstream: the reads are proportional to what we own, ``concurrency`` at a time.
     Rows unchanged since ``previous`` are kept as the objects ``previous`` holds.
     Each page is decoded and kept in one go: smaller pages hold the loop for less.
-    After each upstream's targets, a worker rests ``pause`` times as long as the
-    read took, so a background re-read leaves the loop (and the CPU) to others.
+
+    ``pause`` makes it a background read, which leaves the loop (and the CPU,
+    and Kong) to incremental changes: the lists are read one after the other,
+    every reader rests ``pause`` times as long as each read took, and the
+    steps that go over every service are cut into slices with a yield between
+    (at 10,000 services each would otherwise hold the loop for 50 ms).
     """
     tag = owner_tag(owner)
-    state = KongState(pool=RowPool(reuse=previous.rows_by_id() if previous else None))
+    reuse = await _rows_by_id(previous, SLICE if pause else 0) if previous else None
+    state = KongState(pool=RowPool(reuse=reuse))
     keep = state.pool.keep  # page by page: the decoded pages never pile up
-    services, routes, upstreams = await asyncio.gather(
-        kong.run(paginate("/services", {"tags": tag}, keep, page_size), per_call=True),
-        kong.run(paginate("/routes", {"tags": tag}, keep, page_size), per_call=True),
-        kong.run(paginate("/upstreams", {"tags": tag}, keep, page_size), per_call=True),
-    )
-    pending = iter(owned_rows(state, services, routes, upstreams))
+
+    def read_list(path: str) -> Awaitable[list[Row]]:
+        return kong.run(paginate(path, {"tags": tag}, keep, page_size), per_call=True, pace=pause)
+
+    paths = ("/services", "/routes", "/upstreams")
+    if pause:
+        services, routes, upstreams = [await read_list(path) for path in paths]
+    else:
+        services, routes, upstreams = await asyncio.gather(*map(read_list, paths))
+    pending: list[tuple[OwnedService, Row]] = []
+    for rows in _slices(services, routes, upstreams, SLICE if pause else 0):
+        pending += owned_rows(state, *rows)
+        await asyncio.sleep(0)
+    upstreams_left = iter(pending)
 
     async def read_targets() -> None:
         # A few workers share one iterator: not one task per upstream (10,000 tasks
         # waiting on a semaphore are megabytes at the read's peak).
-        for owned, row in pending:
+        for owned, row in upstreams_left:
             path = f"/upstreams/{seg(row['id'])}/targets"
-            started = time.monotonic()
-            rows = await kong.run(paginate(path), per_call=True)
+            rows = await kong.run(paginate(path), per_call=True, pace=pause)
             owned.targets = own_targets(rows, tag, state.pool)
-            if pause:
-                await asyncio.sleep(pause * (time.monotonic() - started))
 
     await asyncio.gather(*(read_targets() for _ in range(max(1, concurrency))))
     await kong.run(read_owned_extras(tag, state, consul_name), per_call=True)
     state.pool.reuse = {}  # the previous read's rows are no longer ours to hold
     return state
+
+
+SLICE = 250  # services (or rows) a background read goes over between two yields
+
+
+async def _rows_by_id(previous: KongState, slice_size: int) -> dict[str, Row]:
+    """Our services, routes, upstreams and targets, by Kong id (to seed a re-read),
+    yielding every ``slice_size`` services (0: never)."""
+    rows: dict[str, Row] = {}
+    services = list(previous.services.values())  # writes may add services meanwhile
+    for number, owned in enumerate(services, 1):
+        owned.add_rows_by_id(rows)
+        if slice_size and number % slice_size == 0:
+            await asyncio.sleep(0)
+    return rows
+
+
+def _slices(
+    services: list[Row], routes: list[Row], upstreams: list[Row], size: int
+) -> Iterator[tuple[list[Row], list[Row], list[Row]]]:
+    """The three lists in slices of ``size`` rows, one kind at a time (0: all at once)."""
+    if not size:
+        yield services, routes, upstreams
+        return
+    for start in range(0, len(services), size):
+        yield services[start : start + size], [], []
+    for start in range(0, len(routes), size):
+        yield [], routes[start : start + size], []
+    for start in range(0, len(upstreams), size):
+        yield [], [], upstreams[start : start + size]
 
 
 def read_database() -> Flow[str]:

@@ -45,9 +45,11 @@ def freeze_long_lived() -> None:
     objects; a full collection walks them all (0.3 to 1.4 s measured), and the
     allocations of a burst or a resync trigger one even with
     :func:`collect_less_often`'s thresholds. Frozen objects are still freed by
-    reference counting when they are replaced.
+    reference counting when they are replaced. Only the young generations are
+    collected first: what already survived into the oldest is nearly all alive,
+    and walking it once more held the loop for 200 ms at 10,000 services.
     """
-    gc.collect()
+    gc.collect(1)
     gc.freeze()
 
 

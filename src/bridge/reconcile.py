@@ -50,11 +50,14 @@ log = logging.getLogger("bridge")
 Wanted = dict[str, ServiceState | None]
 Event = WatchEvent | KvSeen
 CHUNK = 500  # services planned between two looks at the incoming changes
+# A full pass looks at the changes more often: its services are mostly in step (a
+# comparison each), and a change waits for at most one chunk (100: a few ms at 10,000).
+FULL_PASS_CHUNK = 100
 # Workers re-reading Kong at a resync: the re-read shares the loop with incremental
 # changes, and each worker's answers take turns with theirs; few workers leave them room.
 RESYNC_READERS = 2
 RESYNC_PAGE = 100  # rows per page of a resync's list reads (each page is decoded in one go)
-RESYNC_PAUSE = 1.0  # a resync's reader rests as long as each read took: half the loop is left
+RESYNC_PAUSE = 1.0  # a resync reader rests as long as each read took: half the loop is left
 FIRST_LOAD_GRACE = 10.0  # DB-less: how long the first writes may wait for every first read
 KONG_SILENCE = 10.0  # failing writes make us unready once Kong accepted nothing this long
 
@@ -362,9 +365,6 @@ class Bridge:
                     fresh.services.pop(name, None)
                 else:
                     fresh.services[name] = kept
-            for name, owned in fresh.services.items():
-                if held.get(name) == owned:
-                    fresh.services[name] = held[name]  # unchanged: the full pass may skip it
         self._written_since_read = set()
         self.kong_state = fresh
         self.view.kong_ok = True
@@ -689,7 +689,10 @@ class Bridge:
             return False
         if len(names) > CHUNK and not self.db_less:  # DB-less: one POST /config for them all
             return await self._serve_in_chunks(names)
+        state = self._state()
         plan, wanted, held = self._plan(names)
+        # Nothing to do for them: in step, so a resync's full pass need not diff them again.
+        self._note_in_step(wanted.keys() - plan.by_service().keys() - held, state)
         applied = await self.apply(plan, wanted, held)
         self._mark_synced(names, plan, applied)
         return bool(plan)
@@ -707,8 +710,9 @@ class Bridge:
         ordered = sorted(names)
         for start in range(0, len(ordered), CHUNK):
             chunk = ordered[start : start + CHUNK]
-            wanted = self.desired(chunk)
-            raw = diff(wanted, self._state(), wanted.keys())
+            wanted, state = self.desired(chunk), self._state()
+            raw = diff(wanted, state, wanted.keys())
+            self._note_in_step(wanted.keys() - raw.by_service().keys(), state)
             deleting |= _deleting(raw)
             calm = {name for name in chunk if name not in deleting}
             ops = [op for op in raw.operations if op.service in calm]
@@ -735,13 +739,13 @@ class Bridge:
         wanted: Wanted = {}
         operations: list[Operation] = []
         generations: dict[str, int] = {}
-        for start in range(0, len(every), CHUNK):
+        for start in range(0, len(every), FULL_PASS_CHUNK):
             await asyncio.sleep(0)  # let the watcher's answers in: changes go first
             await self._serve()
             state = self._state()  # a write or a read may have replaced it
             chunk = [
                 name
-                for name in every[start : start + CHUNK]
+                for name in every[start : start + FULL_PASS_CHUNK]
                 if not self.table.get(name).still_in_step(state.services.get(name))
             ]
             part = self.desired(chunk)

@@ -36,12 +36,11 @@ class ServiceRecord:
         self.in_step = (self.generation, owned)
 
     def still_in_step(self, owned: OwnedService | None) -> bool:
-        """Nothing moved since it was found in step: not its desired state, not Kong's rows."""
-        return (
-            self.in_step is not None
-            and self.in_step[0] == self.generation
-            and self.in_step[1] is owned
-        )
+        """Nothing moved since it was found in step: not its desired state, not Kong's rows
+        (the same rows, or a re-read of them: equal, their values shared by the row pool)."""
+        if self.in_step is None or self.in_step[0] != self.generation:
+            return False
+        return self.in_step[1] is owned or self.in_step[1] == owned
 
     def touch(self) -> None:
         self.generation += 1

@@ -7,6 +7,7 @@ decision and reply decoding live in :class:`_Core`.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import threading
 import time
@@ -340,11 +341,13 @@ class AsyncKongClient:
     async def expect(self, call: Call, *accept: int) -> Reply:
         return require(call, await self.call(call), *(accept or (200, 201, 204)))
 
-    async def run(self, flow: Flow[T], per_call: bool = False) -> T:
+    async def run(self, flow: Flow[T], per_call: bool = False, pace: float = 0.0) -> T:
         """Drive a flow; one retry budget for the whole flow, or (``per_call``) one per call.
 
         Per-call budgets suit long reads (pagination): a page that fails is
-        retried alone instead of the whole read starting over.
+        retried alone instead of the whole read starting over. ``pace``: after
+        each call (and the flow's work on its reply), rest ``pace`` times as long
+        as they took, so a background read leaves the loop and Kong to others.
         """
         deadline = self._core.deadline()
         try:
@@ -352,7 +355,10 @@ class AsyncKongClient:
             while True:
                 if per_call:
                     deadline = self._core.deadline()
+                started = time.monotonic()
                 call = flow.send(await self.call(call, deadline))
+                if pace:
+                    await asyncio.sleep(pace * (time.monotonic() - started))
         except StopIteration as stop:
             result: T = stop.value
             return result
