@@ -113,7 +113,10 @@ def _container_key(value: Any) -> str:
 
 
 # Fields no diff or declarative render ever reads; at 10,000 services they cost megabytes.
-UNUSED_FIELDS = frozenset({"created_at", "updated_at"})
+# A target's reference to its upstream ({"id": ...}): it is held under its upstream
+# already, no desired body names it, and the declarative render drops it (10,000 dicts
+# and ids). A route's "service" stays: the diff moves a route back to its service.
+UNUSED_FIELDS = frozenset({"created_at", "updated_at", "upstream"})
 
 
 @dataclass

@@ -40,7 +40,12 @@ class ServiceRecord:
         (the same rows, or a re-read of them: equal, their values shared by the row pool)."""
         if self.in_step is None or self.in_step[0] != self.generation:
             return False
-        return self.in_step[1] is owned or self.in_step[1] == owned
+        if self.in_step[1] is owned:
+            return True
+        if self.in_step[1] != owned:
+            return False
+        self.in_step = (self.generation, owned)  # hold the re-read: the older copy can go
+        return True
 
     def touch(self) -> None:
         self.generation += 1
