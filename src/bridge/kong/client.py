@@ -13,7 +13,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Self, TypeVar
+from typing import Any, Self, TypeVar, cast
 from urllib.parse import quote, urlencode
 
 import httpx
@@ -352,16 +352,24 @@ class AsyncKongClient:
         deadline = self._core.deadline()
         try:
             call = next(flow)
-            while True:
-                if per_call:
-                    deadline = self._core.deadline()
-                started = time.monotonic()
-                call = flow.send(await self.call(call, deadline))
-                if pace:
-                    await asyncio.sleep(pace * (time.monotonic() - started))
         except StopIteration as stop:
-            result: T = stop.value
-            return result
+            return cast(T, stop.value)
+        while True:
+            if per_call:
+                deadline = self._core.deadline()
+            started = time.monotonic()
+            reply = await self.call(call, deadline)
+            try:
+                call = flow.send(reply)
+            except StopIteration as stop:
+                await self._rest(pace, started)  # the last call of a flow rests too
+                return cast(T, stop.value)
+            await self._rest(pace, started)
+
+    @staticmethod
+    async def _rest(pace: float, started: float) -> None:
+        if pace:
+            await asyncio.sleep(pace * (time.monotonic() - started))
 
     async def list_all(
         self, path: str, params: dict[str, Any] | None = None
