@@ -166,7 +166,7 @@ class OwnedNames(Collection[str]):
         return self.count
 
     def __iter__(self) -> Iterator[str]:
-        return (name for name, owned in self.state.services.items() if owned.service)
+        return (name for name in self.state.services if name in self)
 
 
 def consul_name(row: Row) -> str | None:
