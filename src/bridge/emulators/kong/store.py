@@ -171,23 +171,51 @@ class Store:
         if rows is not None:
             ids = [row["id"] for row in rows]
         elif tags is not None:
-            ids = self._ids_with_tags(table, *tags)
+            chosen, more = self._ids_with_tags(table, *tags, after, size)
+            return self._page_of(table, chosen, more)
         else:
             ids = table.order
         start = bisect.bisect_right(ids, after) if after is not None else 0
         chosen = ids[start : start + size]
-        more = start + size < len(ids)
+        return self._page_of(table, chosen, start + size < len(ids))
+
+    def _page_of(self, table: Table, chosen: list[str], more: bool) -> Page:
         next_offset = self._encode_offset(chosen[-1]) if more and chosen else None
         return Page([table.rows[i] for i in chosen], next_offset)
 
     @staticmethod
-    def _ids_with_tags(table: Table, wanted: list[str], mode: str) -> list[str]:
+    def _ids_with_tags(
+        table: Table, wanted: list[str], mode: str, after: str | None, size: int
+    ) -> tuple[list[str], bool]:
+        """The next ``size`` ids after ``after`` carrying the tags, and whether more follow.
+
+        Walks the id order from the offset instead of sorting every tagged id: a
+        page of a 10,000-row tag filter would otherwise sort 10,000 ids (4 ms), for
+        each of its hundred pages. Postgres serves it from an index the same way.
+        """
         sets = [table.by_tag.get(tag, set()) for tag in wanted]
         if mode == "and":
-            found = set.intersection(*sets) if sets else set()
+            found: set[str] = min(sets, key=len) if sets else set()
+            match = all
         else:
-            found = set().union(*sets)
-        return sorted(found)
+            found, match = set(), any
+        tagged = len(found) if mode == "and" else sum(map(len, sets))
+        if tagged * 8 < len(table.order):
+            # Few rows carry the tags: sorting them beats walking every row.
+            if mode == "and":
+                ids = sorted(i for i in found if all(i in s for s in sets))
+            else:
+                ids = sorted(set().union(*sets))
+            start = bisect.bisect_right(ids, after) if after is not None else 0
+            return ids[start : start + size], start + size < len(ids)
+        order, chosen = table.order, []
+        start = bisect.bisect_right(order, after) if after is not None else 0
+        for index in range(start, len(order)):
+            if match(order[index] in s for s in sets):
+                if len(chosen) == size:
+                    return chosen, True
+                chosen.append(order[index])
+        return chosen, False
 
     @staticmethod
     def _encode_offset(last_id: str) -> str:
