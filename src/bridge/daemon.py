@@ -23,7 +23,7 @@ from .leader import ConsulEndpoint, LeaderElection, LockOptions
 from .mapping import MappingOptions, map_service
 from .metrics import Metrics
 from .plan import Plan
-from .process_tuning import freeze_long_lived, tune_own_process
+from .process_tuning import FreedMemory, freeze_long_lived, tune_own_process
 from .reconcile import Bridge
 from .release import release_handler
 from .report import (
@@ -269,7 +269,7 @@ def run_daemon(settings: BridgeSettings, stop: threading.Event | None = None) ->
 
     def loop() -> None:
         try:
-            done = serve(settings, bridge, stop, kv_watcher, kv_events, tune_gc=own_process)
+            done = serve(settings, bridge, stop, kv_watcher, kv_events, own_process=own_process)
             if asyncio.run(done):
                 abandoned.set()
         except Exception:
@@ -322,12 +322,13 @@ async def serve(
     stop: threading.Event,
     kv_watcher: KvWatcher | None = None,
     kv_events: ForwardToLoop | None = None,
-    tune_gc: bool = False,
+    own_process: bool = False,
 ) -> bool:
     """The watcher and the loop until ``stop``; stopping cancels every request in flight.
 
-    ``tune_gc``: the process is ours, so the cycle collector may be tuned for it
-    (:func:`freeze_long_lived` after the first sync). Returns whether a Kong
+    ``own_process``: the process is ours, so the cycle collector may be tuned for
+    it (:func:`freeze_long_lived` after the first sync), and freed memory handed
+    back to the kernel (:class:`FreedMemory`). Returns whether a Kong
     request was in flight (and abandoned) when it stopped.
     """
     reader = consul_reader(settings)
@@ -336,6 +337,7 @@ async def serve(
         wait=wait_seconds(settings.wait),
         prefix=settings.tag_prefix,
         expose_by_default=settings.expose_by_default,
+        after_answer=FreedMemory().after_answer if own_process else None,
     )
     if kv_events is not None:
         kv_events.target = (asyncio.get_running_loop(), watcher.events)
@@ -354,7 +356,7 @@ async def serve(
         ),
     ]
     try:
-        frozen = not tune_gc
+        frozen = not own_process
         while not stop.is_set() and not any(task.done() for task in tasks):
             await asyncio.sleep(STOP_POLL_SECONDS)
             if bridge.view.ready and not frozen:

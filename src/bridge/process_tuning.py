@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import ctypes
 import gc
+from typing import Any
 
 # glibc's mallopt(3) parameters.
 _M_TRIM_THRESHOLD = -1
 _M_MMAP_THRESHOLD = -3
 LARGE_BLOCK_REUSE_BYTES = 32 << 20  # the most glibc takes for M_MMAP_THRESHOLD on 64 bits
 TRIM_THRESHOLD_BYTES = 64 << 20
+FREED_GROWTH_LIMIT = 8 << 20  # free heap memory may grow this much before it is handed back
+LARGE_ANSWER_BYTES = 256 << 10  # answers this large are what leave holes in the heap
 
 
 def tune_own_process() -> None:
@@ -75,3 +78,78 @@ def reuse_large_blocks() -> bool:
         mallopt(_M_MMAP_THRESHOLD, LARGE_BLOCK_REUSE_BYTES)
         and mallopt(_M_TRIM_THRESHOLD, TRIM_THRESHOLD_BYTES)
     )
+
+
+class _MallInfo2(ctypes.Structure):
+    _fields_ = [
+        (name, ctypes.c_size_t)
+        for name in (
+            *("arena", "ordblks", "smblks", "hblks", "hblkhd"),
+            *("usmblks", "fsmblks", "uordblks", "fordblks", "keepcost"),
+        )
+    ]
+
+
+class FreedMemory:
+    """Hands the pages of freed heap blocks back to the kernel once too many pile up.
+
+    With :func:`reuse_large_blocks`, multi-megabyte answers are served from the
+    heap; but each answer is a few hundred bytes larger or smaller than the
+    last (one instance more or less), so a freed block is sometimes a little
+    too small for the next one, which then takes fresh memory. In one run in
+    three, a burst of 300 registrations at 10,000 services left 24 MB free in
+    the heap instead of 13, all of it still resident: 10 MB more RSS, kept.
+    ``malloc_trim(0)`` gives back the pages of every free block (glibc
+    madvises them), so memory lying free costs no RSS; the blocks stay, and
+    are paged in again when reused.
+
+    glibc tells how much is free, not how much of it is still resident, so the
+    rule is: trim once the free total has grown by more than ``limit`` since
+    its lowest point (memory freed since then was in use, so resident), and
+    count from the trimmed total again. A steady 10,000-service bridge stays
+    within 6 MB of its low point, so isolated changes never trim (a trimmed
+    block costs page faults when reused: 3 ms for 5 MB here).
+
+    :meth:`after_answer` is meant to be called after each answer is taken in
+    (the one it replaced is freed by then). It looks only after answers of
+    :data:`LARGE_ANSWER_BYTES` or more, at about 0.05 ms; a trim takes 0.1 to
+    0.4 ms. Without glibc's ``mallinfo2`` (before 2.33, musl, macOS) it does
+    nothing.
+    """
+
+    def __init__(self, limit: int = FREED_GROWTH_LIMIT) -> None:
+        self.limit = limit
+        self.trims = 0
+        self._low: int | None = None  # the least free memory seen since the last trim
+        self._mallinfo2: Any = None
+        self._malloc_trim: Any = None
+        try:
+            libc = ctypes.CDLL(None)
+            mallinfo2, malloc_trim = libc.mallinfo2, libc.malloc_trim
+        except (OSError, AttributeError):
+            return
+        mallinfo2.restype = _MallInfo2
+        malloc_trim.argtypes, malloc_trim.restype = [ctypes.c_size_t], ctypes.c_int
+        self._mallinfo2, self._malloc_trim = mallinfo2, malloc_trim
+
+    @property
+    def available(self) -> bool:
+        return self._mallinfo2 is not None
+
+    def free_bytes(self) -> int:
+        """Bytes in free heap blocks, over every malloc arena (0 where unknown)."""
+        return int(self._mallinfo2().fordblks) if self.available else 0
+
+    def after_answer(self, size: int) -> bool:
+        """After an answer of ``size`` bytes was taken in; True when pages were handed back."""
+        if size < LARGE_ANSWER_BYTES or not self.available:
+            return False
+        free = self.free_bytes()
+        low = free if self._low is None else min(self._low, free)
+        if free - low <= self.limit:
+            self._low = low
+            return False
+        self._malloc_trim(0)
+        self._low = self.free_bytes()  # still free, but no longer resident
+        self.trims += 1
+        return True
