@@ -11,8 +11,10 @@ so ``--log-json`` writes them as real JSON keys (``service``, ``action``,
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
+import re
 import sys
 import time
 from typing import Any
@@ -37,16 +39,22 @@ def event_fields(record: logging.LogRecord) -> dict[str, Any]:
 
 
 def _timestamp(record: logging.LogRecord) -> str:
-    moment = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
-    return f"{moment}.{int(record.msecs):03d}Z"
+    return f"{_second(int(record.created))}.{int(record.msecs):03d}Z"
+
+
+@functools.lru_cache(maxsize=4)
+def _second(seconds: int) -> str:
+    # An initial sync logs thousands of lines a second: format each second once.
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))
+
+
+_PLAIN_WORD = re.compile(r'[^\s"=\\]+')  # no space (Unicode's too), quote, equals or backslash
 
 
 def quote(value: Any) -> str:
     """A field value for text logs: bare when it is one plain word, else double-quoted."""
     text = value if isinstance(value, str) else json.dumps(value, default=str)
-    if text and not any(c.isspace() or c in '"=\\' for c in text):
-        return text
-    return json.dumps(text)
+    return text if _PLAIN_WORD.fullmatch(text) else json.dumps(text)
 
 
 class JsonFormatter(logging.Formatter):
