@@ -208,7 +208,8 @@ class Store:
                 ids = sorted(set().union(*sets))
             start = bisect.bisect_right(ids, after) if after is not None else 0
             return ids[start : start + size], start + size < len(ids)
-        order, chosen = table.order, []
+        order = table.order
+        chosen: list[str] = []
         start = bisect.bisect_right(order, after) if after is not None else 0
         for index in range(start, len(order)):
             if match(order[index] in s for s in sets):
