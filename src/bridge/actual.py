@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .desired import owner_tag
-from .kong import AsyncKongClient
+from .kong import AsyncKongClient, Pace
 from .kong.calls import Call, Flow
 from .kong.calls import segment as seg
 from .kong.flows import paginate
@@ -224,7 +224,7 @@ async def read_owned_concurrently(
     concurrency: int = 8,
     previous: KongState | None = None,
     page_size: int = 1000,
-    pause: float = 0.0,
+    pace: Pace | None = None,
 ) -> KongState:
     """:func:`read_owned` with each page retried on its own and targets read in parallel.
 
@@ -233,27 +233,28 @@ async def read_owned_concurrently(
     Rows unchanged since ``previous`` are kept as the objects ``previous`` holds.
     Each page is decoded and kept in one go: smaller pages hold the loop for less.
 
-    ``pause`` makes it a background read, which leaves the loop (and the CPU,
+    ``pace`` makes it a background read, which leaves the loop (and the CPU,
     and Kong) to incremental changes: the lists are read one after the other,
-    every reader rests ``pause`` times as long as each read took, and the
-    steps that go over every service are cut into slices with a yield between
-    (at 10,000 services each would otherwise hold the loop for 50 ms).
+    every reader rests after each read as ``pace`` says (and gives way to the
+    changes being served), and the steps that go over every service are cut
+    into slices with a yield between (at 10,000 services each would otherwise
+    hold the loop for 50 ms).
     """
     tag = owner_tag(owner)
-    reuse = await _rows_by_id(previous, SLICE if pause else 0) if previous else None
+    reuse = await _rows_by_id(previous, SLICE if pace is not None else 0) if previous else None
     state = KongState(pool=RowPool(reuse=reuse))
     keep = state.pool.keep  # page by page: the decoded pages never pile up
 
     def read_list(path: str) -> Awaitable[list[Row]]:
-        return kong.run(paginate(path, {"tags": tag}, keep, page_size), per_call=True, pace=pause)
+        return kong.run(paginate(path, {"tags": tag}, keep, page_size), per_call=True, pace=pace)
 
     paths = ("/services", "/routes", "/upstreams")
-    if pause:
+    if pace is not None:
         services, routes, upstreams = [await read_list(path) for path in paths]
     else:
         services, routes, upstreams = await asyncio.gather(*map(read_list, paths))
     pending: list[tuple[OwnedService, Row]] = []
-    for rows in _slices(services, routes, upstreams, SLICE if pause else 0):
+    for rows in _slices(services, routes, upstreams, SLICE if pace is not None else 0):
         pending += owned_rows(state, *rows)
         await asyncio.sleep(0)
     upstreams_left = iter(pending)
@@ -263,7 +264,7 @@ async def read_owned_concurrently(
         # waiting on a semaphore are megabytes at the read's peak).
         for owned, row in upstreams_left:
             path = f"/upstreams/{seg(row['id'])}/targets"
-            rows = await kong.run(paginate(path), per_call=True, pace=pause)
+            rows = await kong.run(paginate(path), per_call=True, pace=pace)
             owned.targets = own_targets(rows, tag, state.pool)
 
     await asyncio.gather(*(read_targets() for _ in range(max(1, concurrency))))

@@ -341,6 +341,7 @@ async def serve(
     )
     if kv_events is not None:
         kv_events.target = (asyncio.get_running_loop(), watcher.events)
+    bridge.changes_arriving = lambda: watcher.following_up  # a resync's reads give way
     stopped = asyncio.Event()
     tasks = [
         asyncio.create_task(watcher.run(), name="watch"),

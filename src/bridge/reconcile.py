@@ -30,7 +30,7 @@ from .children import KeptParent, read_kept_parents
 from .dbless import post_config, read_config, render
 from .desired import ServiceState
 from .guard import DeletionGuard, HeldDeletion
-from .kong import AsyncKongClient, KongClient, KongClientError
+from .kong import AsyncKongClient, KongClient, KongClientError, Pace
 from .kv_watch import KvSeen
 from .mapping import MappingOptions, ServiceMapping, map_service
 from .metrics import Metrics
@@ -132,6 +132,8 @@ class Bridge:
         self.kv: dict[str, str | None] = {}  # Consul KV values the convention names
         self.kv_keys: dict[str, AbstractSet[str]] = {}  # service -> the KV keys it reads
         self.on_kv_keys: Callable[[set[str]], None] | None = None  # the daemon's KV watcher
+        # Whether the watcher is following up a Consul answer (changes on their way here).
+        self.changes_arriving: Callable[[], bool] = lambda: False
 
     @property
     def names(self) -> frozenset[str]:
@@ -347,8 +349,13 @@ class Bridge:
             min(self.concurrency, RESYNC_READERS),
             previous=self.kong_state,
             page_size=RESYNC_PAGE,
-            pause=RESYNC_PAUSE,
+            pace=Pace(RESYNC_PAUSE, busy=self._serving_changes),
         )
+
+    def _serving_changes(self) -> bool:
+        """A change is on its way to Kong: being read, queued, planned or written."""
+        queued = self._events is not None and not self._events.empty()
+        return bool(queued or self._dirty or self._busy) or self.changes_arriving()
 
     async def refresh_kong(self) -> KongState:
         """Re-read our entities from Kong (``sync --once``, ``plan``)."""

@@ -291,6 +291,11 @@ class ConsulWatcher:
         self.bulk_again = False
 
     @property
+    def following_up(self) -> bool:
+        """Services are being read (or wait to be) after an answer said they changed."""
+        return self.in_flight > 0 or not self.fetch_queue.empty()
+
+    @property
     def open_queries(self) -> int:
         """Requests this watcher may hold open: two watches and the busy readers."""
         return 2 + self.in_flight

@@ -1,7 +1,7 @@
 """A Kong Admin API client (sync and async) that knows nothing of Consul."""
 
 from .calls import Call, Flow, Reply
-from .client import AsyncKongClient, KongClient, KongConnection, RetryPolicy
+from .client import AsyncKongClient, KongClient, KongConnection, Pace, RetryPolicy
 from .errors import KongBadAnswer, KongClientError, KongRejected, KongUnavailable
 
 __all__ = [
@@ -14,6 +14,7 @@ __all__ = [
     "KongConnection",
     "KongRejected",
     "KongUnavailable",
+    "Pace",
     "Reply",
     "RetryPolicy",
 ]

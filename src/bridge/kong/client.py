@@ -274,6 +274,31 @@ class KongClient:
         self.close()
 
 
+def _never() -> bool:
+    return False
+
+
+@dataclass(frozen=True)
+class Pace:
+    """How a background read shares Kong and the event loop with the changes being served.
+
+    After each call (and the flow's work on its reply) the reader rests
+    ``ratio`` times as long as they took. Then, while ``busy()`` says a change
+    is on its way to Kong, it waits on, looking every ``look`` seconds, for at
+    most ``give_way`` seconds: the change's reads and writes then find Kong
+    (and this process) without the read's calls ahead of them. A change lasts
+    milliseconds, and what makes one busy (a Consul answer being followed up,
+    a plan, a write) has several sources: looking is simpler than having each
+    of them signal, and ``give_way`` keeps a stream of changes from starving
+    the read.
+    """
+
+    ratio: float
+    busy: Callable[[], bool] = _never
+    look: float = 0.002
+    give_way: float = 0.5
+
+
 class AsyncKongClient:
     """The asyncio twin of :class:`KongClient`, same calls and errors.
 
@@ -341,13 +366,12 @@ class AsyncKongClient:
     async def expect(self, call: Call, *accept: int) -> Reply:
         return require(call, await self.call(call), *(accept or (200, 201, 204)))
 
-    async def run(self, flow: Flow[T], per_call: bool = False, pace: float = 0.0) -> T:
+    async def run(self, flow: Flow[T], per_call: bool = False, pace: Pace | None = None) -> T:
         """Drive a flow; one retry budget for the whole flow, or (``per_call``) one per call.
 
         Per-call budgets suit long reads (pagination): a page that fails is
-        retried alone instead of the whole read starting over. ``pace``: after
-        each call (and the flow's work on its reply), rest ``pace`` times as long
-        as they took, so a background read leaves the loop and Kong to others.
+        retried alone instead of the whole read starting over. ``pace`` makes it
+        a background read (see :class:`Pace`).
         """
         deadline = self._core.deadline()
         try:
@@ -367,9 +391,13 @@ class AsyncKongClient:
             await self._rest(pace, started)
 
     @staticmethod
-    async def _rest(pace: float, started: float) -> None:
-        if pace:
-            await asyncio.sleep(pace * (time.monotonic() - started))
+    async def _rest(pace: Pace | None, started: float) -> None:
+        if pace is None:
+            return
+        await asyncio.sleep(pace.ratio * (time.monotonic() - started))
+        give_up = time.monotonic() + pace.give_way
+        while pace.busy() and time.monotonic() < give_up:
+            await asyncio.sleep(pace.look)
 
     async def list_all(
         self, path: str, params: dict[str, Any] | None = None
