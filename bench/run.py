@@ -38,6 +38,7 @@ import yaml
 OWNER = "managed-by:kong-bridge"
 POLL = 0.003
 NODES = 100
+MID_RESYNC_SAMPLES = 10  # adds that land while a resync reads Kong (each waits for one)
 Row = dict[str, Any]
 
 
@@ -416,7 +417,7 @@ def burst(consul_url: str, kong: httpx.Client, services: int) -> Row:
 def mid_resync(consul: httpx.Client, kong: httpx.Client, bridge_args: list[str], size: int) -> Row:
     """Adds that land while a resync is reading Kong (``--resync 2``)."""
     samples = []
-    for sample in range(5):
+    for sample in range(MID_RESYNC_SAMPLES):
         name = service_name((sample * 37 + 11) % size)
         target = target_of(9, 9000 + sample)
         settle(consul)
