@@ -10,7 +10,8 @@ others proceed.
 Speed: a change that arrives while the loop is idle is planned and applied at
 once; changes that arrive during a burst are coalesced for at most
 ``debounce`` seconds. Kong is re-read in the background every ``resync``
-seconds (each page retried on its own); the full reconciliation that follows
+seconds (each page retried on its own, the readers giving way while a change
+is being served); the full reconciliation that follows
 is planned in chunks, and incremental changes are served between chunks, so a
 resync never holds an isolated change back.
 """
