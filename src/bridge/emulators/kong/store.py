@@ -194,20 +194,16 @@ class Store:
         each of its hundred pages. Postgres serves it from an index the same way.
         """
         sets = [table.by_tag.get(tag, set()) for tag in wanted]
-        if mode == "and":
-            found: set[str] = min(sets, key=len) if sets else set()
-            match = all
-        else:
-            found, match = set(), any
-        tagged = len(found) if mode == "and" else sum(map(len, sets))
+        if not sets:
+            return [], False
+        every = mode == "and"
+        # At most this many rows carry the tags; when few do, sorting them beats a walk.
+        tagged = min(map(len, sets)) if every else sum(map(len, sets))
         if tagged * 8 < len(table.order):
-            # Few rows carry the tags: sorting them beats walking every row.
-            if mode == "and":
-                ids = sorted(i for i in found if all(i in s for s in sets))
-            else:
-                ids = sorted(set().union(*sets))
+            ids = sorted(set.intersection(*sets) if every else set().union(*sets))
             start = bisect.bisect_right(ids, after) if after is not None else 0
             return ids[start : start + size], start + size < len(ids)
+        match = all if every else any
         order = table.order
         chosen: list[str] = []
         start = bisect.bisect_right(order, after) if after is not None else 0
