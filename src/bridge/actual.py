@@ -241,7 +241,8 @@ async def read_owned_concurrently(
     hold the loop for 50 ms).
     """
     tag = owner_tag(owner)
-    reuse = await _rows_by_id(previous, SLICE if pace is not None else 0) if previous else None
+    slice_size = SLICE if pace is not None else 0  # a background read yields between slices
+    reuse = await _rows_by_id(previous, slice_size) if previous else None
     state = KongState(pool=RowPool(reuse=reuse))
     keep = state.pool.keep  # page by page: the decoded pages never pile up
 
@@ -254,7 +255,7 @@ async def read_owned_concurrently(
     else:
         services, routes, upstreams = await asyncio.gather(*map(read_list, paths))
     pending: list[tuple[OwnedService, Row]] = []
-    for rows in _slices(services, routes, upstreams, SLICE if pace is not None else 0):
+    for rows in _slices(services, routes, upstreams, slice_size):
         pending += owned_rows(state, *rows)
         await asyncio.sleep(0)
     upstreams_left = iter(pending)
