@@ -115,3 +115,42 @@ def test_a_tag_is_printable_ascii_but_comma_and_slash_or_any_non_ascii(tag: str)
         char not in ",/" and (ord(char) >= 0x80 or 0x20 <= ord(char) <= 0x7E) for char in tag
     )
     assert (v.check_tag(tag) is None) == allowed
+
+
+HEX = "0123456789abcdefABCDEF"
+
+
+def _kong_uuid(text: str) -> bool:
+    """kong/tools/uuid.lua's rule, spelled out: 36 characters, hyphens at 8, 13, 18, 23."""
+    return len(text) == 36 and all(
+        (char == "-") if index in (8, 13, 18, 23) else (char in HEX)
+        for index, char in enumerate(text)
+    )
+
+
+def _swapped(text: str, first: int, second: int) -> str:
+    chars = list(text)
+    chars[first], chars[second] = chars[second], chars[first]
+    return "".join(chars)
+
+
+near_uuids = st.builds(_swapped, st.uuids().map(str), st.integers(0, 35), st.integers(0, 35))
+
+
+@given(near_uuids | st.text(alphabet=HEX + "-{}:urn", min_size=30, max_size=40))
+def test_a_uuid_is_8_4_4_4_12_hex_digits_as_kong_checks_it(text: str) -> None:
+    assert v.is_uuid(text) == _kong_uuid(text)
+    assert v.is_uuid(text.upper()) == _kong_uuid(text.upper())
+
+
+def test_uuid_forms_python_takes_and_kong_refuses() -> None:
+    plain = str(uuid.uuid4())
+    assert v.is_uuid(plain)
+    for text in (
+        plain.replace("-", ""),  # no hyphens
+        "{" + plain + "}",
+        "urn:uuid:" + plain,
+        plain[:7] + "-" + plain[7:8] + plain[9:],  # a hyphen one place early
+        plain + "\n",
+    ):
+        assert not v.is_uuid(text), text

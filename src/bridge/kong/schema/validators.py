@@ -5,11 +5,12 @@ Each returns ``None`` when the value is valid, else the error text Kong gives.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
-import uuid
 from urllib.parse import urlsplit
 
+_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 _HOSTNAME = re.compile(r"^[0-9A-Za-z\-._]+$")
 _NAME = re.compile(r"^[0-9A-Za-z.\-_~\x80-\U0010ffff]+$")
 _METHOD = re.compile(r"^[A-Z]+$")
@@ -26,12 +27,12 @@ TAG_ERROR = (
 
 
 def is_uuid(value: str) -> bool:
-    try:
-        uuid.UUID(value)
-    except ValueError:
-        return False
-    # Kong's check is a strict 8-4-4-4-12 hex pattern.
-    return len(value) == 36 and value.count("-") == 4
+    """``kong/tools/uuid.lua`` is_valid_uuid: 8-4-4-4-12 hex digits, either case.
+
+    Not ``uuid.UUID``: it takes braces and a ``urn:uuid:`` prefix, and drops hyphens
+    wherever they stand, so ``1234567-81234-...`` would pass where Kong says no.
+    """
+    return isinstance(value, str) and _UUID.fullmatch(value) is not None
 
 
 def check_uuid(value: str) -> str | None:
@@ -51,6 +52,9 @@ def check_tag(value: str) -> str | None:
     return TAG_ERROR.format(value) if _BAD_TAG_CHAR.search(value) else None
 
 
+# Pure functions of a string that one write asks about several times (a target is
+# checked, normalised and looked up): remembered, as their misses cost a ValueError.
+@functools.lru_cache(maxsize=4096)
 def is_ip(value: str) -> bool:
     try:
         ipaddress.ip_address(value.strip("[]"))
@@ -125,6 +129,7 @@ def check_upstream_name(value: str) -> str | None:
     return None
 
 
+@functools.lru_cache(maxsize=4096)
 def normalize_target(value: str) -> str | None:
     """Kong's target normalisation: ``host:port``, default port 8000, IPv6 expanded."""
     host, port, valid = split_host_port(value)
