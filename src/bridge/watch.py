@@ -302,11 +302,14 @@ class ConsulWatcher:
 
     async def run(self) -> None:
         async with asyncio.TaskGroup() as group:
+            # Both watches start at once (Consul renders one while we parse the other);
+            # services are read once both hold an index (_read_by_node), so that a
+            # change after either read is caught by its watch.
             group.create_task(self._state_loop(), name="health/state/any")
-            await self.baseline.wait()  # checks first, so no change falls between the reads
+            group.create_task(self._catalog_loop(), name="catalog/services")
+            await self.baseline.wait()
             for number in range(self.workers):
                 group.create_task(self._fetch_loop(), name=f"reader-{number}")
-            group.create_task(self._catalog_loop(), name="catalog/services")
 
     def emit(self, event: Event) -> None:
         self.events.put_nowait(event)
@@ -454,6 +457,7 @@ class ConsulWatcher:
         self.bulk = asyncio.get_running_loop().create_task(self._read_by_node())
 
     async def _read_by_node(self) -> None:
+        await self.baseline.wait()  # the checks' index too (see run)
         try:
             nodes = await self.reader.get("/v1/catalog/nodes")
             names = [str(n.get("Node")) for n in nodes.body if isinstance(n, dict)]
