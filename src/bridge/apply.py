@@ -10,7 +10,8 @@ it is; otherwise it is reported as a clash and left alone.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+import contextlib
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -91,6 +92,9 @@ async def _ours_already(kong: AsyncKongClient, op: Operation) -> Row | None:
     return row
 
 
+Group = tuple[str, list[Operation]]  # one service's operations, in order
+
+
 async def apply_plan(
     kong: AsyncKongClient,
     plan: Plan,
@@ -105,31 +109,76 @@ async def apply_plan(
     groups = list(plan.by_service().items())
     if not groups:
         return
-    queue: asyncio.Queue[tuple[str, list[Operation]]] = asyncio.Queue()
-    for group in groups:
-        queue.put_nowait(group)
-    done: asyncio.Queue[ServiceOutcome] = asyncio.Queue()
+    async for outcome in apply_groups(kong, _listed(groups), min(concurrency, len(groups)), claim):
+        yield outcome
 
-    async def worker() -> None:
-        while not queue.empty():
-            name, ops = queue.get_nowait()
-            if claim is not None and not claim(name):
-                done.put_nowait(ServiceOutcome(name, skipped=True))
-                continue
-            try:
-                outcome = await apply_service(kong, name, ops)
-            except Exception as exc:  # a bug must not hang the loop: report it on that service
-                outcome = ServiceOutcome(name, error=f"unexpected error: {exc!r}")
-            done.put_nowait(outcome)
 
-    workers = [asyncio.create_task(worker()) for _ in range(min(concurrency, len(groups)))]
+async def apply_groups(
+    kong: AsyncKongClient,
+    groups: AsyncGenerator[Group, None],
+    concurrency: int = 8,
+    claim: Callable[[str], bool] | None = None,
+) -> AsyncIterator[ServiceOutcome]:
+    """Apply services' operations as ``groups`` yields them; outcomes as they end.
+
+    ``groups`` is read just ahead of the writers (``concurrency`` services ahead), so
+    whatever plans behind it plans while Kong works on what it planned before, and
+    no more is held than the writers are about to need. An error raised by
+    ``groups`` ends the writes and is raised here once the started services end.
+    """
+    todo: asyncio.Queue[Group | None] = asyncio.Queue()
+    ahead = asyncio.Semaphore(concurrency)  # groups read and not yet taken by a writer
+    done: asyncio.Queue[ServiceOutcome | None] = asyncio.Queue()  # None: a writer ended
+
+    async def feed() -> None:
+        try:
+            async with contextlib.aclosing(groups):
+                async for group in groups:
+                    await ahead.acquire()
+                    todo.put_nowait(group)
+        finally:
+            for _ in range(concurrency):
+                todo.put_nowait(None)
+
+    async def write() -> None:
+        try:
+            while (group := await todo.get()) is not None:
+                ahead.release()
+                done.put_nowait(await _apply_claimed(kong, *group, claim))
+        finally:
+            done.put_nowait(None)
+
+    feeder = asyncio.create_task(feed())
+    writers = [asyncio.create_task(write()) for _ in range(concurrency)]
     try:
-        for _ in groups:
-            yield await done.get()
+        running = len(writers)
+        while running:
+            outcome = await done.get()
+            if outcome is None:
+                running -= 1
+            else:
+                yield outcome
+        await feeder
     finally:
-        for task in workers:
+        for task in (feeder, *writers):
             task.cancel()
-        await asyncio.gather(*workers, return_exceptions=True)
+        await asyncio.gather(feeder, *writers, return_exceptions=True)
+
+
+async def _listed(groups: list[Group]) -> AsyncGenerator[Group, None]:
+    for group in groups:
+        yield group
+
+
+async def _apply_claimed(
+    kong: AsyncKongClient, name: str, ops: list[Operation], claim: Callable[[str], bool] | None
+) -> ServiceOutcome:
+    if claim is not None and not claim(name):
+        return ServiceOutcome(name, skipped=True)
+    try:
+        return await apply_service(kong, name, ops)
+    except Exception as exc:  # a bug must not hang the loop: report it on that service
+        return ServiceOutcome(name, error=f"unexpected error: {exc!r}")
 
 
 def record(state: KongState, outcome: ServiceOutcome) -> None:

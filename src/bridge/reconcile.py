@@ -21,12 +21,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 
 from .actual import KongState, OwnedNames, read_database, read_owned_concurrently
-from .apply import ServiceOutcome, apply_plan, record
+from .apply import Group, ServiceOutcome, apply_groups, apply_plan, record
 from .children import KeptParent, read_kept_parents
 from .dbless import post_config, read_config, render
 from .desired import ServiceState
@@ -50,7 +50,10 @@ from .watch import Event as WatchEvent
 log = logging.getLogger("bridge")
 Wanted = dict[str, ServiceState | None]
 Event = WatchEvent | KvSeen
-CHUNK = 500  # services planned between two looks at the incoming changes
+# A serve of more services than this (a first load) is planned a slice at a time, just
+# ahead of the writers (_serve_in_chunks); a change or a burst is planned in one go.
+CHUNK = 100
+PLAN_SLICE = 16  # services planned at once in a chunked serve: a few ms, never Kong's idle time
 # A full pass looks at the changes more often: its services are mostly in step (a
 # comparison each), and a change waits for at most one chunk (100: a few ms at 10,000).
 FULL_PASS_CHUNK = 100
@@ -409,10 +412,15 @@ class Bridge:
         if self.db_less:
             plan, wanted = self._without_stale(plan, wanted, generations)
             return await self._apply_declarative(plan, wanted, held) if plan else True
+        outcomes = apply_plan(self.kong, plan, self.concurrency, self._claim(generations))
+        return await self._write(outcomes, serve_between)
+
+    async def _write(
+        self, outcomes: AsyncIterator[ServiceOutcome], serve_between: bool = False
+    ) -> bool:
+        """Settle the outcomes of writes as they end; True when all succeeded."""
         all_ok, any_ok_or_clash, any_outcome = True, False, False
-        async for outcome in apply_plan(
-            self.kong, plan, self.concurrency, self._claim(generations)
-        ):
+        async for outcome in outcomes:
             if outcome.skipped:
                 self._dirty.add(outcome.name)  # someone else had it, or it changed: look again
                 continue
@@ -567,13 +575,19 @@ class Bridge:
         return plan
 
     def _mark_synced(self, names: Iterable[str], plan: Plan, applied: bool) -> None:
+        self._note_unplanned(names, plan)
+        self._mark_applied(applied, planned_nothing=not plan)
+
+    def _note_unplanned(self, names: Iterable[str], plan: Plan) -> None:
         planned = plan.by_service()
-        if not plan:
-            self.view.failing_all = False
         for name in names:
             service = self.table.records.get(name)
             if service is not None and name not in planned:
                 service.seen_at = None  # nothing to write: already as Consul says
+
+    def _mark_applied(self, applied: bool, planned_nothing: bool) -> None:
+        if planned_nothing:
+            self.view.failing_all = False
         self.metrics.services_in_error = len(self.view.errors)
         # Fresh only when every service that should be in Kong is (bad tags aside).
         complete = applied and not self.table.failing and not self._dirty
@@ -706,18 +720,42 @@ class Bridge:
         return bool(plan)
 
     async def _serve_in_chunks(self, names: set[str]) -> bool:
-        """Many services at once (a first load): planned and applied a chunk at a time,
-        so their operations are never all held at once (at 10,000 services, tens of MB).
+        """Many services at once (a first load): planned a slice at a time, just ahead of
+        the writers, so Kong works while the rest is planned (planning it all first left
+        Kong idle for 60 ms at 500 services), and their operations are never all held at
+        once (at 10,000 services, tens of MB).
 
-        A service whose plan deletes anything is not applied with its chunk: those
+        A service whose plan deletes anything is not applied with its slice: those
         are gathered and planned together at the end, one plan, so the deletion
         guard judges them as it would have judged them in one go. The others pass
-        the guard untouched, in whichever chunk.
+        the guard untouched, in whichever slice.
         """
-        wrote, deleting = False, set()
-        ordered = sorted(names)
-        for start in range(0, len(ordered), CHUNK):
-            chunk = ordered[start : start + CHUNK]
+        deleting: set[str] = set()
+        planned: set[str] = set()
+        groups = self._calm_groups(sorted(names), deleting, planned)
+        if self.may_write():
+            claim = self._claim(None)
+            applied = await self._write(apply_groups(self.kong, groups, self.concurrency, claim))
+        else:
+            async for _group in groups:
+                pass  # planned all the same: a standby reports what it would write
+            self.metrics.plans_withheld += 1  # a standby keeps its plan; the leader writes
+            applied = False
+        self._mark_applied(applied, planned_nothing=not planned)
+        if deleting:
+            plan, wanted, held = self._plan(deleting)
+            applied = await self.apply(plan, wanted, held)
+            self._mark_synced(deleting, plan, applied)
+            planned |= plan.by_service().keys()
+        return bool(planned)
+
+    async def _calm_groups(
+        self, ordered: list[str], deleting: set[str], planned: set[str]
+    ) -> AsyncGenerator[Group, None]:
+        """The operations of the services that delete nothing, planned a slice at a time
+        when the writers ask for more; the others are added to ``deleting``."""
+        for start in range(0, len(ordered), PLAN_SLICE):
+            chunk = ordered[start : start + PLAN_SLICE]
             wanted, state = self.desired(chunk), self._state()
             raw = diff(wanted, state, wanted.keys())
             self._note_in_step(wanted.keys() - raw.by_service().keys(), state)
@@ -725,15 +763,10 @@ class Bridge:
             calm = {name for name in chunk if name not in deleting}
             ops = [op for op in raw.operations if op.service in calm]
             plan = self._guard(Plan(ops), calm & wanted.keys())
-            applied = await self.apply(plan, wanted, set())
-            self._mark_synced(calm, plan, applied)
-            wrote |= bool(plan)
-        if deleting:
-            plan, wanted, held = self._plan(deleting)
-            applied = await self.apply(plan, wanted, held)
-            self._mark_synced(deleting, plan, applied)
-            wrote |= bool(plan)
-        return wrote
+            self._note_unplanned(calm, plan)
+            for group in plan.by_service().items():
+                planned.add(group[0])
+                yield group
 
     async def _full_pass(self) -> None:
         """Reconcile everything, in chunks, serving incremental changes in between.
