@@ -383,10 +383,13 @@ class Bridge:
         self.metrics.owned = fresh.counts()
 
     def _claim(self, generations: dict[str, int] | None) -> Callable[[str], bool]:
-        """Whether a service may be written now: not in flight, and its plan is not stale."""
+        """Whether a service may be written now: we lead, it is not in flight, and its plan
+        is not stale."""
 
         def claim(name: str) -> bool:
-            if name in self._busy:
+            # The HA fence is asked again before each service, not once per plan: a first
+            # load writes for seconds. A service refused is looked at again (``_write``).
+            if name in self._busy or not self.may_write():
                 return False
             if generations is not None and self.table.get(name).generation != generations[name]:
                 return False
@@ -739,8 +742,9 @@ class Bridge:
         else:
             async for _group in groups:
                 pass  # planned all the same: a standby reports what it would write
-            self.metrics.plans_withheld += 1  # a standby keeps its plan; the leader writes
-            applied = False
+            if planned:
+                self.metrics.plans_withheld += 1  # a standby keeps its plan; the leader writes
+            applied = not planned
         self._mark_applied(applied, planned_nothing=not planned)
         if deleting:
             plan, wanted, held = self._plan(deleting)
