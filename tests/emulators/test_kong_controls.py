@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import socket
 import time
 
 import httpx
+import pytest
 
 from bridge.emulators.kong import KongEmulator
 
@@ -73,6 +75,41 @@ def test_data_survives_a_refusal_period() -> None:
             assert time.monotonic() < deadline, "the emulator did not come back"
             time.sleep(0.02)
         assert httpx.get(server.url + "/services/kept").json()["name"] == "kept"
+
+
+def _free_for_a_client(port: int) -> bool:
+    with socket.socket() as client:
+        try:
+            client.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+def test_no_client_is_given_the_port_while_connections_are_refused() -> None:
+    """A client's outgoing connection given the emulator's port while it refuses would
+    keep it from listening again (bind fails through that connection's TIME_WAIT)."""
+    with KongEmulator() as server:
+        server.refuse_connections(1.0)
+        deadline = time.monotonic() + 0.9  # within the refusal period
+        while True:  # refused from 50 ms after the call
+            try:
+                httpx.get(server.url + "/status", timeout=1)
+            except httpx.ConnectError:
+                break
+            except (httpx.ReadError, httpx.RemoteProtocolError):
+                pass  # accepted just as the listener closed, then dropped
+            assert time.monotonic() < deadline, "the emulator never refused a connection"
+        while _free_for_a_client(server.port):
+            assert time.monotonic() < deadline, "a client could take the port while refusing"
+            time.sleep(0.001)
+        with pytest.raises(httpx.ConnectError):
+            httpx.get(server.url + "/status", timeout=1)  # refused all the same
+        deadline = time.monotonic() + 5
+        while server.restarts == 0:
+            assert time.monotonic() < deadline, "the emulator did not listen again"
+            time.sleep(0.02)
+        assert httpx.get(server.url + "/status", timeout=2).status_code == 200
 
 
 def test_fail_next_answers_exactly_n_errors(kong: httpx.Client) -> None:

@@ -21,6 +21,18 @@ from .controls import Controls
 ASGIApp = Any
 
 
+def _hold(host: str, port: int) -> socket.socket | None:
+    """``port`` bound and not listening (connections to it are refused), or None if taken."""
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        return None
+    return sock
+
+
 def _bind(host: str, port: int) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
@@ -92,16 +104,25 @@ class EmulatorServer:
                 raise RuntimeError(f"emulator server on {self.url} did not start")
             time.sleep(0.005)
 
-    def _shutdown(self) -> None:
+    def _shutdown(self, hold_port: bool = False) -> socket.socket | None:
+        """Stop serving; with ``hold_port``, the port bound again (not listening) the
+        moment the listener lets go of it, which is returned (see refuse_connections)."""
         server, thread = self._server, self._thread
         if server is None or thread is None:
-            return
+            return None
         server.should_exit = True
+        held = None
+        while hold_port and held is None and thread.is_alive():
+            held = _hold(self.host, self.port)  # fails while the listener is open
+            time.sleep(0 if held else 0.001)
         thread.join(5)
         if thread.is_alive():
             server.force_exit = True
             thread.join(5)
         self._server = self._thread = None
+        if hold_port and held is None:
+            held = _hold(self.host, self.port)
+        return held
 
     def start(self) -> Self:
         with self._lock:
@@ -115,16 +136,24 @@ class EmulatorServer:
             self._shutdown()
 
     def refuse_connections(self, seconds: float) -> None:
-        """Stop listening for ``seconds`` (open connections are dropped), then listen again."""
+        """Stop listening for ``seconds`` (open connections are dropped), then listen again.
+
+        The port stays bound meanwhile, without listening: a connection is refused as
+        before, but the kernel cannot hand the port to a client's outgoing connection,
+        which would keep us from binding it again for as long as that connection and
+        its TIME_WAIT last (in a busy test run the emulator stayed down that way).
+        """
 
         def cycle() -> None:
             time.sleep(0.05)  # let the /_emulator/ answer leave first
             with self._lock:
                 if self._stopping:
                     return
-                self._shutdown()
+                held = self._shutdown(hold_port=True)
             time.sleep(seconds)
             with self._lock:
+                if held is not None:
+                    held.close()
                 if not self._stopping:
                     self._serve_in_thread()
                     self.restarts += 1
