@@ -302,9 +302,10 @@ class ConsulWatcher:
 
     async def run(self) -> None:
         async with asyncio.TaskGroup() as group:
-            # Both watches start at once (Consul renders one while we parse the other);
-            # services are read once both hold an index (_read_by_node), so that a
-            # change after either read is caught by its watch.
+            # Both watches send their first read at once (Consul renders one while we
+            # parse the other); the catalog's answer is taken after the checks' (see
+            # _catalog_loop), so services are read once both hold an index and a change
+            # after either read is caught by its watch.
             group.create_task(self._state_loop(), name="health/state/any")
             group.create_task(self._catalog_loop(), name="catalog/services")
             await self.baseline.wait()
@@ -335,6 +336,7 @@ class ConsulWatcher:
             read = await watch.next()
             if read is None:
                 continue
+            await self.baseline.wait()  # the first answer waits for the checks' first
             answer, names = read
             if watch.went_backwards:
                 # Consul restarted or restored a snapshot: read again from index 0, and then
@@ -457,7 +459,6 @@ class ConsulWatcher:
         self.bulk = asyncio.get_running_loop().create_task(self._read_by_node())
 
     async def _read_by_node(self) -> None:
-        await self.baseline.wait()  # the checks' index too (see run)
         try:
             nodes = await self.reader.get("/v1/catalog/nodes")
             names = [str(n.get("Node")) for n in nodes.body if isinstance(n, dict)]
