@@ -5,18 +5,20 @@ Each returns ``None`` when the value is valid, else the error text Kong gives.
 
 from __future__ import annotations
 
-import functools
 import ipaddress
 import re
 from urllib.parse import urlsplit
 
+from .addresses import PORT_ERROR, Address, format_target, normalize_ip
+
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
-_HOSTNAME = re.compile(r"^[0-9A-Za-z\-._]+$")
-_NAME = re.compile(r"^[0-9A-Za-z.\-_~\x80-\U0010ffff]+$")
-_METHOD = re.compile(r"^[A-Z]+$")
+# Whole-string patterns, used with fullmatch: Lua's "$" ends the string, where a Python
+# "$" also matches before a final newline ("GET\n" is no method).
+_NAME = re.compile(r"[0-9A-Za-z.\-_~\x80-\U0010ffff]+")
+_METHOD = re.compile(r"[A-Z]+")
 _UNRESERVED = re.compile(r"[A-Za-z0-9\-._~]")
 _PCT = re.compile(r"%([0-9A-Fa-f]{2})")
-_RFC3986 = re.compile(r"^[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]*$")
+_RFC3986 = re.compile(r"[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]*")
 
 NAME_ERROR = (
     "invalid value '{}': the only accepted ascii characters are alphanumerics or ., -, _, and ~"
@@ -40,7 +42,7 @@ def check_uuid(value: str) -> str | None:
 
 
 def check_name(value: str) -> str | None:
-    return None if _NAME.match(value) else NAME_ERROR.format(value)
+    return None if _NAME.fullmatch(value) else NAME_ERROR.format(value)
 
 
 # A comma, a slash or an ASCII control character (Kong: printable ASCII but , and /, or
@@ -52,9 +54,6 @@ def check_tag(value: str) -> str | None:
     return TAG_ERROR.format(value) if _BAD_TAG_CHAR.search(value) else None
 
 
-# Pure functions of a string that one write asks about several times (a target is
-# checked, normalised and looked up): remembered, as their misses cost a ValueError.
-@functools.lru_cache(maxsize=4096)
 def is_ip(value: str) -> bool:
     try:
         ipaddress.ip_address(value.strip("[]"))
@@ -63,88 +62,42 @@ def is_ip(value: str) -> bool:
     return True
 
 
-def is_hostname(value: str) -> bool:
-    """``kong/tools/ip.lua`` check_hostname: letters, digits, ``-._``; no label ends in ``-``."""
-    if not _HOSTNAME.match(value):
-        return False
-    return not any(label.endswith("-") for label in value.split("."))
-
-
-def split_host_port(value: str) -> tuple[str, int | None, bool]:
-    """Split ``host[:port]`` (IPv6 bracketed or bare); returns (host, port, port_valid)."""
-    if value.startswith("["):
-        end = value.find("]")
-        if end < 0:
-            return value, None, False
-        host, rest = value[: end + 1], value[end + 1 :]
-        if not rest:
-            return host, None, True
-        if not rest.startswith(":") or not rest[1:].isdigit():
-            return host, None, False
-        return host, int(rest[1:]), True
-    if value.count(":") > 1:  # bare IPv6, no port possible
-        return value, None, True
-    if ":" in value:
-        host, _, port = value.partition(":")
-        if not port.isdigit():
-            return host, None, False
-        return host, int(port), True
-    return value, None, True
-
-
 def check_service_host(value: str) -> str | None:
-    if is_ip(value) and ":" in value and not value.startswith("["):
-        return None  # bare IPv6
-    host, port, valid = split_host_port(value)
-    if port is not None or (not valid and ":" in value):
+    """``typedefs.host`` (validate_host): a name or an address, without a port."""
+    found = normalize_ip(value)
+    if found == PORT_ERROR or (isinstance(found, Address) and found.port is not None):
         return "must not have a port"
-    if is_ip(host) or is_hostname(host):
-        return None
-    return f"invalid value: {value}"
+    return f"invalid value: {value}" if isinstance(found, str) else None
 
 
 def check_route_host(value: str) -> str | None:
-    host, _port, valid = split_host_port(value)
-    if not valid:
-        return f"invalid port number: {value}" if ":" in value else f"invalid value: {value}"
-    if "*" in host:
-        if host.count("*") > 1:
-            return "invalid wildcard: must have at most one wildcard"
-        if not (host.startswith("*.") or host.endswith(".*")):
-            return "invalid wildcard: must be placed at leftmost or rightmost label"
-        host = host.replace("*", "wildcard")
-    if is_ip(host) or is_hostname(host):
-        return None
-    return f"invalid hostname: {value}"
+    """``typedefs.hosts``' element: at most one wildcard, as the leftmost or rightmost
+    label; then validate_host_with_wildcards (the wildcard read as ``abc``)."""
+    if value.count("*") > 1:
+        return "invalid wildcard: must have at most one wildcard"
+    if "*" in value and not (value.startswith("*.") or value.endswith(".*")):
+        return "invalid wildcard: must be placed at leftmost or rightmost label"
+    found = normalize_ip(value.replace("*", "abc"))
+    return found if isinstance(found, str) else None
 
 
 def check_upstream_name(value: str) -> str | None:
-    host, port, _valid = split_host_port(value)
-    if is_ip(host):
-        return f"Invalid name ('{value}'); no ip addresses allowed"
-    if port is not None:
-        return f"Invalid name ('{value}'); no port allowed"
-    if not is_hostname(value):
+    """``upstreams.lua`` validate_name: a host name, no address, no port."""
+    found = normalize_ip(value)
+    if isinstance(found, str):
         return f"Invalid name ('{value}'); must be a valid hostname"
+    if found.kind != "name":
+        return f"Invalid name ('{value}'); no ip addresses allowed"
+    if found.port is not None:
+        return f"Invalid name ('{value}'); no port allowed"
     return None
 
 
-@functools.lru_cache(maxsize=4096)
 def normalize_target(value: str) -> str | None:
-    """Kong's target normalisation: ``host:port``, default port 8000, IPv6 expanded."""
-    host, port, valid = split_host_port(value)
-    if not valid:
-        return None
-    bare = host.strip("[]")
-    try:
-        address = ipaddress.ip_address(bare)
-    except ValueError:
-        if not is_hostname(host):
-            return None
-        return f"{host}:{port if port is not None else 8000}"
-    if address.version == 6:
-        return f"[{address.exploded}]:{port if port is not None else 8000}"
-    return f"{bare}:{port if port is not None else 8000}"
+    """A target as Kong stores it (``host:port``, port 8000 by default, IPv4 without
+    leading zeros, IPv6 expanded in brackets), or None when Kong refuses it."""
+    found = normalize_ip(value)
+    return None if isinstance(found, str) else format_target(found)
 
 
 def check_target(value: str) -> str | None:
@@ -154,7 +107,7 @@ def check_target(value: str) -> str | None:
 
 
 def check_method(value: str) -> str | None:
-    return None if _METHOD.match(value) else "invalid value: " + value
+    return None if _METHOD.fullmatch(value) else "invalid value: " + value
 
 
 def _check_percent_encoding(path: str) -> str | None:
@@ -213,7 +166,7 @@ def check_service_path(path: str) -> str | None:
         return "should start with: /"
     if "//" in path:
         return "must not have empty segments"
-    if not _RFC3986.match(path):
+    if not _RFC3986.fullmatch(path):
         return (
             "invalid path: '"
             + path
@@ -222,17 +175,17 @@ def check_service_path(path: str) -> str | None:
     return _check_percent_encoding(path)
 
 
-_HEADER_NAME = re.compile(r"^[A-Za-z0-9_\-]+$")
+_HEADER_NAME = re.compile(r"[A-Za-z0-9_\-]+")
 _LUA_CLASSES = {
     "a": "A-Za-z",
     "d": "0-9",
     "l": "a-z",
-    "s": r"\s",
+    "s": r" \t\n\x0b\x0c\r",  # isspace in the C locale (Python's \s is Unicode's)
     "u": "A-Z",
     "w": "A-Za-z0-9",
     "x": "0-9A-Fa-f",
     "p": r"!-/:-@\[-`{-~",
-    "c": r"\x00-\x1f",
+    "c": r"\x00-\x1f\x7f",
 }
 
 
@@ -260,6 +213,11 @@ def lua_pattern_to_regex(pattern: str) -> str:
             in_set = False
         elif char == "-" and not in_set:
             char = "*?"
+        elif char == "$" and not in_set:
+            # An anchor only at the pattern's end, and then the string's very end.
+            char = r"\Z" if index == len(pattern) - 1 else r"\$"
+        elif char == "^" and not in_set and index > 0:
+            char = r"\^"  # an anchor only at the pattern's start
         elif char in "\\{}|" and not in_set:
             char = "\\" + char
         out.append(char)
@@ -270,43 +228,63 @@ def lua_pattern_to_regex(pattern: str) -> str:
 def lua_match(pattern: str, value: str) -> bool:
     """``string.match(value, pattern) ~= nil``; an untranslatable pattern matches."""
     try:
-        return re.search(lua_pattern_to_regex(pattern), value) is not None
+        return re.search(lua_pattern_to_regex(pattern), value, re.DOTALL) is not None
     except re.error:
         return True
 
 
 def check_header_name(value: str) -> str | None:
     """``kong.tools.http.validate_header_name``."""
-    if _HEADER_NAME.match(value):
+    if _HEADER_NAME.fullmatch(value):
         return None
     return f"bad header name '{value}', allowed characters are A-Z, a-z, 0-9, '_', and '-'"
 
 
+_PREFIXES = {4: {str(bits) for bits in range(33)}, 6: {str(bits) for bits in range(129)}}
+
+
 def check_ip_or_cidr(value: str) -> str | None:
+    """``typedefs.ip_or_cidr``: an address as inet_pton reads it, or one with a prefix
+    length written plainly (``/8``; not ``/08``, not a netmask as Python also takes)."""
+    address, slash, prefix = value.partition("/")
+    version = _inet_pton(address)
+    if version is not None and (not slash or prefix in _PREFIXES[version]):
+        return None
+    return f"invalid ip or cidr range: '{value}'"
+
+
+def _inet_pton(text: str) -> int | None:
+    """4 or 6 when ``inet_pton`` (lua-resty-ipmatcher) takes ``text``, else None. Python
+    parses the same, but for an IPv6 zone (``%eth0``), which inet_pton refuses."""
+    if "%" in text:
+        return None
     try:
-        ipaddress.ip_network(value, strict=False)
+        return ipaddress.ip_address(text).version
     except ValueError:
-        return f"invalid ip or cidr range: '{value}'"
-    return None
+        return None
 
 
 def check_wildcard_host(value: str) -> str | None:
     """``typedefs.wildcard_host`` (SNI names): one wildcard at either end, no IP, no port."""
     host = value
     if "*" in value:
-        index = value.find("*")
-        if index not in (0, len(value) - 1):
+        if value.find("*") not in (0, len(value) - 1):
             return "wildcard must be leftmost or rightmost character"
         if value.count("*") > 1:
             return "only one wildcard must be specified"
         host = value.replace("*", "wildcard")
-    name, port, valid = split_host_port(host)
-    if is_ip(name):
+    return check_sni(host)
+
+
+def check_sni(value: str) -> str | None:
+    """``typedefs.sni`` (validate_sni): a host name, no IP, no port."""
+    found = normalize_ip(value)
+    if isinstance(found, str) and found != PORT_ERROR:
+        return f"invalid value: {value}"
+    if isinstance(found, Address) and found.kind != "name":
         return "must not be an IP"
-    if port is not None or (not valid and ":" in host):
+    if found == PORT_ERROR or (isinstance(found, Address) and found.port is not None):
         return "must not have a port"
-    if not is_hostname(name):
-        return f"invalid value: {host}"
     return None
 
 
@@ -327,5 +305,5 @@ CUSTOM_VALIDATORS = {
     "validate_path": check_service_path,
     "validate_url": check_url,
     "validate_wildcard_host": check_wildcard_host,
-    "validate_sni": check_wildcard_host,
+    "validate_sni": check_sni,
 }
