@@ -112,6 +112,8 @@ class Field:
 
 def _copy_json(value: Any) -> Any:
     """A deep copy of JSON-shaped data (dicts, lists, scalars), faster than copy.deepcopy."""
+    if value is None or type(value) in _SCALARS:
+        return value  # most defaults, and most of a record's leaves
     if isinstance(value, dict):
         return {key: _copy_json(item) for key, item in value.items()}
     if isinstance(value, list):
@@ -119,6 +121,7 @@ def _copy_json(value: Any) -> Any:
     return value
 
 
+_SCALARS = frozenset({str, int, float, bool})
 _ALPHANUMERIC = string_module.ascii_letters + string_module.digits
 
 
