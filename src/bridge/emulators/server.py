@@ -21,26 +21,31 @@ from .controls import Controls
 ASGIApp = Any
 
 
-def _hold(host: str, port: int) -> socket.socket | None:
-    """``port`` bound and not listening (connections to it are refused), or None if taken."""
+def _bound(host: str, port: int) -> socket.socket:
+    """A TCP socket bound to ``port`` (not listening yet); OSError when it is taken."""
     sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host, port))
     except OSError:
         sock.close()
-        return None
+        raise
     return sock
 
 
+def _hold(host: str, port: int) -> socket.socket | None:
+    """``port`` bound and not listening (connections to it are refused), or None if taken."""
+    try:
+        return _bound(host, port)
+    except OSError:
+        return None
+
+
 def _bind(host: str, port: int) -> socket.socket:
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock = _bound(host, port)
     # Accepted sockets inherit this: without it a response's header and body segments
     # meet the client's delayed ACK and every request takes ~40 ms.
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    sock.bind((host, port))
     sock.listen(2048)
     sock.set_inheritable(True)
     return sock
