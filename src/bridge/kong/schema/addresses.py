@@ -78,7 +78,8 @@ def normalize_ipv4(address: str) -> Address | str:
 
 
 def normalize_ipv6(address: str) -> Address | str:
-    check, port = address, None  # type: tuple[str, int | None]
+    check: str = address
+    port: int | None = None
     end = _bracketed(address)
     if end:
         check, rest = address[1 : end - 1], address[end:]
@@ -104,7 +105,8 @@ def normalize_ipv6(address: str) -> Address | str:
 
 
 def check_hostname(address: str) -> Address | str:
-    name, port = address, None  # type: tuple[str, int | None]
+    name: str = address
+    port: int | None = None
     suffix = _PORT_SUFFIX.search(address)
     if suffix is not None:
         name = address[: suffix.start()]

@@ -110,6 +110,9 @@ class Field:
         return None
 
 
+_SCALARS = frozenset({str, int, float, bool})
+
+
 def _copy_json(value: Any) -> Any:
     """A deep copy of JSON-shaped data (dicts, lists, scalars), faster than copy.deepcopy."""
     if value is None or type(value) in _SCALARS:
@@ -121,7 +124,6 @@ def _copy_json(value: Any) -> Any:
     return value
 
 
-_SCALARS = frozenset({str, int, float, bool})
 _ALPHANUMERIC = string_module.ascii_letters + string_module.digits
 
 
