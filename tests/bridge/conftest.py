@@ -214,12 +214,14 @@ def stack_of(kind: type[S], kong_url: str, consul_url: str) -> Iterator[S]:
     consul.post("/_emulator/reset").raise_for_status()
     env = {"CONSUL_HTTP_ADDR": consul_url, "KONG_ADMIN_URL": kong_url, "CONSUL_HTTP_TOKEN": ""}
     result = kind(kong, consul, status, env)
-    yield result
-    if result.process is not None:
-        result.process.kill()
-        result.process.wait(10)
-    if result.log_path:
-        os.unlink(result.log_path)
+    try:
+        yield result
+    finally:  # also when a fixture built on this one fails first: no bridge outlives its test
+        if result.process is not None:
+            result.process.kill()
+            result.process.wait(10)
+        if result.log_path:
+            os.unlink(result.log_path)
 
 
 @pytest.fixture

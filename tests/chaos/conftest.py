@@ -161,9 +161,11 @@ class ChaosStack(Stack):
 def chaos(kong_url: str, consul_url: str) -> Iterator[ChaosStack]:
     for stack in stack_of(ChaosStack, kong_url, consul_url):
         stack.add_unowned()
-        yield stack
-        stack.kong.delete("/_emulator/faults")
-        stack.consul.delete("/_emulator/faults")
+        try:
+            yield stack
+        finally:
+            stack.kong.delete("/_emulator/faults")
+            stack.consul.delete("/_emulator/faults")
 
 
 class BlankingProxy:
