@@ -352,15 +352,22 @@ def deck_file(services: int, per_service: int) -> Row:
     }
 
 
+@contextmanager
+def deck_state(services: int, per_service: int) -> Iterator[tuple[str, Path, Row]]:
+    """A fresh Kong emulator, and a decK state file of the entities (with its contents)."""
+    with emulator("kong") as kong_url, tempfile.TemporaryDirectory() as directory:
+        state = deck_file(services, per_service)
+        path = Path(directory, "kong.yaml")
+        path.write_text(yaml.safe_dump(state))
+        yield kong_url, path, state
+
+
 def deck_sync(services: int, per_service: int) -> Row:
     """decK's time for the same entities, into a fresh Kong emulator."""
     deck = shutil.which("deck")
     if deck is None:
         return {"skipped": "deck is not installed"}
-    with emulator("kong") as kong_url, tempfile.TemporaryDirectory() as directory:
-        state = deck_file(services, per_service)
-        path = Path(directory, "kong.yaml")
-        path.write_text(yaml.safe_dump(state))
+    with deck_state(services, per_service) as (kong_url, path, state):
         full = run_deck(deck, path, kong_url)
         state["upstreams"][0]["targets"][0]["target"] = "10.9.9.9:8080"
         path.write_text(yaml.safe_dump(state))
@@ -370,9 +377,7 @@ def deck_sync(services: int, per_service: int) -> Row:
 
 def deck_full_sync(deck: str, services: int, per_service: int) -> float:
     """decK's full sync of the entities into a fresh Kong emulator, in seconds."""
-    with emulator("kong") as kong_url, tempfile.TemporaryDirectory() as directory:
-        path = Path(directory, "kong.yaml")
-        path.write_text(yaml.safe_dump(deck_file(services, per_service)))
+    with deck_state(services, per_service) as (kong_url, path, _state):
         return round(run_deck(deck, path, kong_url), 2)
 
 
