@@ -26,6 +26,15 @@ TLS = [
 ]
 
 
+# Held by the bridge at rest: the catalog's and the checks' watches, one per KV key
+# (the certificate's key, and its "/cert" and "/key" pair).
+WATCHES = 2 + 3
+
+
+def held_queries(stack: Stack) -> int:
+    return int(stack.consul.get("/_emulator/state").json()["blocked_queries"])
+
+
 def put_kv(stack: Stack, key: str, value: str) -> None:
     stack.consul.put(f"/v1/kv/{key}", content=value.encode()).raise_for_status()
 
@@ -72,12 +81,16 @@ def test_an_https_service_gets_its_certificate_and_a_rotation_reaches_kong(stack
     sni = stack.kong.get("/snis/api.example.com").json()
     assert sni["certificate"]["id"] == certificate["id"]
     assert stack.kong.get("/routes/web").json()["protocols"] == ["https"]
+    # The certificate can come from the start-up read before each KV watch has sent its
+    # first blocking read: count from the moment every watch holds one.
+    eventually(lambda: held_queries(stack) == WATCHES, what="every watch blocking")
     stack.consul.delete("/_emulator/counters")
     syncs = stack.metric("kong_bridge_syncs_total")
     eventually(lambda: stack.metric("kong_bridge_syncs_total") > syncs + 2, what="resyncs")
     kv_reads = stack.consul.get("/_emulator/counters").json()["by_method_and_kind"]
     assert kv_reads.get("GET kv", 0) == 0  # blocking queries held open, not polling
-    assert stack.metric("kong_bridge_consul_watches") >= 2 + 3  # catalog, web, 3 KV keys
+    assert held_queries(stack) == WATCHES  # still held
+    assert stack.metric("kong_bridge_consul_watches") >= WATCHES
     put_kv(stack, "certs/api.example.com", f"{CERT_B}\n{KEY_B}\n")
     eventually(
         lambda: owned_certificates(stack)[0]["cert"].strip() == CERT_B.strip(), what="rotation"
