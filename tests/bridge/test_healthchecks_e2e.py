@@ -38,6 +38,8 @@ def test_healthchecks_typed_applied_and_stable(stack: Stack) -> None:
     assert checks["active"]["unhealthy"]["http_statuses"] == [500, 503]
     assert checks["passive"]["unhealthy"]["http_failures"] == 3
     assert checks["active"]["timeout"] == 1  # Kong's default kept
+    # The upstream is written first and the route last: count from the route on.
+    eventually(lambda: "web" in stack.names("routes"), what="the route, last written")
     stack.kong.delete("/_emulator/counters")
     settle(stack)
     assert writes(stack) == {}  # defaults filled in by Kong cause no PATCH
