@@ -12,7 +12,6 @@ import base64
 import hashlib
 import os
 from typing import Any
-from urllib.parse import urlsplit
 
 from ...kong.schema.fields import (
     EntitySchema,
@@ -25,6 +24,7 @@ from ...kong.schema.fields import (
     string_array,
     tags_field,
 )
+from ...kong.schema.socket_url import parse_url
 
 Row = dict[str, Any]
 
@@ -83,10 +83,11 @@ def _hash_oauth2_secret(row: Row, given: Row) -> Row:
 
 
 def _check_redirect_uri(uri: str) -> str | None:
-    parts = urlsplit(uri)
-    if not (parts.scheme and parts.hostname):
+    """``oauth2/daos.lua`` validate_uri, with LuaSocket's parser."""
+    parts = parse_url(uri)
+    if parts is None or parts.host is None or parts.scheme is None:
         return f"cannot parse '{uri}'"
-    if parts.fragment or "#" in uri:
+    if parts.fragment is not None:
         return f"fragment not allowed in '{uri}'"
     return None
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urlsplit
 
 from ...kong.schema import validators as v
 from ...kong.schema.fields import (
@@ -19,7 +18,9 @@ from ...kong.schema.fields import (
     string_set,
     tags_field,
 )
+from ...kong.schema.socket_url import lua_tonumber, parse_url
 from ...kong.schema.upstreams import HEALTHCHECKS
+from . import errors as e
 from .certificates import CERTIFICATES, SNIS
 from .credentials import CREDENTIALS
 
@@ -58,26 +59,32 @@ SERVICE_FIELDS: dict[str, Field] = {
 
 
 def _service_url_shorthand(data: dict[str, Any]) -> dict[str, Any]:
-    """``url`` is write-only: it expands into protocol, host, port and path."""
+    """``url`` is write-only: ``services.lua`` expands it into protocol, host, port and
+    path with LuaSocket's parser, and those four replace whatever the body gave."""
     if "url" not in data:
         return data
     data = dict(data)
     url = data.pop("url")
-    if not isinstance(url, str):
+    if url is None:
+        url = "userdata: NULL"  # a JSON null passes the string check; Lua's tostring(null)
+    elif not isinstance(url, str):
+        raise e.schema_violation({"url": "expected a string"})
+    elif url == "":
+        raise e.schema_violation({"url": "length must be at least 1"})
+    parts = parse_url(url)
+    if parts is None:
         return data
-    parts = urlsplit(url)
-    if parts.scheme:
-        data["protocol"] = parts.scheme
-    try:
-        port = parts.port
-    except ValueError:
-        port = None
-    data["host"] = parts.hostname
-    default_port = 443 if parts.scheme == "https" else 80
-    data["port"] = port if port is not None else default_port
-    data["path"] = parts.path or None
-    if not parts.scheme and parts.hostname is None:
-        data["path"] = url if url.startswith("/") else "invalid"
+    number = lua_tonumber(parts.port) if parts.port is not None else None
+    inferred = {80: "http", 443: "https"}.get(number) if isinstance(number, int) else None
+    protocol = parts.scheme or inferred or "http"
+    default_port = {"http": 80, "https": 443}.get(protocol, 80)
+    data["protocol"] = protocol
+    data["host"] = parts.host
+    # An empty or non-numeric port is kept as written (a Lua string, even "", is true):
+    # the port field then rejects it.
+    written = parts.port if parts.port is not None else default_port
+    data["port"] = number if number is not None else written
+    data["path"] = parts.path
     return data
 
 

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from urllib.parse import urlsplit
 
 from .addresses import PORT_ERROR, Address, format_target, normalize_ip
+from .socket_url import parse_url
 
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 # Whole-string patterns, used with fullmatch: Lua's "$" ends the string, where a Python
@@ -289,10 +289,13 @@ def check_sni(value: str) -> str | None:
 
 
 def check_url(value: str) -> str | None:
-    parts = urlsplit(value)
-    if not parts.netloc:
+    """``typedefs.url``'s validate_url: LuaSocket must find a host and a scheme."""
+    parts = parse_url(value)
+    if parts is None:
+        return "could not parse url. invalid url"
+    if parts.host is None:
         return "missing host in url"
-    if not parts.scheme:
+    if parts.scheme is None:
         return "missing scheme in url"
     return None
 
