@@ -53,6 +53,25 @@ def test_register_defaults(consul_client: consul.Consul) -> None:
     assert service["Meta"] == {} and service["Tags"] == ["a"]
 
 
+@pytest.mark.parametrize(
+    ("address", "tagged"),
+    [
+        ("::ffff:10.0.0.5", ("lan_ipv4", "wan_ipv4")),  # Go's To4: an IPv4 address
+        ("2001:db8::5", ("lan_ipv6", "wan_ipv6")),
+        ("fe80::1%eth0", ()),  # Go's ParseIP takes no zone
+        ("010.0.0.5", ()),  # nor leading zeros
+        ("web.internal", ()),
+    ],
+)
+def test_default_tagged_addresses_follow_gos_parse_ip(
+    consul_client: consul.Consul, address: str, tagged: tuple[str, ...]
+) -> None:
+    consul_client.agent.service.register("web", service_id="web-1", address=address, port=80)
+    service = consul_client.agent.services()["web-1"]
+    expected = {name: {"Address": address, "Port": 80} for name in tagged}
+    assert service.get("TaggedAddresses") == (expected or None)  # empty: omitted
+
+
 def test_register_accepts_camel_and_snake_case(consul_http: httpx.Client) -> None:
     consul_http.put(
         "/v1/agent/service/register",

@@ -31,11 +31,19 @@ class CatalogError(ValueError):
         self.status = status
 
 
-def _is_ip(value: str) -> int | None:
+def ip_version(value: str) -> int | None:
+    """4 or 6 as Go's ``net.ParseIP`` and ``To4`` tell them (agent.go's default tagged
+    addresses), else ``None``. Not Python's alone: it takes a zone (``fe80::1%eth0``),
+    which Go refuses, and calls ``::ffff:10.0.0.1`` IPv6, which ``To4`` makes IPv4."""
+    if "%" in value:
+        return None
     try:
-        return ipaddress.ip_address(value).version
+        address = ipaddress.ip_address(value)
     except ValueError:
         return None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return 4
+    return address.version
 
 
 def validate_meta(meta: Any, what: str = "Service") -> dict[str, str]:
@@ -98,7 +106,7 @@ def build_service(body: Row, add_default_tagged: bool = True) -> Row:
             "Address": str(value.get("Address", "")),
             "Port": int(value.get("Port") or 0),
         }
-    version = _is_ip(address) if address else None
+    version = ip_version(address) if address else None
     if add_default_tagged and version is not None:
         suffix = "ipv6" if version == 6 else "ipv4"
         for scope in ("lan", "wan"):
