@@ -1,10 +1,13 @@
-"""Property tests for the emulator's parsers and normalisers."""
+"""Property and unit tests for the emulator's parsers, normalisers and Lua rules."""
 
 from __future__ import annotations
 
 import ipaddress
+import math
 import uuid
 
+import httpx
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -13,6 +16,7 @@ from bridge.emulators.kong.errors import schema_violation_message
 from bridge.emulators.kong.schemas import ENTITIES
 from bridge.kong.schema import validators as v
 from bridge.kong.schema.fields import Field, nest_form_pairs
+from bridge.kong.schema.lua import tonumber
 
 segment = st.text(alphabet="abcXYZ019-._~%2F.", min_size=0, max_size=6)
 paths = st.lists(st.sampled_from(["a", "b", ".", "..", "%41", "%2f", "c-d"]), max_size=6).map(
@@ -154,3 +158,62 @@ def test_uuid_forms_python_takes_and_kong_refuses() -> None:
         plain + "\n",
     ):
         assert not v.is_uuid(text), text
+
+
+def test_lua_patterns_see_bytes() -> None:
+    """Lua strings are bytes: "." is one byte of UTF-8, and no class matches half a letter."""
+    assert not v.lua_match("^.$", "é")
+    assert v.lua_match("^..$", "é")
+    assert not v.lua_match("^%a+$", "héllo")
+    assert v.lua_match("^[^:]+:.*$", "X-Naïve: yes")
+
+
+@pytest.mark.parametrize(("pattern", "status"), [("é" * 250, 201), ("é" * 251, 400)])
+def test_string_lengths_are_counted_in_bytes(kong: httpx.Client, pattern: str, status: int) -> None:
+    """Kong's len_max is Lua's "#": 251 "é" are 502 bytes, over ai-prompt-guard's 500."""
+    response = kong.post(
+        "/plugins", json={"name": "ai-prompt-guard", "config": {"allow_patterns": [pattern]}}
+    )
+    assert response.status_code == status, response.text
+    if status == 400:
+        errors = response.json()["fields"]["config"]["allow_patterns"]
+        assert errors == ["length must be at most 500"]
+
+
+@pytest.mark.parametrize(
+    ("text", "number"),
+    [
+        ("80", 80), (" 80\t", 80), ("+80", 80), ("0x50", 80), ("8e1", 80), ("80.0", 80),
+        ("80.5", 80.5), (".5", 0.5), ("5.", 5), ("-0x10", -16), ("0x1.8p1", 3), ("0b101", 5),
+        ("inf", math.inf), ("-Infinity", -math.inf),
+        ("", None), ("port", None), ("80abc", None), ("1_000", None), ("0x", None),
+        ("8 0", None), ("1e", None), (".", None), ("infx", None),
+    ],
+)  # fmt: skip
+def test_numbers_are_read_as_luajits_tonumber_reads_them(text: str, number: float | None) -> None:
+    assert tonumber(text) == number
+    assert type(tonumber(text)) is type(number)
+    assert tonumber("nan") != tonumber("nan")  # NaN, as Lua's
+
+
+@given(st.floats(allow_nan=False, allow_infinity=False))
+def test_a_number_python_writes_is_read_back(number: float) -> None:
+    assert tonumber(repr(number)) == number
+
+
+@pytest.mark.parametrize(("size", "status"), [("0x10", 200), ("1_0", 400), (" 10 ", 200)])
+def test_a_page_size_is_read_with_tonumber(kong: httpx.Client, size: str, status: int) -> None:
+    response = kong.get("/services", params={"size": size})
+    assert response.status_code == status, response.text
+    if status == 400:
+        assert response.json()["message"] == "size must be a number"
+
+
+def test_form_numbers_are_read_with_tonumber(kong: httpx.Client) -> None:
+    """kong/api/arguments.lua infers a number field's value with tonumber."""
+    response = kong.post("/services", data={"name": "s", "host": "a.test", "port": "0x50"})
+    assert response.status_code == 201, response.text
+    assert response.json()["port"] == 80
+    response = kong.post("/services", data={"name": "t", "host": "a.test", "port": "8_0"})
+    assert response.status_code == 400
+    assert response.json()["fields"] == {"port": "expected an integer"}

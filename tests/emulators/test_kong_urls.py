@@ -1,4 +1,4 @@
-"""URLs as Kong reads them: LuaSocket's ``socket.url.parse`` and Lua's ``tonumber``.
+"""URLs as Kong reads them: LuaSocket's ``socket.url.parse``, and Lua's ``tonumber`` for ports.
 
 The parser's cases are LuaSocket 3.0-rc1's own (``test/urltest.lua``, the version Kong
 3.9 pins); the Admin API cases are Kong 3.9's (``spec/02-integration/04-admin_api``)
@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bridge.kong.schema.socket_url import lua_tonumber, parse_url
+from bridge.kong.schema.socket_url import parse_url
 from bridge.kong.schema.validators import check_url
 from tests.emulators.luasocket_url_cases import LUASOCKET_CASES
 
@@ -51,20 +51,6 @@ def test_the_parts_put_back_together_give_the_url(url: str) -> None:
     assert rebuilt == url
     if parsed.host is not None:
         assert parsed.host in (parsed.authority or "")
-
-
-@pytest.mark.parametrize(
-    ("text", "number"),
-    [
-        ("80", 80), (" 80\t", 80), ("+80", 80), ("0x50", 80), ("8e1", 80), ("80.0", 80),
-        ("80.5", 80.5), (".5", 0.5), ("-0x10", -16),
-        ("", None), ("port", None), ("80abc", None), ("inf", None), ("nan", None),
-        ("1_000", None), ("0x", None), ("8 0", None),
-    ],
-)  # fmt: skip
-def test_ports_become_numbers_as_lua_tonumber_makes_them(text: str, number: float | None) -> None:
-    assert lua_tonumber(text) == number
-    assert type(lua_tonumber(text)) is type(number)
 
 
 def test_url_fields_need_the_host_and_the_scheme_luasocket_finds() -> None:

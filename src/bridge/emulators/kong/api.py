@@ -15,6 +15,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
+from ...kong.schema import lua
 from ...kong.schema.fields import coerce_form, nest_form_pairs
 from ...kong.schema.plugins import bundled, plugin
 from ...kong.schema.validators import is_uuid
@@ -201,11 +202,10 @@ class KongAdminAPI:
         raw = request.query_params.get("size")
         if raw is None:
             return 100
-        try:
-            size = float(raw)
-        except ValueError:
-            raise e.api_error(9, "size must be a number") from None
-        if not size.is_integer() or not 1 <= size <= 1000:
+        size = lua.tonumber(raw)  # kong/api/endpoints.lua get_page_size
+        if size is None:
+            raise e.api_error(9, "size must be a number")
+        if not float(size).is_integer() or not 1 <= size <= 1000:
             raise e.api_error(9, "size must be an integer between 1 and 1000")
         return int(size)
 

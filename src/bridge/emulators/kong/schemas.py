@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ...kong.schema import lua
 from ...kong.schema import validators as v
 from ...kong.schema.fields import (
     EntitySchema,
@@ -18,7 +19,7 @@ from ...kong.schema.fields import (
     string_set,
     tags_field,
 )
-from ...kong.schema.socket_url import lua_tonumber, parse_url
+from ...kong.schema.socket_url import parse_url
 from ...kong.schema.upstreams import HEALTHCHECKS
 from . import errors as e
 from .certificates import CERTIFICATES, SNIS
@@ -74,7 +75,7 @@ def _service_url_shorthand(data: dict[str, Any]) -> dict[str, Any]:
     parts = parse_url(url)
     if parts is None:
         return data
-    number = lua_tonumber(parts.port) if parts.port is not None else None
+    number = lua.tonumber(parts.port) if parts.port is not None else None
     inferred = {80: "http", 443: "https"}.get(number) if isinstance(number, int) else None
     protocol = parts.scheme or inferred or "http"
     default_port = {"http": 80, "https": 443}.get(protocol, 80)

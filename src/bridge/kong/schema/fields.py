@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from . import lua
 from . import validators as v
 from .entity_checks import run_entity_checks
 
@@ -223,11 +224,11 @@ def _run_checks(spec: Field, value: Any) -> str | None:
         return f"value must be {'null' if spec.eq is None else spec.eq}"
     if spec.gt is not None and not value > spec.gt:
         return f"value must be greater than {_number_text(spec.gt)}"
-    if spec.len_eq is not None and len(value) != spec.len_eq:
+    if spec.len_eq is not None and lua.length(value) != spec.len_eq:
         return f"length must be {spec.len_eq}"
-    if spec.len_min is not None and len(value) < spec.len_min:
+    if spec.len_min is not None and lua.length(value) < spec.len_min:
         return f"length must be at least {spec.len_min}"
-    if spec.len_max is not None and len(value) > spec.len_max:
+    if spec.len_max is not None and lua.length(value) > spec.len_max:
         return f"length must be at most {spec.len_max}"
     if spec.match is not None and isinstance(value, str) and not v.lua_match(spec.match, value):
         return f"invalid value: {value}"
@@ -479,11 +480,8 @@ def _coerce_scalar(spec: Field, value: Any) -> Any:
     if value == "":
         return None  # an empty form value unsets the field
     if spec.type in ("integer", "number"):
-        try:
-            number = float(value)
-        except ValueError:
-            return value
-        return int(number) if number.is_integer() else number
+        number = lua.tonumber(value)  # kong/api/arguments.lua infers numbers with tonumber
+        return value if number is None else number
     if spec.type == "boolean" and value in ("true", "false"):
         return value == "true"
     return value

@@ -1,4 +1,4 @@
-"""LuaSocket's ``socket.url.parse`` and Lua's ``tonumber``, as Kong 3.9 runs them.
+"""LuaSocket's ``socket.url.parse``, as Kong 3.9 runs it.
 
 Kong reads URLs with LuaSocket (3.0-rc1, its rockspec's pin): the ``url`` typedef
 (``validate_url``), the services' ``url`` shorthand and OAuth2 redirect URIs.
@@ -19,10 +19,6 @@ _AUTHORITY = re.compile(r"//([^/]*)", re.DOTALL)
 _PORT = re.compile(r":([^:\]]*)\Z", re.DOTALL)
 _BRACKETED = re.compile(r"\[(.+)\]", re.DOTALL)
 _PASSWORD = re.compile(r":([^:]*)\Z", re.DOTALL)
-# LuaJIT's tonumber: optional blanks around a decimal or a hexadecimal number.
-_DECIMAL = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
-_HEXADECIMAL = re.compile(r"[+-]?0[xX][0-9A-Fa-f]+")
-_LUA_SPACE = " \t\n\v\f\r"
 
 
 @dataclass(frozen=True)
@@ -84,18 +80,3 @@ def _authority_parts(authority: str) -> dict[str, str | None]:
             parts["password"], userinfo = password.group(1), userinfo[: password.start()]
         parts["user"] = userinfo
     return parts
-
-
-def lua_tonumber(text: str) -> int | float | None:
-    """LuaJIT's ``tonumber(text)``: a number with blanks around it, else ``None``.
-
-    Integral values come back as ``int`` (cjson writes ``80.0`` as ``80``). Not
-    Python's ``float``: it takes ``inf``, ``nan`` and ``1_000``, which Lua does not.
-    """
-    text = text.strip(_LUA_SPACE)
-    if _HEXADECIMAL.fullmatch(text):
-        return int(text, 16)
-    if not _DECIMAL.fullmatch(text):
-        return None
-    number = float(text)
-    return int(number) if number.is_integer() else number

@@ -226,11 +226,16 @@ def lua_pattern_to_regex(pattern: str) -> str:
 
 
 def lua_match(pattern: str, value: str) -> bool:
-    """``string.match(value, pattern) ~= nil``; an untranslatable pattern matches."""
+    """``string.match(value, pattern) ~= nil``; an untranslatable pattern matches.
+
+    Matched on the UTF-8 bytes, as Lua does: ``.`` is one byte, so ``^.$`` does not
+    match ``é``, and a class such as ``%w`` never matches a byte of a non-ASCII letter.
+    """
     try:
-        return re.search(lua_pattern_to_regex(pattern), value, re.DOTALL) is not None
+        regex = re.compile(lua_pattern_to_regex(pattern).encode(), re.DOTALL)
     except re.error:
         return True
+    return regex.search(value.encode("utf-8", "surrogatepass")) is not None
 
 
 def check_header_name(value: str) -> str | None:
