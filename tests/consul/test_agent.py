@@ -100,20 +100,49 @@ def test_register_accepts_camel_and_snake_case(consul_http: httpx.Client) -> Non
     ("body", "message"),
     [
         ({"Port": 1}, "Missing service name"),
-        ({"Name": "x", "Weights": {"Passing": 0}}, "Passing must be greater than 0"),
+        (
+            {"Name": "x", "Weights": {"Passing": 0}},
+            "Invalid Weights: Passing must be greater than 0",
+        ),
+        (
+            {"Name": "x", "Weights": {"Passing": 65536}},
+            "Invalid Weights: DNS Weight must be between 0 and 65535",
+        ),
         (
             {"Name": "x", "Meta": {f"k{i}": "v" for i in range(65)}},
-            "Invalid Service Meta: Service metadata cannot contain more than 64 key/value pairs",
+            # Consul's text says "Node" for services too (structs.validateMetadata).
+            "Invalid Service Meta: Node metadata cannot contain more than 64 key/value pairs",
         ),
-        ({"Name": "x", "Meta": {"k" * 129: "v"}}, "Key is too long (limit: 128 characters)"),
-        ({"Name": "x", "Meta": {"k": "v" * 513}}, "Value is too long (limit: 512 characters)"),
-        ({"Name": "x", "Meta": {"consul-x": "v"}}, "Key prefix 'consul-' is reserved"),
+        (
+            {"Name": "x", "Meta": {"k" * 129: "v"}},
+            f"Invalid Service Meta: Couldn't load metadata pair ('{'k' * 129}', 'v'): "
+            "Key is too long (limit: 128 characters)",
+        ),
+        (
+            {"Name": "x", "Meta": {"k": "é" * 257}},  # 514 bytes: Go's len counts bytes
+            f"Invalid Service Meta: Couldn't load metadata pair ('k', '{'é' * 257}'): "
+            "Value is too long (limit: 512 characters)",
+        ),
+        (
+            {"Name": "x", "Meta": {"consul-x": "v"}},
+            "Invalid Service Meta: Couldn't load metadata pair ('consul-x', 'v'): "
+            "Key prefix 'consul-' is reserved for internal use",
+        ),
+        (
+            {"Name": "x", "Meta": {"": "v"}},
+            "Invalid Service Meta: Couldn't load metadata pair ('', 'v'): Key cannot be blank",
+        ),
+        (
+            {"Name": "x", "Meta": {"kong.enable": "true"}},
+            "Invalid Service Meta: Couldn't load metadata pair ('kong.enable', 'true'): "
+            "Key contains invalid characters",
+        ),
     ],
 )
 def test_register_validation(consul_http: httpx.Client, body: dict, message: str) -> None:
     response = consul_http.put("/v1/agent/service/register", json=body)
     assert response.status_code == 400
-    assert message in response.text
+    assert response.text.strip() == message
     assert response.headers["content-type"].startswith("text/plain")
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import bisect
 import copy
 import ipaddress
+import re
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -21,6 +22,7 @@ Row = dict[str, Any]
 Key = tuple[str, str]  # (node, id)
 STATUSES = ("passing", "warning", "critical")
 META_MAX_PAIRS, META_MAX_KEY, META_MAX_VALUE = 64, 128, 512
+META_KEY_FORMAT = re.compile(r"[a-zA-Z0-9_-]+")  # structs.metaKeyFormat, used whole
 
 
 class CatalogError(ValueError):
@@ -47,32 +49,43 @@ def ip_version(value: str) -> int | None:
 
 
 def validate_meta(meta: Any, what: str = "Service") -> dict[str, str]:
+    """``structs.ValidateServiceMetadata`` behind "Invalid <what> Meta: ", with its texts
+    (it says "Node metadata" for services too) and Go's ``len``: bytes, not characters."""
     if meta is None:
         return {}
     if not isinstance(meta, dict):
         raise CatalogError(f"Invalid {what} Meta: expected a map of strings")
     if len(meta) > META_MAX_PAIRS:
         raise CatalogError(
-            f"Invalid {what} Meta: {what} metadata cannot contain more than "
+            f"Invalid {what} Meta: Node metadata cannot contain more than "
             f"{META_MAX_PAIRS} key/value pairs"
         )
     for key, value in meta.items():
-        if len(key) > META_MAX_KEY:
+        problem = _meta_pair_problem(str(key), str(value), reserved=what == "Service")
+        if problem:
             raise CatalogError(
-                f"Invalid {what} Meta: Key is too long (limit: {META_MAX_KEY} characters)"
-            )
-        if key.startswith("consul-") and what == "Service":
-            raise CatalogError(
-                f"Invalid {what} Meta: Key prefix 'consul-' is reserved for internal use"
-            )
-        if len(str(value)) > META_MAX_VALUE:
-            raise CatalogError(
-                f"Invalid {what} Meta: Value is too long (limit: {META_MAX_VALUE} characters)"
+                f"Invalid {what} Meta: Couldn't load metadata pair ('{key}', '{value}'): {problem}"
             )
     return {str(k): str(v) for k, v in meta.items()}
 
 
+def _meta_pair_problem(key: str, value: str, reserved: bool) -> str | None:
+    """``structs.validateMetaPair``, in its order."""
+    if not key:
+        return "Key cannot be blank"
+    if not META_KEY_FORMAT.fullmatch(key):
+        return "Key contains invalid characters"
+    if len(key) > META_MAX_KEY:  # ASCII only, by the format above
+        return f"Key is too long (limit: {META_MAX_KEY} characters)"
+    if reserved and key.startswith("consul-"):
+        return "Key prefix 'consul-' is reserved for internal use"
+    if len(value.encode("utf-8", "surrogatepass")) > META_MAX_VALUE:
+        return f"Value is too long (limit: {META_MAX_VALUE} characters)"
+    return None
+
+
 def _weights(value: Any) -> dict[str, int]:
+    """``structs.ValidateWeights`` behind the agent's "Invalid Weights: "."""
     if value is None:
         return {"Passing": 1, "Warning": 1}
     if not isinstance(value, dict):
@@ -80,11 +93,11 @@ def _weights(value: Any) -> dict[str, int]:
     passing = int(value.get("Passing", 1) or 0)
     warning = int(value.get("Warning", 1) if "Warning" in value else 1)
     if passing < 1:
-        raise CatalogError("Passing must be greater than 0")
+        raise CatalogError("Invalid Weights: Passing must be greater than 0")
     if warning < 0:
-        raise CatalogError("Warning must be greater or equal than 0")
+        raise CatalogError("Invalid Weights: Warning must be greater or equal than 0")
     if passing > 65535 or warning > 65535:
-        raise CatalogError("Weights must be less than or equal to 65535")
+        raise CatalogError("Invalid Weights: DNS Weight must be between 0 and 65535")
     return {"Passing": passing, "Warning": warning}
 
 
