@@ -64,7 +64,7 @@ class OperatorRoutes:
                 )
             case ["v1", "operator", "usage"]:
                 return await self.ctx.read(
-                    method, q, self._usage, [("table", "services"), ("table", "nodes")]
+                    method, q, lambda: self._usage(q), [("table", "services"), ("table", "nodes")]
                 )
         return None
 
@@ -87,7 +87,8 @@ class OperatorRoutes:
                     "LastIndex": ctx.raft.index,
                 }
             ],
-            "Index": ctx.raft.index,
+            # raft's lock-free GetConfiguration (Consul 1.13.8 on) carries no index.
+            "Index": 0,
         }
 
     def _remove_peer(self, q: Query) -> Response:
@@ -149,7 +150,8 @@ class OperatorRoutes:
 
     # -- usage -----------------------------------------------------------------------------
 
-    def _usage(self) -> tuple[int, Row]:
+    def _usage(self, q: Query) -> tuple[int, Row]:
+        """``structs.Usage``: the counts, then its embedded QueryMeta in the body too."""
         catalog = self.ctx.catalog
         kinds = {
             kind: 0
@@ -178,4 +180,13 @@ class OperatorRoutes:
             "Nodes": len(catalog.nodes),
         }
         index = max(catalog.table_index["services"], catalog.table_index["nodes"])
-        return index, {"Usage": {self.ctx.config.datacenter: usage}, "Index": index}
+        return index, {
+            "Usage": {self.ctx.config.datacenter: usage},
+            "Index": index,
+            "LastContact": 0,
+            "KnownLeader": self.ctx.has_leader,
+            "ConsistencyLevel": q.consistency,
+            "NotModified": False,
+            "Backend": 0,  # QueryBackendBlocking, an int in JSON
+            "ResultsFilteredByACLs": False,
+        }
