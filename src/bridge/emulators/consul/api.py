@@ -20,6 +20,7 @@ from ..controls import PREFIX, Controls
 from .agent_routes import AgentRoutes
 from .catalog import Catalog, CatalogError
 from .catalog_routes import CatalogRoutes
+from .config_routes import ConfigRoutes
 from .connections import ConnectionLimiter
 from .context import CONSUL_VERSION, AgentConfig, Context
 from .coordinate_routes import CoordinateRoutes
@@ -88,6 +89,7 @@ class ConsulAPI:
         kv = KVRoutes(self.ctx)
         operator = OperatorRoutes(self.ctx)
         coordinate = CoordinateRoutes(self.ctx)
+        config = ConfigRoutes(self.ctx)
         txn = TxnRoutes(self.ctx)
         self.events = EventRoutes(self.ctx)
         # The group serving each /v1/<family>/... path.
@@ -102,6 +104,9 @@ class ConsulAPI:
             "status": operator,
             "operator": operator,
             "coordinate": coordinate,
+            "config": config,
+            "connect": config,
+            "discovery-chain": config,
         }
 
     # The state, for tests and benchmarks that load it directly.
@@ -130,7 +135,8 @@ class ConsulAPI:
         drop = int(body.get("index_drop", max(1, ctx.raft.index // 2)))
         down_seconds = float(body.get("down_seconds", 0.2))
         new_index = max(2, ctx.raft.index - drop)
-        for part in (ctx.catalog, ctx.kv, ctx.sessions, ctx.coordinates, ctx.autopilot):
+        stores = (ctx.catalog, ctx.kv, ctx.sessions, ctx.coordinates, ctx.autopilot)
+        for part in (*stores, ctx.config_entries):
             part.restore_index(new_index)
         ctx.raft.index = new_index
         ctx.abandon_blocking_queries()

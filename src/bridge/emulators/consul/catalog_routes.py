@@ -10,6 +10,7 @@ from starlette.responses import Response
 
 from .agent import build_check
 from .catalog import STATUSES, build_service
+from .config_entries import CONFIG_KEY
 from .context import Context
 from .normalize import catalog_body, check_body
 from .query import BadRequest, Query
@@ -99,6 +100,8 @@ class CatalogRoutes:
                 return await cached(self._services(q), [("table", "services")], {})
             case ["v1", "catalog", "service", name]:
                 return await cached(self._catalog_service(q, name), [("service", name)])
+            case ["v1", "catalog", "gateway-services", gateway]:
+                return await read(method, q, lambda: self._gateway_services(gateway), [CONFIG_KEY])
             case ["v1", "health", "service", name]:
                 return await cached(self._health_service(q, name), [("service", name)], [])
             case ["v1", "health", "state", state]:
@@ -115,6 +118,17 @@ class CatalogRoutes:
         return lambda: (self.ctx.catalog.extinction_index, empty)
 
     # -- catalog reads ---------------------------------------------------------------------
+
+    def _gateway_services(self, gateway: str) -> Computed:
+        """``structs.GatewayService`` rows: the services an ingress or terminating
+        gateway's config entry names (wildcards are not expanded here)."""
+        store = self.ctx.config_entries
+        rows: list[Row] = []
+        for kind in ("ingress-gateway", "terminating-gateway"):
+            entry = store.get(kind, gateway)
+            if entry is not None:
+                rows += [_gateway_service(entry, gateway, kind, s) for s in _gated(entry)]
+        return store.table_index, sorted(rows, key=lambda row: row["Service"]["Name"])
 
     def _nodes(self, q: Query) -> Callable[[], Computed]:
         predicate = self.ctx.filter(q)
@@ -367,3 +381,32 @@ class CatalogRoutes:
             ctx.deregister_node(node)
         ctx.raft.commit()
         return json_response(200, True)
+
+
+def _gated(entry: Row) -> list[tuple[Row, Row]]:
+    """(service, listener) pairs of a gateway entry; a terminating gateway has no listener."""
+    if entry["Kind"] == "terminating-gateway":
+        return [(service, {}) for service in entry.get("Services") or []]
+    return [
+        (service, listener)
+        for listener in entry.get("Listeners") or []
+        for service in listener.get("Services") or []
+    ]
+
+
+def _gateway_service(entry: Row, gateway: str, kind: str, gated: tuple[Row, Row]) -> Row:
+    service, listener = gated
+    row: Row = {"Gateway": {"Name": gateway}, "Service": {"Name": service.get("Name", "")}}
+    row["GatewayKind"] = kind
+    optional = {
+        "Port": listener.get("Port"),
+        "Protocol": listener.get("Protocol") or ("tcp" if listener else None),
+        "Hosts": service.get("Hosts"),
+        "CAFile": service.get("CAFile"),
+        "CertFile": service.get("CertFile"),
+        "KeyFile": service.get("KeyFile"),
+        "SNI": service.get("SNI"),
+    }
+    row.update({key: value for key, value in optional.items() if value})  # omitempty
+    row["CreateIndex"], row["ModifyIndex"] = entry["CreateIndex"], entry["ModifyIndex"]
+    return row

@@ -25,6 +25,7 @@ from .answers import (
 )
 from .catalog import Catalog
 from .cluster import AutopilotStore, CoordinateStore, origin_coordinate
+from .config_entries import ConfigEntryStore
 from .filter import FilterError, Predicate, compile_filter
 from .kv import KVStore, SessionStore
 from .monitor import LogHub
@@ -80,6 +81,7 @@ class Context:
         self.agent.bootstrap(CONSUL_VERSION)
         self.autopilot = AutopilotStore(self.raft)
         self.coordinates = CoordinateStore(self.raft)
+        self.config_entries = ConfigEntryStore(self.raft)
         # The agent sends its own coordinate soon after it starts.
         self.coordinates.update(config.node, "", origin_coordinate())
         self.raft.commit()
