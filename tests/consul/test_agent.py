@@ -452,3 +452,28 @@ def test_ids_with_slashes_take_the_rest_of_the_path(consul_http: httpx.Client) -
     assert consul_http.get("/v1/agent/checks").json()["service:web/1"]["Status"] == "passing"
     assert consul_http.put("/v1/agent/service/deregister/web/1").status_code == 200
     assert consul_http.get("/v1/agent/services").json() == {}
+
+
+def test_a_sidecar_service_block_registers_the_proxy(consul_client: consul.Consul) -> None:
+    """agent/sidecar_service.go: a service of its own, with defaults from the parent."""
+    consul_client.agent.service.register(
+        "web", port=8080, tags=["v1"], connect={"sidecar_service": {}}
+    )
+    consul_client.agent.service.register("api", port=9090, connect={"SidecarService": {}})
+    services = consul_client.agent.services()
+    proxy = services["web-sidecar-proxy"]
+    assert (proxy["Kind"], proxy["Service"], proxy["Port"], proxy["Tags"]) == (
+        "connect-proxy",
+        "web-sidecar-proxy",
+        21000,
+        ["v1"],
+    )
+    assert proxy["Proxy"]["DestinationServiceID"] == "web"
+    assert proxy["Proxy"]["LocalServicePort"] == 8080
+    assert services["api-sidecar-proxy"]["Port"] == 21001  # the next free one
+    assert "Connect" not in services["web"]  # the block is not kept on the parent
+    checks = consul_client.agent.checks()
+    assert checks["service:web-sidecar-proxy:1"]["Name"] == "Connect Sidecar Listening"
+    assert checks["service:web-sidecar-proxy:2"]["Status"] == "passing"  # alias, no checks
+    consul_client.agent.service.deregister("web")
+    assert set(consul_client.agent.services()) == {"api", "api-sidecar-proxy"}

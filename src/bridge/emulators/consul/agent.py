@@ -13,6 +13,7 @@ from .checks import CheckRunner, check_type, seconds
 from .durations import format_duration
 from .kv import SessionStore
 from .raft import Raft
+from .sidecar import SidecarError, sidecar_block, sidecar_id, sidecar_registration
 
 Row = dict[str, Any]
 SERF_CHECK = "serfHealth"
@@ -168,6 +169,47 @@ class Agent:
     # -- services --------------------------------------------------------------------------
 
     def register_service(self, body: Row, replace_existing_checks: bool = False) -> Row:
+        block = sidecar_block(body.get("Connect"))
+        if block is not None:
+            # The parent keeps no SidecarService: the sidecar is a service of its own.
+            connect = {k: v for k, v in body["Connect"].items() if v is not block}
+            body = {**body, "Connect": connect}
+        service = self._register_one(body, replace_existing_checks)
+        if block is not None:
+            self.register_service(self._sidecar_body(service, block), replace_existing_checks)
+        return service
+
+    def _sidecar_body(self, parent: Row, block: Row) -> Row:
+        """The sidecar's registration; its port, when not given, is the one it holds
+        already or the first one no other local proxy holds."""
+        own = self.catalog.services.get((self.node, sidecar_id(parent["ID"])))
+        used = {
+            svc["Port"]
+            for svc in self.local_services().values()
+            if svc["Kind"] == "connect-proxy" and svc is not own
+        }
+        if own is not None:
+            used.discard(own["Port"])
+            block = {"Port": own["Port"], **block}
+        try:
+            body = sidecar_registration(parent, block, used)
+        except SidecarError as exc:
+            raise CatalogError(str(exc)) from None
+        for check in body.get("Checks") or []:
+            if check.get("AliasService") == parent["ID"]:
+                check["Status"] = self._alias_status(parent["ID"])
+        return body
+
+    def _alias_status(self, service_id: str) -> str:
+        """An alias check's status when it starts: the aliased service's worst check,
+        passing without any. (It is not followed afterwards.)"""
+        statuses = {check["Status"] for check in self._checks_of(service_id)}
+        for status in ("critical", "warning"):
+            if status in statuses:
+                return status
+        return "passing"
+
+    def _register_one(self, body: Row, replace_existing_checks: bool) -> Row:
         service = build_service(body)
         definitions = list(body.get("Checks") or [])
         if isinstance(body.get("Check"), dict):
@@ -214,6 +256,9 @@ class Agent:
         for check in self._checks_of(service_id):
             self.runner.stop(check["CheckID"])
         self.catalog.deregister_service(self.node, service_id)
+        sidecar = self.local_service(sidecar_id(service_id))
+        if sidecar is not None and sidecar["Proxy"].get("DestinationServiceID") == service_id:
+            self.deregister_service(sidecar["ID"])  # removeServiceSidecars
         self.raft.commit()
 
     def _checks_of(self, service_id: str) -> list[Row]:
