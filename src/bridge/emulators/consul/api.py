@@ -31,6 +31,7 @@ from .kv_routes import KVRoutes
 from .operator_routes import OperatorRoutes
 from .query import DEFAULT_WAIT, MAX_WAIT, BadRequest, parse_query
 from .raft import Raft
+from .snapshot_routes import SnapshotRoutes
 from .txn import TxnRoutes
 from .web import HTTPError, json_object, json_response, text_response
 
@@ -107,6 +108,7 @@ class ConsulAPI:
             "config": config,
             "connect": config,
             "discovery-chain": config,
+            "snapshot": SnapshotRoutes(self.ctx),
         }
 
     # The state, for tests and benchmarks that load it directly.
