@@ -43,17 +43,32 @@ def parse_duration(text: str) -> float:
 
 
 def format_duration(seconds: float) -> str:
-    """Go's ``Duration.String()`` for the round values Consul shows (``10s``, ``1m30s``)."""
-    if seconds == 0:
+    """Go's ``Duration.String()``: ``10ns``, ``1.5µs``, ``300ms``, ``1m30s``, ``1h0m0s``."""
+    nanos = round(seconds * 1e9)
+    sign, nanos = ("-" if nanos < 0 else ""), abs(nanos)
+    if nanos == 0:
         return "0s"
-    if seconds < 1:
-        millis = seconds * 1000
-        return f"{millis:g}ms"
-    minutes, secs = divmod(seconds, 60)
-    hours, minutes = divmod(int(minutes), 60)
-    text = f"{secs:g}s"
-    if minutes or hours:
-        text = f"{minutes}m{text}"
-    if hours:
-        text = f"{hours}h{text}"
-    return text
+    if nanos < 1_000:
+        return f"{sign}{nanos}ns"
+    if nanos < 1_000_000:
+        return f"{sign}{_with_fraction(nanos, 3)}µs"
+    if nanos < 1_000_000_000:
+        return f"{sign}{_with_fraction(nanos, 6)}ms"
+    total, _ = divmod(nanos, 1_000_000_000)
+    text = f"{_with_fraction(nanos, 9, modulo=60)}s"
+    minutes = total // 60
+    if minutes:
+        text = f"{minutes % 60}m{text}"
+        if minutes >= 60:
+            text = f"{minutes // 60}h{text}"
+    return sign + text
+
+
+def _with_fraction(value: int, digits: int, modulo: int | None = None) -> str:
+    """``value / 10**digits`` written as Go's fmtFrac and fmtInt do: no trailing zeros,
+    no point for a whole number (the whole part taken ``% modulo`` when given)."""
+    whole, fraction = divmod(value, 10**digits)
+    if modulo is not None:
+        whole %= modulo
+    tail = f"{fraction:0{digits}d}".rstrip("0")
+    return f"{whole}.{tail}" if tail else str(whole)
