@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import uuid
 
 from hypothesis import given, settings
@@ -46,3 +47,15 @@ def test_tag_filtered_pages_walk_the_filtered_rows_in_id_order(
     match = all if mode == "and" else any
     expected = sorted(row_id for row_id, tags in rows if match(t in tags for t in wanted))
     assert _walk(store, (wanted, mode), size) == expected
+
+
+def test_an_offset_is_unpadded_base64_of_the_last_id_as_kong_writes_it() -> None:
+    """kong/db/strategies/postgres: encode_base64(cjson.encode({id}), true)."""
+    store, rows = _store([set(), set(), set()])
+    page = store.page("services", 2, None)
+    assert page.offset is not None and not page.offset.endswith("=")
+    last = sorted(row_id for row_id, _ in rows)[1]
+    assert base64.b64decode(page.offset + "==") == f'["{last}"]'.encode()
+    assert [row["id"] for row in store.page("services", 2, page.offset).rows] == [
+        sorted(row_id for row_id, _ in rows)[2]
+    ]

@@ -34,6 +34,7 @@ from .responses import KONG_VERSION, empty, json_response
 from .schemas import ENTITIES
 from .schemas_api import SchemasAPI
 from .store import Row, Store
+from .tags import tags_page
 
 EMPTY_HASH = "00000000000000000000000000000000"
 # libyaml's dumper writes the same text as PyYAML's own, several times faster (GET /config).
@@ -108,6 +109,10 @@ class KongAdminAPI:
                 return ("GET",), lambda r, m: self.status(r)
             case ["config"]:
                 return ("GET", "POST"), self.config
+            case ["tags"]:
+                return ("GET",), lambda r, m: self.tags(r, None)
+            case ["tags", tag]:
+                return ("GET",), lambda r, m: self.tags(r, tag)
             case ["plugins", "enabled"]:
                 return ("GET",), lambda r, m: self.enabled_plugins()
             case ["schemas", *rest] if self.schemas.handles(rest):
@@ -613,6 +618,18 @@ class KongAdminAPI:
             body["configuration_hash"] = self.config_hash
         else:
             body["database"] = {"reachable": True}
+        return json_response(200, body)
+
+    async def tags(self, request: Request, tag: str | None) -> Response:
+        """``/tags`` and ``/tags/{tag}`` (``kong/api/routes/tags.lua``)."""
+        page = tags_page(self.store, self._size(request), request.query_params.get("offset"), tag)
+        body: dict[str, Any] = {"data": page.rows, "next": None}
+        if page.offset is not None:
+            base = "/tags" if tag is None else f"/tags/{tag}"
+            body["offset"] = page.offset
+            body["next"] = f"{base}?offset={quote(page.offset, safe='')}"
+            if tag is None and "size" in request.query_params:
+                body["next"] += f"&size={self._size(request)}"  # the generic collection's link
         return json_response(200, body)
 
     async def enabled_plugins(self) -> Response:

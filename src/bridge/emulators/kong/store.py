@@ -216,12 +216,13 @@ class Store:
 
     @staticmethod
     def _encode_offset(last_id: str) -> str:
-        return base64.b64encode(f'["{last_id}"]'.encode()).decode()
+        # ngx.encode_base64(s, true), as the postgres strategy writes offsets: no padding.
+        return base64.b64encode(f'["{last_id}"]'.encode()).decode().rstrip("=")
 
     @staticmethod
     def _decode_offset(offset: str) -> str:
         try:
-            raw = base64.b64decode(offset, validate=True).decode()
+            raw = base64.b64decode(offset + "=" * (-len(offset) % 4), validate=True).decode()
         except (binascii.Error, UnicodeDecodeError, ValueError):
             raise e.api_error(7, f"'{offset}' is not a valid offset: bad base64 encoding") from None
         if not (raw.startswith('["') and raw.endswith('"]')):
