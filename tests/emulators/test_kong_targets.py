@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import httpx
 import pytest
 
@@ -19,7 +21,10 @@ def test_target_normalised_with_default_port(kong: httpx.Client, upstream: dict)
     assert body["target"] == "10.0.0.1:8000"
     assert body["weight"] == 100
     assert body["upstream"] == {"id": upstream["id"]}
+    # auto_timestamp_ms: seconds, to the millisecond (ngx.now()), like the seconds of others
     assert isinstance(body["created_at"], float)
+    assert abs(body["created_at"] - time.time()) < 60
+    assert round(body["created_at"], 3) == body["created_at"]
 
 
 def test_ipv6_target_expanded_and_bracketed(kong: httpx.Client, upstream: dict) -> None:

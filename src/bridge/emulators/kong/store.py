@@ -40,7 +40,8 @@ def _now_seconds() -> int:
 
 
 def _now_ms() -> float:
-    return round(time.time() * 1000, 3)
+    """``typedefs.auto_timestamp_ms``: seconds with a millisecond fraction (ngx.now())."""
+    return round(time.time(), 3)
 
 
 def _deep_merge(base: Any, patch: Any) -> Any:
