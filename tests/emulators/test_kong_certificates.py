@@ -7,12 +7,22 @@ kong/api/routes/certificates.lua (``/certificates/{sni}``, "SNI not found").
 
 from __future__ import annotations
 
+import hashlib
+import ssl
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.emulators.kong_pem import CERT_A, CERT_B, KEY_A, KEY_B
+from tests.emulators.kong_pem import (
+    CA_CERT,
+    CERT_A,
+    CERT_B,
+    EXPIRED_CA_CERT,
+    KEY_A,
+    KEY_B,
+    LEAF_CERT,
+)
 
 
 def _certificate(kong: httpx.Client, **extra: Any) -> dict[str, Any]:
@@ -213,3 +223,42 @@ def test_a_single_sni_string_is_a_list_of_one_on_put_and_patch(kong: httpx.Clien
     patched = kong.patch(f"/certificates/{certificate['id']}", json={"snis": "s.example"})
     assert patched.status_code == 200, patched.text
     assert patched.json()["snis"] == ["s.example"]
+
+
+def test_ca_certificates_are_entities_with_kongs_checks(kong: httpx.Client) -> None:
+    """entities/ca_certificates.lua: one CA certificate, not expired; its digest unique."""
+    created = kong.post("/ca_certificates", json={"cert": CA_CERT, "tags": ["t"]})
+    assert created.status_code == 201
+    body = created.json()
+    assert body["cert_digest"] == hashlib.sha256(ssl.PEM_cert_to_DER_cert(CA_CERT)).hexdigest()
+    assert kong.get(f"/ca_certificates/{body['id']}").json()["tags"] == ["t"]
+    again = kong.post("/ca_certificates", json={"cert": CA_CERT})
+    assert again.status_code == 409 and again.json()["fields"] == {
+        "cert_digest": body["cert_digest"]
+    }
+    for cert, problem in (
+        (LEAF_CERT, 'certificate does not appear to be a CA because it is missing the "CA" '
+         "basic constraint"),
+        (EXPIRED_CA_CERT, 'certificate expired, "Not After" time is in the past'),
+        (CA_CERT + CA_CERT, "please submit only one certificate at a time"),
+    ):  # fmt: skip
+        refused = kong.post("/ca_certificates", json={"cert": cert})
+        assert refused.status_code == 400 and refused.json()["fields"] == {"@entity": [problem]}
+    invalid = kong.post("/ca_certificates", json={"cert": "bar"})
+    assert invalid.json()["fields"]["cert"].startswith("invalid certificate")
+
+
+def test_a_ca_certificate_a_service_trusts_is_not_deleted(kong: httpx.Client) -> None:
+    ca_id = kong.post("/ca_certificates", json={"cert": CA_CERT}).json()["id"]
+    service = kong.post(
+        "/services", json={"name": "s", "url": "https://a.test", "ca_certificates": [ca_id]}
+    ).json()
+    refused = kong.delete(f"/ca_certificates/{ca_id}")
+    assert refused.status_code == 400
+    assert refused.json() == {
+        "code": 19,
+        "name": "referenced by others",
+        "message": f"ca certificate {ca_id} is still referenced by services (id = {service['id']})",
+    }
+    kong.patch("/services/s", json={"ca_certificates": None}).raise_for_status()
+    assert kong.delete(f"/ca_certificates/{ca_id}").status_code == 204

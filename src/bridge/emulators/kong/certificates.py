@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ssl
 import tempfile
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ from ...kong.schema.fields import (
     string_array,
     tags_field,
 )
+from .x509 import CertificateError, ca_facts
 
 Row = dict[str, Any]
 
@@ -99,6 +101,53 @@ CERTIFICATES = EntitySchema(
     },
     entity_checks=[_pair_checks],
     transient=("snis",),
+)
+
+CERT_TAG = "-----BEGIN CERTIFICATE-----"
+
+
+def _ca_checks(row: Row) -> dict[str, Any]:
+    """ca_certificates' custom_entity_check: one certificate, not expired, a CA."""
+    cert = row.get("cert")
+    if not isinstance(cert, str):
+        return {}
+    first = cert.find(CERT_TAG)
+    if first >= 0 and cert.find(CERT_TAG, first + len(CERT_TAG) + 1) >= 0:
+        return {"@entity": ["please submit only one certificate at a time"]}
+    try:
+        facts = ca_facts(cert)
+    except CertificateError:
+        return {}  # the field's own check reports it
+    if facts.not_after < datetime.now(UTC):
+        return {"@entity": ['certificate expired, "Not After" time is in the past']}
+    if not facts.is_ca:
+        return {
+            "@entity": [
+                'certificate does not appear to be a CA because it is missing the "CA" '
+                "basic constraint"
+            ]
+        }
+    return {}
+
+
+def _ca_digest(row: Row, given: Row) -> Row:
+    """The on_write transformation (input ``cert``): ``cert_digest``, the SHA-256 of its DER."""
+    if "cert" in given and isinstance(row.get("cert"), str):
+        row["cert_digest"] = ca_facts(row["cert"]).sha256
+    return row
+
+
+CA_CERTIFICATES = EntitySchema(
+    "ca_certificates",
+    {
+        **common_fields(),
+        "cert": string(required=True, checks=(check_certificate,)),
+        "cert_digest": string(),
+        "tags": tags_field(),
+    },
+    unique=("cert_digest",),
+    entity_checks=[_ca_checks],
+    on_write=[_ca_digest],
 )
 
 SNIS = EntitySchema(

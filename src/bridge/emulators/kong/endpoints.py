@@ -41,7 +41,6 @@ CHILD_PARENTS: frozenset[tuple[str, str]] = frozenset(
 # Collections decK and other clients read that the emulator keeps empty.
 EMPTY_COLLECTIONS = frozenset(
     {
-        "ca_certificates",
         "vaults",
         "keys",
         "key-sets",

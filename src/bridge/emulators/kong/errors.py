@@ -22,6 +22,7 @@ ERROR_CODES: dict[int, tuple[str, int]] = {
     12: ("operation unsupported", 405),
     13: ("foreign keys unresolved", 400),
     14: ("invalid declarative configuration", 400),
+    19: ("referenced by others", 400),
 }
 
 

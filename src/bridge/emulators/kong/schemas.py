@@ -22,7 +22,7 @@ from ...kong.schema.fields import (
 from ...kong.schema.socket_url import parse_url
 from ...kong.schema.upstreams import HEALTHCHECKS
 from . import errors as e
-from .certificates import CERTIFICATES, SNIS
+from .certificates import CA_CERTIFICATES, CERTIFICATES, SNIS
 from .credentials import CREDENTIALS
 
 TIMEOUT = (1, 2**31 - 2)
@@ -363,6 +363,7 @@ ENTITIES: dict[str, EntitySchema] = {
     schema.name: schema
     for schema in (
         CERTIFICATES,
+        CA_CERTIFICATES,
         SNIS,
         SERVICES,
         ROUTES,

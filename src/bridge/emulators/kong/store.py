@@ -302,6 +302,8 @@ class Store:
 
     def delete(self, kind: str, row: Row) -> None:
         """Delete a row; references without ``on_delete = "cascade"`` restrict it."""
+        if kind == "ca_certificates":
+            self._check_ca_unreferenced(row["id"])
         for child_kind, field, parent_kind in FOREIGN_KEYS:
             if parent_kind != kind or ENTITIES[child_kind].fields[field].on_delete == "cascade":
                 continue
@@ -319,6 +321,16 @@ class Store:
         self.tables[kind].remove(row["id"])
         if kind == "snis":
             self._refresh_snis(row["certificate"]["id"])
+
+    def _check_ca_unreferenced(self, ca_id: str) -> None:
+        """``dao/ca_certificates.lua``: a CA a service still trusts is not deleted."""
+        for service in self.all("services"):
+            if ca_id in (service.get("ca_certificates") or ()):
+                raise e.api_error(
+                    19,
+                    f"ca certificate {ca_id} is still referenced by services "
+                    f"(id = {service['id']})",
+                )
 
     # -- certificates' transient ``snis`` --------------------------------------------------
 
