@@ -14,6 +14,8 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.helpers import eventually
+
 GENERATED = re.compile(r"^[A-Za-z0-9]{32}$")  # kong.tools.rand.random_string
 
 
@@ -259,3 +261,19 @@ def test_dbless_config_nests_credentials_in_consumers(kong_dbless: httpx.Client)
     password = kong_dbless.get("/basic-auths/b").json()["password"]
     assert password == hashlib.sha1(f"p{consumer['id']}".encode()).hexdigest()
     assert kong_dbless.post("/consumers/ann/key-auth", json={}).status_code == 405
+
+
+def test_a_key_with_a_ttl_shows_the_seconds_left_then_is_gone(kong: httpx.Client) -> None:
+    """key-auth's ttl = true: an expiry, not a field (kong/api/endpoints.lua extract_options,
+    the postgres strategy's FLOOR(ttl - CURRENT_TIMESTAMP) and its expired-row filter)."""
+    _consumer(kong)
+    created = kong.post("/consumers/ann/key-auth", json={"key": "brief", "ttl": 10}).json()
+    assert 0 <= created["ttl"] < 10  # seconds left, rounded down
+    lasting = kong.post("/consumers/ann/key-auth", json={"key": "lasting"}).json()
+    assert lasting["ttl"] is None
+    patched = kong.patch("/key-auths/brief", json={"tags": ["t"]}).json()
+    assert 0 <= patched["ttl"] < 10  # a PATCH without ttl keeps the expiry
+    kong.patch("/key-auths/brief", json={"ttl": 1}).raise_for_status()
+    eventually(lambda: kong.get("/key-auths/brief").status_code == 404, 5, "expired")
+    assert [row["key"] for row in kong.get("/key-auths").json()["data"]] == ["lasting"]
+    assert kong.post("/consumers/ann/key-auth", json={"key": "brief"}).status_code == 201

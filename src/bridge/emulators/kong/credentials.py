@@ -114,6 +114,7 @@ KEY_AUTH = EntitySchema(
     unique=("key",),
     admin_name="key-auths",
     nested_name="key-auth",
+    ttl=True,
 )
 
 BASIC_AUTH = EntitySchema(

@@ -23,6 +23,7 @@ from ...kong.schema.plugins import plugin
 from . import errors as e
 from . import foreign
 from .certificates import duplicated_sni
+from .expiry import MISSING, Expiries
 from .luafmt import lua_pretty
 from .schemas import ENTITIES, FOREIGN_KEYS
 
@@ -42,6 +43,14 @@ def _now_seconds() -> int:
 def _now_ms() -> float:
     """``typedefs.auto_timestamp_ms``: seconds with a millisecond fraction (ngx.now())."""
     return round(time.time(), 3)
+
+
+def _take_ttl(kind: str, data: Row) -> tuple[Row, Any]:
+    """``extract_options``: a ``ttl = true`` entity's ``ttl`` is an option, not a field."""
+    if not ENTITIES[kind].ttl or "ttl" not in data or data["ttl"] is None:
+        return data, MISSING
+    rest = dict(data)
+    return rest, rest.pop("ttl")
 
 
 def _deep_merge(base: Any, patch: Any) -> Any:
@@ -104,6 +113,7 @@ class Store:
         self.refs: dict[tuple[str, str], dict[str, set[str]]] = {
             (kind, field): {} for kind, field, _parent in FOREIGN_KEYS
         }
+        self.expiries = Expiries()
 
     # -- lookups ---------------------------------------------------------------------------
 
@@ -125,6 +135,7 @@ class Store:
         return {key: value}
 
     def get(self, kind: str, key: dict[str, Any], parent: Row | None = None) -> Row | None:
+        self._expire(kind)
         table = self.tables[kind]
         if "id" in key:
             return table.rows.get(key["id"])
@@ -140,6 +151,7 @@ class Store:
 
     def find_unique(self, kind: str, field: str, value: Any) -> Row | None:
         """The row whose unique ``field`` is ``value`` (``select_by_custom_id``)."""
+        self._expire(kind)
         entity_id = self.unique.get((kind, field), {}).get(value)
         return self.tables[kind].rows.get(entity_id) if entity_id else None
 
@@ -149,10 +161,12 @@ class Store:
         return self.tables[kind].rows.get(entity_id) if entity_id else None
 
     def all(self, kind: str) -> list[Row]:
+        self._expire(kind)
         table = self.tables[kind]
         return [table.rows[i] for i in table.order]
 
     def children(self, kind: str, field: str, parent_id: str) -> list[Row]:
+        self._expire(kind)
         ids = sorted(self.refs[(kind, field)].get(parent_id, ()))
         return [self.tables[kind].rows[i] for i in ids]
 
@@ -167,6 +181,7 @@ class Store:
         rows: list[Row] | None = None,
     ) -> Page:
         """A page ordered by id; ``offset`` is opaque (base64 of the last id served)."""
+        self._expire(kind)
         table = self.tables[kind]
         after = self._decode_offset(offset) if offset else None
         if rows is not None:
@@ -233,6 +248,8 @@ class Store:
     # -- writes ----------------------------------------------------------------------------
 
     def insert(self, kind: str, data: Row) -> Row:
+        self._expire(kind)
+        data, ttl = _take_ttl(kind, data)
         row = self._prepare(kind, data)
         if row["id"] in self.tables[kind].rows:
             raise e.primary_key_violation(row["id"])
@@ -240,11 +257,12 @@ class Store:
         self._check_unique(kind, row, None)
         self._store(kind, row, None)
         self._sync_snis(kind, row, names)
+        self._written_ttl(kind, row, ttl, patch=False)
         return row
 
     def upsert(self, kind: str, key: dict[str, Any], data: Row, parent: Row | None = None) -> Row:
         """PUT: a full replacement (omitted fields revert to defaults) or a create."""
-        data = dict(data)
+        data, ttl = _take_ttl(kind, dict(data))
         existing = self.get(kind, key, parent)
         field, value = next(iter(key.items()))
         data[field] = value  # the URL's key wins over the body's
@@ -257,6 +275,7 @@ class Store:
         self._check_unique(kind, row, existing)
         self._store(kind, row, existing)
         self._sync_snis(kind, row, names)
+        self._written_ttl(kind, row, ttl, patch=False)
         return row
 
     def validate(self, kind: str, data: Row, check_references: bool = True) -> Row:
@@ -293,11 +312,13 @@ class Store:
         existing = self.get(kind, key, parent)
         if existing is None:
             raise e.not_found_error(key)
+        data, ttl = _take_ttl(kind, data)
         row = self._prepare(kind, self._merge(kind, existing, data), given=data)
         names = self._sni_names(kind, row)
         self._check_unique(kind, row, existing)
         self._store(kind, row, existing)
         self._sync_snis(kind, row, names)
+        self._written_ttl(kind, row, ttl, patch=True)
         return row
 
     def delete(self, kind: str, row: Row) -> None:
@@ -319,8 +340,27 @@ class Store:
                     self.delete(child_kind, child)
         self._unindex(kind, row)
         self.tables[kind].remove(row["id"])
+        self.expiries.forget(kind, row["id"])
         if kind == "snis":
             self._refresh_snis(row["certificate"]["id"])
+
+    # -- expiring entities (``ttl = true``) -------------------------------------------------
+
+    def _written_ttl(self, kind: str, row: Row, ttl: Any, patch: bool) -> None:
+        if ENTITIES[kind].ttl:
+            start = time.time() if patch else float(row.get("created_at") or time.time())
+            self.expiries.written(kind, row["id"], ttl, start, patch)
+            row["ttl"] = self.expiries.left(kind, row["id"])
+
+    def _expire(self, kind: str) -> None:
+        """Expired rows leave (Kong's reads skip them); the others show the seconds left."""
+        if not ENTITIES[kind].ttl:
+            return
+        table = self.tables[kind]
+        for entity_id in self.expiries.expired(kind):
+            self.delete(kind, table.rows[entity_id])
+        for entity_id in self.expiries.at.get(kind, {}):
+            table.rows[entity_id]["ttl"] = self.expiries.left(kind, entity_id)
 
     def _check_ca_unreferenced(self, ca_id: str) -> None:
         """``dao/ca_certificates.lua``: a CA a service still trusts is not deleted."""

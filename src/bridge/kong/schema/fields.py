@@ -468,6 +468,8 @@ class EntitySchema:
     )
     # Fields Kong accepts on writes but keeps elsewhere (certificates' ``snis``).
     transient: tuple[str, ...] = ()
+    # Kong's ``ttl = true``: a write's ``ttl`` is an expiry, reads show the seconds left.
+    ttl: bool = False
 
     @property
     def url_name(self) -> str:
