@@ -188,3 +188,19 @@ def test_responses_are_json_with_kong_server_header(kong: httpx.Client) -> None:
     assert response.headers["content-type"].startswith("application/json")
     assert response.headers["server"].startswith("kong/3.")
     json.loads(response.text)
+
+
+@pytest.mark.parametrize("path", ["/consumer_groups", "/workspaces", "/mtls-auths"])
+def test_enterprise_collections_are_not_found_as_in_kong_oss(kong: httpx.Client, path: str) -> None:
+    assert kong.get(path).status_code == 404
+    assert kong.post(path, json={"name": "x"}).status_code == 404
+
+
+def test_cluster_endpoints_answer_that_this_node_is_no_control_plane(kong: httpx.Client) -> None:
+    for path in ("/clustering/data-planes", "/clustering/status"):
+        response = kong.get(path)
+        assert response.status_code == 400
+        assert response.json() == {
+            "message": "this endpoint is only available when Kong is configured to run as "
+            "Control Plane for the cluster"
+        }

@@ -109,6 +109,8 @@ class KongAdminAPI:
                 return ("GET",), lambda r, m: self.status(r)
             case ["config"]:
                 return ("GET", "POST"), self.config
+            case ["clustering", "data-planes" | "status"]:
+                return ("GET",), lambda r, m: self.not_a_control_plane()
             case ["tags"]:
                 return ("GET",), lambda r, m: self.tags(r, None)
             case ["tags", tag]:
@@ -631,6 +633,14 @@ class KongAdminAPI:
             if tag is None and "size" in request.query_params:
                 body["next"] += f"&size={self._size(request)}"  # the generic collection's link
         return json_response(200, body)
+
+    async def not_a_control_plane(self) -> Response:
+        """``kong/api/routes/clustering.lua`` on a node whose role is not control_plane."""
+        message = (
+            "this endpoint is only available when Kong is configured to run as "
+            "Control Plane for the cluster"
+        )
+        return json_response(400, {"message": message})
 
     async def enabled_plugins(self) -> Response:
         return json_response(200, {"enabled_plugins": sorted(bundled())})

@@ -38,19 +38,9 @@ CHILD_PARENTS: frozenset[tuple[str, str]] = frozenset(
     if child not in _NESTED_ONLY
 )
 
-# Collections decK and other clients read that the emulator keeps empty.
-EMPTY_COLLECTIONS = frozenset(
-    {
-        "vaults",
-        "keys",
-        "key-sets",
-        "mtls-auths",
-        "filter-chains",
-        "consumer_groups",
-        "workspaces",
-        "clustering",
-    }
-)
+# Collections of Kong OSS 3.9 entities decK and other clients read, kept empty here.
+# (Enterprise ones, consumer_groups, workspaces, mtls-auths, are 404s, as in OSS.)
+EMPTY_COLLECTIONS = frozenset({"vaults", "keys", "key-sets", "filter-chains"})
 
 
 def kind_of(segments: list[str]) -> str:
