@@ -23,7 +23,7 @@ from typing import Any, TypeVar
 import httpx
 from starlette.types import Message, Receive, Scope, Send
 
-from ...kong.schema.validators import is_ip
+from ...kong.schema.addresses import hostname_type
 from .balancer import Balancers, Peer
 from .router import RequestFacts, RouteMatch, Router, escape_path, header_key, normalize_path
 from .router import split_host_port as split_host_header
@@ -418,7 +418,7 @@ class KongProxy:
     async def _destination(self, service: Row, scheme: str, tried: set[str]) -> Destination:
         """The balancer's choice: an upstream's next target, or the service's own host."""
         host, port = service["host"], service["port"]
-        if is_ip(host):
+        if _is_address(host):
             return Destination(host.strip("[]"), port, host_header_for(host, port, scheme))
         store = self.admin.store
         upstream = store.get("upstreams", {"name": host})
@@ -435,7 +435,7 @@ class KongProxy:
         peer = wheel.next_peer(unavailable | tried) or wheel.next_peer(unavailable)
         if peer is None:
             raise ProxyError(503, "failure to get a peer from the ring-balancer")
-        address = peer.host if is_ip(peer.host) else await resolve(peer.host)
+        address = peer.host if _is_address(peer.host) else await resolve(peer.host)
         if address is None:
             raise ProxyError(503, "name resolution failed")
         name = upstream.get("host_header") or peer.host
@@ -571,3 +571,8 @@ async def _body_stream(receive: Receive) -> AsyncIterator[bytes]:
             yield body
         if not message.get("more_body", False):
             return
+
+
+def _is_address(host: str) -> bool:
+    """The balancer resolves only what ``hostname_type`` calls a name (kong/tools/ip.lua)."""
+    return hostname_type(host) != "name"

@@ -54,14 +54,6 @@ def check_tag(value: str) -> str | None:
     return TAG_ERROR.format(value) if _BAD_TAG_CHAR.search(value) else None
 
 
-def is_ip(value: str) -> bool:
-    try:
-        ipaddress.ip_address(value.strip("[]"))
-    except ValueError:
-        return False
-    return True
-
-
 def check_service_host(value: str) -> str | None:
     """``typedefs.host`` (validate_host): a name or an address, without a port."""
     found = normalize_ip(value)
