@@ -118,6 +118,7 @@ def _emulate_consul(args: argparse.Namespace) -> int:
         node=args.node,
         max_conns_per_client=args.max_conns_per_client,
         acl_master_token=args.acl_master_token,
+        acl_default_policy=args.acl_default_policy,
     )
     try:
         emulator.start()
@@ -365,7 +366,15 @@ def _add_emulators(commands: Any) -> None:
     consul.add_argument(
         "--acl-master-token",
         default=None,
-        help="enforce ACLs: this token may do anything, others are denied",
+        help="enable ACLs: the initial management token (may do anything); "
+        "other tokens are made through /v1/acl",
+    )
+    consul.add_argument(
+        "--acl-default-policy",
+        choices=("allow", "deny"),
+        default="allow",
+        help="with ACLs on, what a token without management may do outside /v1/acl "
+        "(default allow, Consul's acl.default_policy)",
     )
 
 

@@ -33,7 +33,9 @@ def _with_credentials(url: str, userinfo: str) -> str:
 
 @pytest.fixture(scope="module")
 def acl_consul_url() -> Iterator[str]:
-    process = _spawn(["emulate", "consul", "--port", "0", "--acl-master-token", CONSUL_TOKEN])
+    # Default deny: without the token from the file the bridge reads nothing.
+    acls = ["--acl-master-token", CONSUL_TOKEN, "--acl-default-policy", "deny"]
+    process = _spawn(["emulate", "consul", "--port", "0", *acls])
     assert process.stdout is not None
     url = process.stdout.readline().strip().rsplit(" ", 1)[-1]
     yield url

@@ -435,12 +435,16 @@ def test_force_leave(consul_http: httpx.Client) -> None:
 def test_agent_token_needs_acls(consul_http: httpx.Client) -> None:
     response = consul_http.put("/v1/agent/token/default", json={"Token": "x"})
     assert (response.status_code, response.text) == (401, "ACL support disabled")
+    # Consul's default policy, allow: it does not reach ACL management.
     with ConsulEmulator(acl_master_token="root") as server:
         headers = {"X-Consul-Token": "root"}
         ok = httpx.put(f"{server.url}/v1/agent/token/agent", json={"Token": "t"}, headers=headers)
         assert ok.status_code == 200
         bad = httpx.put(f"{server.url}/v1/agent/token/nope", json={"Token": "t"}, headers=headers)
         assert bad.status_code == 404
+        # It takes acl:write, which the default policy never gives.
+        anonymous = httpx.put(f"{server.url}/v1/agent/token/agent", json={"Token": "t"})
+        assert anonymous.status_code == 403
 
 
 def test_ids_with_slashes_take_the_rest_of_the_path(consul_http: httpx.Client) -> None:

@@ -164,7 +164,7 @@ def test_an_unchanged_catalog_is_served_from_the_cache(consul_server: ConsulEmul
 def test_the_body_depends_on_the_token() -> None:
     """With ACLs on, an anonymous reader sees nothing, even right after the master's read."""
     with (
-        ConsulEmulator(acl_master_token="root") as server,
+        ConsulEmulator(acl_master_token="root", acl_default_policy="deny") as server,
         httpx.Client(base_url=server.url) as http,
     ):
         master = {"X-Consul-Token": "root"}

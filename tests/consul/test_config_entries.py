@@ -8,6 +8,8 @@ import consul
 import httpx
 import pytest
 
+from bridge.emulators.consul import ConsulEmulator
+
 
 def test_an_entry_is_written_read_listed_and_deleted(consul_client: consul.Consul) -> None:
     config = consul_client.config
@@ -120,3 +122,11 @@ def test_a_service_without_entries_has_the_default_chain(consul_client: consul.C
     assert consul_client.discovery_chain.get("web")["Chain"]["Protocol"] == "http"
     overridden = consul_client.discovery_chain.get("web", override_protocol="grpc")
     assert overridden["Chain"]["Protocol"] == "grpc"
+
+
+def test_without_a_matching_intention_the_acl_default_policy_decides() -> None:
+    with ConsulEmulator(acl_master_token="root", acl_default_policy="deny") as server:
+        root = consul.Consul(host="127.0.0.1", port=server.port, token="root")
+        assert root.connect.intentions.check(source="web", destination="db") is False
+        root.connect.intentions.upsert(source="web", destination="db", action="allow")
+        assert root.connect.intentions.check(source="web", destination="db") is True

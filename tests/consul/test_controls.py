@@ -109,7 +109,7 @@ def test_a_killed_client_frees_its_blocked_connections() -> None:
 
 @pytest.fixture
 def acl_server() -> ConsulEmulator:
-    with ConsulEmulator(acl_master_token="root") as server:
+    with ConsulEmulator(acl_master_token="root", acl_default_policy="deny") as server:
         yield server  # type: ignore[misc]
 
 

@@ -8,6 +8,9 @@ import tarfile
 
 import consul
 import httpx
+import pytest
+
+from bridge.emulators.consul import ConsulEmulator
 
 
 def test_a_restore_brings_back_the_state_saved(consul_client: consul.Consul) -> None:
@@ -37,3 +40,13 @@ def test_a_body_that_is_no_snapshot_of_this_emulator_is_refused(
     response = consul_http.put("/v1/snapshot", content=gzip.compress(b"not a tar"))
     assert response.status_code == 500
     assert "failed to restore snapshot" in response.text
+
+
+def test_a_snapshot_needs_a_management_token_whatever_the_default_policy() -> None:
+    with ConsulEmulator(acl_master_token="root") as server:  # default policy: allow
+        anonymous = consul.Consul(host="127.0.0.1", port=server.port)
+        with pytest.raises(consul.ACLPermissionDenied):
+            anonymous.snapshot.save()
+        anonymous.kv.put("key", "value")  # what "allow" does allow
+        root = consul.Consul(host="127.0.0.1", port=server.port, token="root")
+        assert root.snapshot.save()[:2] == b"\x1f\x8b"

@@ -137,7 +137,7 @@ class AgentRoutes:
             "Addr": config.address,
             "Port": 8302 if wan else 8301,
             "Tags": {
-                "acls": "0",
+                "acls": "1" if self.ctx.acls_enabled else "0",  # structs.ACLMode
                 "bootstrap": "1",
                 "build": f"{CONSUL_VERSION}:emulator",
                 "dc": config.datacenter,
@@ -181,7 +181,8 @@ class AgentRoutes:
                     "Datacenter": config.datacenter,
                     "NodeName": config.node,
                     "DevMode": True,
-                    "ACLsEnabled": bool(config.acl_master_token),
+                    "ACLsEnabled": self.ctx.acls_enabled,
+                    "ACLResolverSettings": self._acl_settings(),
                 },
                 "Coord": {
                     "Vec": [0, 0, 0, 0, 0, 0, 0, 0],
@@ -195,6 +196,21 @@ class AgentRoutes:
                 "xDS": {"SupportedProxies": {}, "Port": -1, "Ports": {"Plaintext": -1, "TLS": -1}},
             },
         )
+
+    def _acl_settings(self) -> Row:
+        """``RuntimeConfig.ACLResolverSettings`` as ``agent/self`` shows it (sanitized)."""
+        config = self.ctx.config
+        return {
+            "ACLDefaultPolicy": config.acl_default_policy,
+            "ACLDownPolicy": "extend-cache",
+            "ACLPolicyTTL": "30s",
+            "ACLRoleTTL": "30s",
+            "ACLTokenTTL": "30s",
+            "ACLsEnabled": self.ctx.acls_enabled,
+            "Datacenter": config.datacenter,
+            "EnterpriseMeta": {},
+            "NodeName": config.node,
+        }
 
     def _stats(self) -> dict[str, dict[str, str]]:
         """``Agent.Stats()`` of a server: the sections and keys Consul reports, as strings."""
@@ -230,7 +246,7 @@ class AgentRoutes:
                 "version_metadata": "",
             },
             "consul": {
-                "acl": "enabled" if ctx.config.acl_master_token else "disabled",
+                "acl": "enabled" if ctx.acls_enabled else "disabled",
                 "bootstrap": "false",
                 "known_datacenters": "1",
                 "leader": str(leader).lower(),
@@ -298,10 +314,10 @@ class AgentRoutes:
         return StreamingResponse(stream, media_type="text/plain; charset=utf-8")
 
     def _token(self, q: Query, kind: str) -> Response:
-        """``agent/token/:type``: only with ACLs on, and only for the known token kinds."""
-        if not self.ctx.config.acl_master_token:
+        """``agent/token/:type``: only with ACLs on, with ``acl:write``, for the known kinds."""
+        if not self.ctx.acls_enabled:
             raise HTTPError(401, "ACL support disabled")
-        self.ctx.require_write(q)
+        self.ctx.require_acl(q, "write")
         if kind not in TOKEN_KINDS:
             raise HTTPError(404, f'Token "{kind}" is unknown')
         return empty_response()

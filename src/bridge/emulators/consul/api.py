@@ -17,6 +17,7 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from ..controls import PREFIX, Controls
+from .acl_routes import ACLRoutes
 from .agent_routes import AgentRoutes
 from .catalog import Catalog, CatalogError
 from .catalog_routes import CatalogRoutes
@@ -57,10 +58,13 @@ class ConsulAPI:
         address: str = "127.0.0.1",
         max_conns_per_client: int = 200,
         acl_master_token: str | None = None,
+        acl_default_policy: str = "allow",
         min_session_ttl: float = 10.0,
         default_wait: float = DEFAULT_WAIT,
         max_wait: float = MAX_WAIT,
     ) -> None:
+        if acl_default_policy not in ("allow", "deny"):
+            raise ValueError(f'acl_default_policy is "allow" or "deny", not {acl_default_policy!r}')
         self.ctx = Context(
             AgentConfig(
                 datacenter=datacenter,
@@ -68,6 +72,7 @@ class ConsulAPI:
                 address=address,
                 max_conns_per_client=max_conns_per_client,
                 acl_master_token=acl_master_token,
+                acl_default_policy=acl_default_policy,
                 min_session_ttl=min_session_ttl,
                 default_wait=default_wait,
                 max_wait=max_wait,
@@ -109,6 +114,7 @@ class ConsulAPI:
             "connect": config,
             "discovery-chain": config,
             "snapshot": SnapshotRoutes(self.ctx),
+            "acl": ACLRoutes(self.ctx),
         }
 
     # The state, for tests and benchmarks that load it directly.
@@ -138,7 +144,7 @@ class ConsulAPI:
         down_seconds = float(body.get("down_seconds", 0.2))
         new_index = max(2, ctx.raft.index - drop)
         stores = (ctx.catalog, ctx.kv, ctx.sessions, ctx.coordinates, ctx.autopilot)
-        for part in (*stores, ctx.config_entries):
+        for part in (*stores, ctx.config_entries, ctx.acl):
             part.restore_index(new_index)
         ctx.raft.index = new_index
         ctx.abandon_blocking_queries()
@@ -209,7 +215,11 @@ class ConsulAPI:
             return faulted
         try:
             query = parse_query(request.query_params, dict(request.headers))
-            self.ctx.check_common(query, datacenter_scoped=not _agent_local(segments))
+            self.ctx.check_common(
+                query,
+                datacenter_scoped=not _agent_local(segments),
+                resolve_token=tuple(segments[1:4]) not in TOKEN_UNRESOLVED,
+            )
             group = self._group(segments)
             response = None if group is None else await group.route(request, query, segments)
         except BadRequest as exc:
@@ -259,10 +269,17 @@ TAIL_PREFIXES = sorted(
         ("session", "info"),
         ("session", "node"),
         ("coordinate", "node"),
+        ("acl", "policy", "name"),  # builtin/global-read-only
+        ("acl", "templated-policy", "name"),  # builtin/service
+        ("acl", "templated-policy", "preview"),
     ),
     key=len,
     reverse=True,
 )
+
+
+# Endpoints whose handler never resolves the request's token (an unknown one is no 403).
+TOKEN_UNRESOLVED = {("acl", "bootstrap"), ("acl", "login"), ("acl", "token", "self")}
 
 
 def join_tail(segments: list[str]) -> list[str]:

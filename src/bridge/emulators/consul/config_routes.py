@@ -140,11 +140,11 @@ class ConfigRoutes:
         for intention in self._matching("destination", destination):
             if intention["SourceName"] in (source, WILDCARD):
                 return bool(intention["Action"] == "allow")
-        return self._default_allow(q)
+        return self._default_allow()
 
-    def _default_allow(self, q: Query) -> bool:
+    def _default_allow(self) -> bool:
         """No intention matches: the ACL default policy decides (allow with ACLs off)."""
-        return self.ctx.meta(q, 0)["X-Consul-Default-ACL-Policy"] == "allow"
+        return not self.ctx.default_deny
 
     def _match(self, q: Query) -> dict[str, list[Row]]:
         by = q.params.get("by")

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from starlette.responses import Response
 
+from .acl import ACLStore, permission_denied
 from .agent import Agent
 from .answers import (
     AllChecks,
@@ -45,7 +46,8 @@ class AgentConfig:
     node: str = "consul-emulator"
     address: str = "127.0.0.1"
     max_conns_per_client: int = 200
-    acl_master_token: str | None = None
+    acl_master_token: str | None = None  # ACLs on: the initial management token's secret
+    acl_default_policy: str = "allow"  # acl.default_policy: for what no rule decides
     min_session_ttl: float = 10.0
     default_wait: float = DEFAULT_WAIT
     max_wait: float = MAX_WAIT
@@ -67,6 +69,10 @@ class Context:
     def build(self) -> None:
         config = self.config
         self.raft = Raft()
+        self.acl = ACLStore(self.raft)
+        if config.acl_master_token:
+            # The leader sets up ACLs (initializeACLs) before it registers itself.
+            self.acl.initialize(config.acl_master_token)
         self.catalog = Catalog(self.raft, config.datacenter)
         self.answers = AnswerCache()
         self.check_fragments = CheckFragments(lambda row: render_json(check_json(row)))
@@ -112,8 +118,11 @@ class Context:
     def leader_address(self) -> str:
         return f"{self.config.address}:8300" if self.has_leader else ""
 
-    def check_common(self, q: Query, datacenter_scoped: bool = True) -> None:
-        """What ``agent/http.go`` checks: the dc (for RPC-backed endpoints), CE params, token."""
+    def check_common(
+        self, q: Query, datacenter_scoped: bool = True, resolve_token: bool = True
+    ) -> None:
+        """What ``agent/http.go`` checks: the dc (for RPC-backed endpoints), CE params, and
+        the token (unless the endpoint does not resolve it: bootstrap, login, token/self)."""
         if datacenter_scoped:
             self.check_datacenter(q.params.get("dc"))
         if q.params.get("ns"):
@@ -124,8 +133,7 @@ class Context:
             raise BadRequest(
                 'Invalid query parameter: "partition" - Partitions are a Consul Enterprise feature'
             )
-        token = self.config.acl_master_token
-        if token and q.token and q.token != token:
+        if resolve_token and self.acls_enabled and self.acl.resolve(q.token) is None:
             raise HTTPError(403, "ACL not found")
 
     def check_datacenter(self, dc: object) -> None:
@@ -137,17 +145,46 @@ class Context:
         if not self.has_leader and q.consistency != "stale":
             raise HTTPError(500, "No cluster leader")
 
+    # -- ACLs: a management token may do all, the default policy decides the rest ----------
+
+    @property
+    def acls_enabled(self) -> bool:
+        return bool(self.config.acl_master_token)
+
+    @property
+    def default_deny(self) -> bool:
+        return self.acls_enabled and self.config.acl_default_policy == "deny"
+
+    def acl_grant(self, q: Query) -> str:
+        """What the request's token may do by the built-in policies: ``write`` (management,
+        or ACLs off), ``read`` (``builtin/global-read-only``) or ``""`` (rules are not
+        parsed: such a token gets the default policy)."""
+        if not self.acls_enabled:
+            return "write"
+        token = self.acl.resolve(q.token)
+        return "" if token is None else self.acl.grant(token)
+
+    def require_acl(self, q: Query, access: str) -> None:
+        """``acl:read`` or ``acl:write``. The default policy never grants them: Consul's
+        ``acl.AllowAll()`` does not manage, so even "allow" leaves ACLs to management."""
+        grant = self.acl_grant(q)
+        if grant == "write" or grant == access:
+            return
+        token = self.acl.resolve(q.token)
+        if token is None:
+            raise HTTPError(403, "ACL not found")
+        raise permission_denied(token.accessor_id, f"acl:{access}")
+
     def require_write(self, q: Query) -> None:
         if not self.has_leader:
             raise HTTPError(500, "No cluster leader")
-        token = self.config.acl_master_token
-        if token and q.token != token:
+        grant = self.acl_grant(q)
+        if grant != "write" and (grant == "read" or self.default_deny):
             raise HTTPError(403, "Permission denied")
 
     def anonymous(self, q: Query) -> bool:
-        """With ACLs on (default deny), a request without the master token sees nothing."""
-        token = self.config.acl_master_token
-        return bool(token) and q.token != token
+        """Under default deny, a token no built-in policy grants anything sees nothing."""
+        return self.default_deny and self.acl_grant(q) == ""
 
     @staticmethod
     def filter(q: Query) -> Predicate | None:
@@ -196,7 +233,8 @@ class Context:
             "X-Consul-KnownLeader": "true" if self.has_leader else "false",
             "X-Consul-LastContact": "0",
             "X-Consul-Effective-Consistency": q.consistency,
-            "X-Consul-Default-ACL-Policy": "deny" if self.config.acl_master_token else "allow",
+            # Without ACLs nothing is denied, whatever acl.default_policy says.
+            "X-Consul-Default-ACL-Policy": "deny" if self.default_deny else "allow",
         }
 
     async def read(
