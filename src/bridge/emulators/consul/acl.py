@@ -16,7 +16,7 @@ RPCs' errors in ``acl_errors``.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
 from typing import Any
 
@@ -389,28 +389,27 @@ class ACLStore:
         self.secrets[token.secret_id] = _key(token.accessor_id)
 
     def _role_links(self, links: list[Link]) -> list[Link]:
-        out: list[Link] = []
-        for link in links:
-            if not link.id:
-                role = self.role_named(link.name)
-                if role is None:
-                    raise ACLError(f"No such ACL role with name {go_quote(link.name)}")
-                link = Link(role.id)
-            elif self.roles.get(_key(link.id)) is None:
-                raise ACLError(f"No such ACL role with ID {go_quote(link.id)}")
-            if all(_key(seen.id) != _key(link.id) for seen in out):
-                out.append(Link(link.id))
-        return out
+        return self._links(links, self.role_named, self.roles, "ACL role")
 
     def _policy_links(self, links: list[Link], what: str) -> list[Link]:
+        return self._links(links, self.policy_named, self.policies, what)
+
+    @staticmethod
+    def _links(
+        links: list[Link],
+        named: Callable[[str], Policy | Role | None],
+        table: Mapping[str, Policy | Role],
+        what: str,
+    ) -> list[Link]:
+        """Links by id, each once: a name is looked up, an unknown one refused."""
         out: list[Link] = []
         for link in links:
             if not link.id:
-                policy = self.policy_named(link.name)
-                if policy is None:
+                found = named(link.name)
+                if found is None:
                     raise ACLError(f"No such {what} with name {go_quote(link.name)}")
-                link = Link(policy.id)
-            elif self.policies.get(_key(link.id)) is None:
+                link = Link(found.id)
+            elif table.get(_key(link.id)) is None:
                 raise ACLError(f"No such {what} with ID {go_quote(link.id)}")
             if all(_key(seen.id) != _key(link.id) for seen in out):
                 out.append(Link(link.id))

@@ -8,6 +8,8 @@ and name (``agent/consul/acl_endpoint.go``), with their error texts.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from .acl_errors import ACLError, go_quote
 from .acl_records import (
     IDENTITY_RULE,
@@ -70,38 +72,43 @@ def node_identities(items: list[Row], owner: str) -> list[Row]:
 
 def token_templated(items: list[Row]) -> list[Row]:
     """``TokenWriter.normalizeTemplatedPolicies``."""
-    out: list[Row] = []
-    for item in items:
-        name = item["TemplateName"]
-        if not name:
-            raise ACLError("templated policy is missing the template name field on this token")
-        template = TEMPLATES.get(name)
-        if template is None:
-            raise ACLError(
-                f"templated policy with an invalid templated name: {name} for this token"
-            )
-        variables = item.get("TemplateVariables") or {}
-        problem = template.validate(variables)
-        if problem is not None:
-            raise ACLError(f"validation error for templated policy: {name}: {problem}")
-        out.append(_templated_row(template, variables, item.get("Datacenters", [])))
-    return _dedup_templated(out)
+
+    def invalid(name: str, problem: str) -> str:
+        return f"validation error for templated policy: {name}: {problem}"
+
+    return _checked_templated(items, "token", invalid, absent_as_empty=True)
 
 
 def role_templated(items: list[Row]) -> list[Row]:
     """``ACL.RoleSet``'s templated policy checks."""
+
+    def invalid(_name: str, problem: str) -> str:
+        return f"encountered templated policy validation error: {problem}"
+
+    return _checked_templated(items, "role", invalid, absent_as_empty=False)
+
+
+def _checked_templated(
+    items: list[Row], owner: str, invalid: Callable[[str, str], str], absent_as_empty: bool
+) -> list[Row]:
+    """The templated policies of a token or role, checked and deduplicated. The two
+    paths differ as Consul's do: they word a bad variable differently
+    (``invalid(name, problem)``), and only the token's validates absent variables as
+    ``{}`` (so a missing name fails the identity rule, not "name is required")."""
     out: list[Row] = []
     for item in items:
         name = item["TemplateName"]
         if not name:
-            raise ACLError("templated policy is missing the template name field on this role")
+            raise ACLError(f"templated policy is missing the template name field on this {owner}")
         template = TEMPLATES.get(name)
         if template is None:
-            raise ACLError(f"templated policy with an invalid templated name: {name} for this role")
+            raise ACLError(
+                f"templated policy with an invalid templated name: {name} for this {owner}"
+            )
         variables = item.get("TemplateVariables")
-        problem = template.validate(variables)
+        problem = template.validate(variables or {} if absent_as_empty else variables)
         if problem is not None:
-            raise ACLError(f"encountered templated policy validation error: {problem}")
+            raise ACLError(invalid(name, problem))
         out.append(_templated_row(template, variables or {}, item.get("Datacenters", [])))
     return _dedup_templated(out)
 
