@@ -481,3 +481,26 @@ def test_a_sidecar_service_block_registers_the_proxy(consul_client: consul.Consu
     assert checks["service:web-sidecar-proxy:2"]["Status"] == "passing"  # alias, no checks
     consul_client.agent.service.deregister("web")
     assert set(consul_client.agent.services()) == {"api", "api-sidecar-proxy"}
+
+
+def test_an_alias_check_follows_the_service_it_aliases(consul_client: consul.Consul) -> None:
+    """agent/checks/alias.go: critical wins, then warning; a missing service is critical."""
+    agent = consul_client.agent
+    agent.service.register("web", service_id="web-1", check=consul.Check.ttl("60s"))
+    # On a service of its own, as a sidecar's: a node-level alias reads itself too.
+    agent.service.register("proxy", service_id="proxy-1")
+    agent.check.register(
+        "web alias", check={"AliasService": "web-1"}, check_id="alias", service_id="proxy-1"
+    )
+
+    def alias() -> tuple[str, str]:
+        row = agent.checks()["alias"]
+        return row["Status"], row["Output"]
+
+    assert alias() == ("critical", "Aliased check \"Service 'web' check\" failing: ")
+    agent.check.ttl_pass("service:web-1")
+    assert alias() == ("passing", "All checks passing.")
+    agent.check.ttl_warn("service:web-1", notes="slow")
+    assert alias() == ("warning", "Aliased check \"Service 'web' check\" failing: slow")
+    agent.service.deregister("web-1")
+    assert alias() == ("critical", "Service web-1 could not be found on node ")

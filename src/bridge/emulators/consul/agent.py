@@ -192,22 +192,9 @@ class Agent:
             used.discard(own["Port"])
             block = {"Port": own["Port"], **block}
         try:
-            body = sidecar_registration(parent, block, used)
+            return sidecar_registration(parent, block, used)
         except SidecarError as exc:
             raise CatalogError(str(exc)) from None
-        for check in body.get("Checks") or []:
-            if check.get("AliasService") == parent["ID"]:
-                check["Status"] = self._alias_status(parent["ID"])
-        return body
-
-    def _alias_status(self, service_id: str) -> str:
-        """An alias check's status when it starts: the aliased service's worst check,
-        passing without any. (It is not followed afterwards.)"""
-        statuses = {check["Status"] for check in self._checks_of(service_id)}
-        for status in ("critical", "warning"):
-            if status in statuses:
-                return status
-        return "passing"
 
     def _register_one(self, body: Row, replace_existing_checks: bool) -> Row:
         service = build_service(body)
@@ -246,6 +233,7 @@ class Agent:
                 check = {**check, "Status": current["Status"], "Output": current["Output"]}
             self.catalog.register_check(self.node, check)
             self.runner.start(check["CheckID"], definition)
+        self.runner.refresh_aliases()
         self.raft.commit()
         return service
 
@@ -259,6 +247,7 @@ class Agent:
         sidecar = self.local_service(sidecar_id(service_id))
         if sidecar is not None and sidecar["Proxy"].get("DestinationServiceID") == service_id:
             self.deregister_service(sidecar["ID"])  # removeServiceSidecars
+        self.runner.refresh_aliases()
         self.raft.commit()
 
     def _checks_of(self, service_id: str) -> list[Row]:
@@ -282,6 +271,7 @@ class Agent:
         check = build_check(self.node, body, service, str(name), str(name))
         self.catalog.register_check(self.node, check)
         self.runner.start(check["CheckID"], body)
+        self.runner.refresh_aliases()
         self.raft.commit()
         return check
 
@@ -294,6 +284,7 @@ class Agent:
             )
         self.runner.stop(check_id)
         self.catalog.deregister_check(self.node, check_id)
+        self.runner.refresh_aliases()
         self.raft.commit()
 
     def update_ttl(self, check_id: str, status: str, output: str) -> bool:
@@ -338,6 +329,7 @@ class Agent:
             self.catalog.register_check(self.node, {**check, "Type": "maintenance"})
         else:
             self.catalog.deregister_check(self.node, check_id)
+        self.runner.refresh_aliases()
         self.raft.commit()
         return True
 
@@ -358,4 +350,5 @@ class Agent:
             self.catalog.register_check(self.node, {**check, "Type": "maintenance"})
         else:
             self.catalog.deregister_check(self.node, NODE_MAINT)
+        self.runner.refresh_aliases()
         self.raft.commit()

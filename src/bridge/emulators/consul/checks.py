@@ -9,16 +9,19 @@ from __future__ import annotations
 
 import asyncio
 import random
+from collections.abc import Callable
 from typing import Any
 
 import httpx
 
+from .alias import Alias, alias_of, alias_status
 from .catalog import Catalog
 from .durations import parse_duration
 from .raft import Raft
 
 Row = dict[str, Any]
 MIN_INTERVAL = 1.0
+SERF_HEALTH = "serfHealth"
 DEFAULT_TIMEOUT = 10.0
 OUTPUT_LIMIT = 4096
 
@@ -32,6 +35,7 @@ def check_type(definition: Row) -> str:
         ("GRPC", "grpc"),
         ("H2PING", "h2ping"),
         ("AliasService", "alias"),
+        ("AliasNode", "alias"),
         ("DockerContainerID", "docker"),
     ):
         if definition.get(field):
@@ -60,6 +64,7 @@ class CheckRunner:
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._ttl_timers: dict[str, asyncio.TimerHandle] = {}
         self._ttl_seconds: dict[str, float] = {}
+        self._aliases: dict[str, Alias] = {}
 
     def start(self, check_id: str, definition: Row) -> None:
         self.stop(check_id)
@@ -67,6 +72,9 @@ class CheckRunner:
         if kind == "ttl":
             self._ttl_seconds[check_id] = seconds(definition, "TTL")
             self._arm_ttl(check_id, self._ttl_seconds[check_id])
+        elif kind == "alias":
+            self._aliases[check_id] = alias_of(definition)
+            self.refresh_aliases()
         elif kind in ("http", "tcp"):
             interval = max(MIN_INTERVAL, seconds(definition, "Interval", 10.0))
             timeout = seconds(definition, "Timeout", DEFAULT_TIMEOUT)
@@ -83,6 +91,7 @@ class CheckRunner:
         if timer is not None:
             timer.cancel()
         self._ttl_seconds.pop(check_id, None)
+        self._aliases.pop(check_id, None)
 
     def stop_all(self) -> None:
         for check_id in list(self._tasks) + list(self._ttl_timers):
@@ -114,7 +123,37 @@ class CheckRunner:
 
     def _set(self, check_id: str, status: str, output: str) -> None:
         self.catalog.set_check_status(self.node, check_id, status, output[:OUTPUT_LIMIT])
+        self.refresh_aliases()
         self.raft.commit()
+
+    # -- aliases ---------------------------------------------------------------------------
+
+    def refresh_aliases(self) -> None:
+        """Bring every alias check up to date (Consul re-reads on each local change). An
+        alias may read another alias: a few rounds settle any chain."""
+        for _round in range(len(self._aliases)):
+            changed = False
+            for check_id, alias in list(self._aliases.items()):
+                status, output = alias_status(alias, self._alias_input(alias), self._exists(alias))
+                current = self.catalog.checks.get((self.node, check_id))
+                if current is not None and (current["Status"], current["Output"]) != (
+                    status,
+                    output,
+                ):
+                    self.catalog.set_check_status(self.node, check_id, status, output)
+                    changed = True
+            if not changed:
+                return
+
+    def _alias_input(self, alias: Alias) -> list[Row]:
+        if alias.node:
+            return self.catalog.checks_on_node(alias.node)
+        # The agent's local state: its own registrations, not the servers' serfHealth.
+        return [c for c in self.catalog.checks_on_node(self.node) if c["CheckID"] != SERF_HEALTH]
+
+    def _exists(self, alias: Alias) -> Callable[[str], bool]:
+        node = alias.node or self.node
+        return lambda service_id: (node, service_id) in self.catalog.services
 
     async def _loop(
         self, check_id: str, definition: Row, interval: float, timeout: float, probe: Any
