@@ -7,8 +7,6 @@ primary key. It knows nothing of HTTP.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import bisect
 import time
 import uuid
@@ -25,6 +23,7 @@ from . import foreign
 from .certificates import duplicated_sni
 from .expiry import MISSING, Expiries
 from .luafmt import lua_pretty
+from .offsets import decode_offset, encode_offset
 from .schemas import ENTITIES, FOREIGN_KEYS
 
 Row = dict[str, Any]
@@ -232,18 +231,11 @@ class Store:
 
     @staticmethod
     def _encode_offset(last_id: str) -> str:
-        # ngx.encode_base64(s, true), as the postgres strategy writes offsets: no padding.
-        return base64.b64encode(f'["{last_id}"]'.encode()).decode().rstrip("=")
+        return encode_offset([last_id])
 
     @staticmethod
     def _decode_offset(offset: str) -> str:
-        try:
-            raw = base64.b64decode(offset + "=" * (-len(offset) % 4), validate=True).decode()
-        except (binascii.Error, UnicodeDecodeError, ValueError):
-            raise e.api_error(7, f"'{offset}' is not a valid offset: bad base64 encoding") from None
-        if not (raw.startswith('["') and raw.endswith('"]')):
-            raise e.api_error(7, f"'{offset}' is not a valid offset: bad json encoding")
-        return raw[2:-2]
+        return str(decode_offset(offset)[0])
 
     # -- writes ----------------------------------------------------------------------------
 

@@ -2,19 +2,17 @@
 
 ``kong/db/strategies/postgres/tags.lua``: rows of ``{entity_id, entity_name, tag}``
 ordered by entity id, then by the tag's place in the entity's list; an offset is
-the unpadded base64 of ``[entity_id, ordinality]`` (``[entity_id]`` for one tag).
+``[entity_id, ordinality]`` (``[entity_id]`` for one tag), see ``offsets.py``.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 from dataclasses import dataclass
 from typing import Any
 
 from ...kong.schema import validators as v
 from . import errors as e
+from .offsets import decode_offset, encode_offset
 from .schemas import ENTITIES
 from .store import Row, Store
 
@@ -33,7 +31,7 @@ def tags_page(store: Store, size: int, offset: str | None, tag: str | None = Non
         problem = v.check_tag(tag)
         if problem:
             raise e.api_error(10, problem, name="invalid unique tag")
-    after = _decode(offset) if offset else None
+    after = _position(decode_offset(offset)) if offset else None
     found = sorted(_tagged(store, tag))
     if after is not None:
         found = [item for item in found if item[:2] > after]
@@ -42,7 +40,7 @@ def tags_page(store: Store, size: int, offset: str | None, tag: str | None = Non
     if len(found) <= size:
         return TagPage(rows, None)
     last_id, ordinality = chosen[-1][:2]
-    return TagPage(rows, _encode([last_id] if tag is not None else [last_id, ordinality]))
+    return TagPage(rows, encode_offset([last_id] if tag is not None else [last_id, ordinality]))
 
 
 def _tagged(store: Store, tag: str | None) -> list[tuple[str, int, str, str]]:
@@ -56,21 +54,7 @@ def _tagged(store: Store, tag: str | None) -> list[tuple[str, int, str, str]]:
     return found
 
 
-def _encode(key: list[Any]) -> str:
-    raw = json.dumps(key, separators=(",", ":")).encode()
-    return base64.b64encode(raw).decode().rstrip("=")  # ngx.encode_base64(s, true)
-
-
-def _decode(offset: str) -> tuple[str, int]:
-    try:
-        raw = base64.b64decode(offset + "=" * (-len(offset) % 4), validate=True)
-    except (binascii.Error, ValueError):
-        raise e.api_error(7, f"'{offset}' is not a valid offset: bad base64 encoding") from None
-    try:
-        key = json.loads(raw)
-    except ValueError:
-        key = None
-    if not isinstance(key, list) or not key or not isinstance(key[0], str):
-        raise e.api_error(7, f"'{offset}' is not a valid offset: bad json encoding")
+def _position(key: list[Any]) -> tuple[str, int]:
+    """(entity id, ordinality) of an offset's key; 0 when it has no ordinality (one tag)."""
     ordinality = key[1] if len(key) > 1 and isinstance(key[1], int) else 0
-    return key[0], ordinality
+    return str(key[0]), ordinality

@@ -12,7 +12,7 @@ import ssl
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-_SEQUENCE, _BOOLEAN, _OID, _OCTETS = 0x30, 0x01, 0x06, 0x04
+_BOOLEAN, _OCTETS = 0x01, 0x04
 _UTC_TIME, _GENERALIZED_TIME = 0x17, 0x18
 _EXTENSIONS = 0xA3  # [3] EXPLICIT Extensions
 _BASIC_CONSTRAINTS = bytes((0x55, 0x1D, 0x13))  # 2.5.29.19
