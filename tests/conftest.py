@@ -83,6 +83,13 @@ def consul_http(consul_server: ConsulEmulator) -> Iterator[httpx.Client]:
 
 
 @pytest.fixture
-def consul_client(consul_server: ConsulEmulator, consul_http: httpx.Client) -> consul.Consul:
+def consul_client(
+    consul_server: ConsulEmulator, consul_http: httpx.Client
+) -> Iterator[consul.Consul]:
     """A py-consul client (the library the bridge uses) of the reset emulator."""
-    return consul.Consul(host="127.0.0.1", port=consul_server.port)
+    client = consul.Consul(host="127.0.0.1", port=consul_server.port)
+    yield client
+    # Its keep-alive connection is closed here (py-consul's http.close() does nothing):
+    # left open, it closes whenever the session is collected, perhaps during a later
+    # test that counts the emulator's open connections (test_monitor_streams_logs).
+    client.http.session.close()

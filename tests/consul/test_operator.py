@@ -6,8 +6,6 @@ import consul
 import httpx
 import pytest
 
-from bridge.emulators.consul import ConsulEmulator
-
 NODE = "consul-emulator"
 
 
@@ -124,6 +122,5 @@ def test_unknown_endpoints_stay_404(consul_http: httpx.Client) -> None:
     assert (response.status_code, response.text) == (404, "404 page not found\n")
 
 
-def test_py_consul_operator(consul_server: ConsulEmulator, consul_http: httpx.Client) -> None:
-    client = consul.Consul(host="127.0.0.1", port=consul_server.port)
-    assert client.operator.raft_config()["Servers"][0]["Leader"] is True
+def test_py_consul_operator(consul_client: consul.Consul) -> None:
+    assert consul_client.operator.raft_config()["Servers"][0]["Leader"] is True
